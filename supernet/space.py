@@ -1,0 +1,496 @@
+"""The MobileNetV3-style search space and its architectures.
+
+A :class:`SearchSpace` is declared in YAML (``conf/space/*.yaml``) and describes a fixed
+network skeleton (stem, first block, elastic stages, final expand, head) plus the choices
+each elastic stage offers. An :class:`ArchConfig` is one point of that space: plain, frozen,
+hashable data that round-trips through JSON.
+
+Example:
+    >>> space = load_space("tiny")
+    >>> arch = space.sample(np.random.default_rng(0))
+    >>> space.arch_from_json(space.arch_to_json(arch)) == arch
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
+
+ACTIVATIONS = ("relu", "hswish")
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """First convolution: 3x3, ``stride``, 3 -> ``channels``."""
+
+    channels: int
+    stride: int
+    activation: str
+
+
+@dataclass(frozen=True)
+class FirstBlockSpec:
+    """Fixed depthwise-separable block (expand ratio 1) after the stem, stride 1."""
+
+    channels: int
+    kernel_size: int
+    activation: str
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One elastic stage: its first block has ``stride``, the others stride 1."""
+
+    depths: tuple[int, ...]
+    kernel_sizes: tuple[int, ...]
+    expand_ratios: tuple[float, ...]
+    widths: tuple[int, ...]
+    stride: int
+    activation: str
+    se: bool
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
+    @property
+    def max_width(self) -> int:
+        return max(self.widths)
+
+    @property
+    def max_kernel_size(self) -> int:
+        return max(self.kernel_sizes)
+
+    @property
+    def max_expand_ratio(self) -> float:
+        return max(self.expand_ratios)
+
+
+@dataclass(frozen=True)
+class FinalExpandSpec:
+    """1x1 convolution from the last stage's width to ``channels`` before pooling."""
+
+    channels: int
+    activation: str
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Pooled features -> 1x1 conv to ``channels`` -> activation -> dropout -> classifier."""
+
+    channels: int
+    activation: str
+    dropout: float
+
+
+@dataclass(frozen=True)
+class StageArch:
+    """The choices made for one stage: ``len(kernel_sizes) == len(expand_ratios) == depth``."""
+
+    depth: int
+    kernel_sizes: tuple[int, ...]
+    expand_ratios: tuple[float, ...]
+    width: int
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """One architecture of a search space (only the active blocks' choices are stored)."""
+
+    resolution: int
+    stages: tuple[StageArch, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resolution": self.resolution, "stages": [asdict(s) for s in self.stages]}
+
+    def __str__(self) -> str:
+        parts = [
+            f"d{s.depth}w{s.width}:"
+            + ",".join(f"k{k}e{e:g}" for k, e in zip(s.kernel_sizes, s.expand_ratios))
+            for s in self.stages
+        ]
+        return f"r{self.resolution}|" + "|".join(parts)
+
+
+def _choices(value: Any, field: str, kind: type) -> tuple[Any, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) == 0:
+        raise SpaceDefinitionError(
+            f"{field} must be a non-empty list of {kind.__name__}s, got {value!r}; "
+            f"write e.g. `{field.rsplit('.', 1)[-1]}: [3, 5]`"
+        )
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
+            raise SpaceDefinitionError(f"{field} has {item!r}; each choice must be a positive number")
+        if kind is int and int(item) != item:
+            raise SpaceDefinitionError(f"{field} has {item!r}; each choice must be an integer")
+        out.append(kind(item))
+    if len(set(out)) != len(out):
+        raise SpaceDefinitionError(f"{field} repeats a choice: {list(value)!r}")
+    return tuple(sorted(out))
+
+
+def _activation(value: Any, field: str) -> str:
+    if value not in ACTIVATIONS:
+        raise SpaceDefinitionError(
+            f"{field} is {value!r}; allowed activations: {', '.join(ACTIVATIONS)}"
+        )
+    return str(value)
+
+
+def _positive_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SpaceDefinitionError(f"{field} must be a positive integer, got {value!r}")
+    return value
+
+
+def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, Mapping):
+        raise SpaceDefinitionError(f"the space definition needs a `{key}:` mapping, got {value!r}")
+    return value
+
+
+def _resolutions(value: Any) -> tuple[int, ...]:
+    if isinstance(value, Mapping):
+        try:
+            lo, hi, step = int(value["min"]), int(value["max"]), int(value.get("step", 1))
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpaceDefinitionError(
+                f"resolutions as a range needs integer min, max (and step), got {dict(value)!r}"
+            ) from err
+        if lo <= 0 or hi < lo or step <= 0:
+            raise SpaceDefinitionError(
+                f"resolutions range min={lo}, max={hi}, step={step} is empty or not positive"
+            )
+        value = list(range(lo, hi + 1, step))
+    return _choices(value, "resolutions", int)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A MobileNetV3-style search space; see the module docstring for an example."""
+
+    name: str
+    stem: StemSpec
+    first_block: FirstBlockSpec
+    stages: tuple[StageSpec, ...]
+    final_expand: FinalExpandSpec
+    head: HeadSpec
+    resolutions: tuple[int, ...]
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SearchSpace:
+        """Validate a parsed YAML definition; raises :class:`SpaceDefinitionError`."""
+        if not isinstance(raw, Mapping):
+            raise SpaceDefinitionError(f"a space definition is a mapping, got {type(raw).__name__}")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise SpaceDefinitionError("the space definition needs a non-empty `name:`")
+        stem_raw = _section(raw, "stem")
+        stem = StemSpec(
+            channels=_positive_int(stem_raw.get("channels"), "stem.channels"),
+            stride=_positive_int(stem_raw.get("stride", 2), "stem.stride"),
+            activation=_activation(stem_raw.get("activation", "hswish"), "stem.activation"),
+        )
+        first_raw = _section(raw, "first_block")
+        first = FirstBlockSpec(
+            channels=_positive_int(first_raw.get("channels"), "first_block.channels"),
+            kernel_size=_positive_int(first_raw.get("kernel_size", 3), "first_block.kernel_size"),
+            activation=_activation(first_raw.get("activation", "relu"), "first_block.activation"),
+        )
+        stages_raw = raw.get("stages")
+        if not isinstance(stages_raw, Sequence) or not stages_raw:
+            raise SpaceDefinitionError("the space definition needs a non-empty `stages:` list")
+        stages = tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(stages_raw))
+        final_raw = _section(raw, "final_expand")
+        final = FinalExpandSpec(
+            channels=_positive_int(final_raw.get("channels"), "final_expand.channels"),
+            activation=_activation(final_raw.get("activation", "hswish"), "final_expand.activation"),
+        )
+        head_raw = _section(raw, "head")
+        dropout = head_raw.get("dropout", 0.0)
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise SpaceDefinitionError(f"head.dropout must be in [0, 1), got {dropout!r}")
+        head = HeadSpec(
+            channels=_positive_int(head_raw.get("channels"), "head.channels"),
+            activation=_activation(head_raw.get("activation", "hswish"), "head.activation"),
+            dropout=float(dropout),
+        )
+        if first.kernel_size % 2 == 0:
+            raise SpaceDefinitionError(f"first_block.kernel_size must be odd, got {first.kernel_size}")
+        return cls(name, stem, first, stages, final, head, _resolutions(raw.get("resolutions")))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SearchSpace:
+        path = Path(path)
+        if not path.is_file():
+            raise SpaceDefinitionError(f"no space definition at {path}")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise SpaceDefinitionError(f"{path} is not valid YAML: {err}") from err
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, numbers, strings) that :meth:`from_dict` reads back."""
+        out = asdict(self)
+        out["resolutions"] = list(self.resolutions)
+        for stage in out["stages"]:
+            for key in ("depths", "kernel_sizes", "expand_ratios", "widths"):
+                stage[key] = list(stage[key])
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the full definition: two spaces with equal fingerprints are equal."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # ----------------------------------------------------------------- architectures
+    def validate(self, arch: ArchConfig) -> ArchConfig:
+        """Return ``arch`` if every choice is allowed, else raise :class:`ArchValidationError`."""
+        if not isinstance(arch, ArchConfig):
+            raise ArchValidationError(f"expected an ArchConfig, got {type(arch).__name__}")
+        if arch.resolution not in self.resolutions:
+            raise ArchValidationError(
+                f"resolution {arch.resolution} is not in space {self.name!r}; "
+                f"allowed: {list(self.resolutions)}"
+            )
+        if len(arch.stages) != len(self.stages):
+            raise ArchSpaceMismatchError(
+                f"the architecture has {len(arch.stages)} stages but space {self.name!r} has "
+                f"{len(self.stages)}: it was made for another space"
+            )
+        for i, (spec, stage) in enumerate(zip(self.stages, arch.stages)):
+            where = f"stages[{i}]"
+            _check(stage.depth, spec.depths, f"{where}.depth")
+            _check(stage.width, spec.widths, f"{where}.width")
+            for name, values, allowed in (
+                ("kernel_sizes", stage.kernel_sizes, spec.kernel_sizes),
+                ("expand_ratios", stage.expand_ratios, spec.expand_ratios),
+            ):
+                if len(values) != stage.depth:
+                    raise ArchValidationError(
+                        f"{where}.{name} has {len(values)} entries but depth is {stage.depth}; "
+                        "give one choice per active block"
+                    )
+                for j, value in enumerate(values):
+                    _check(value, allowed, f"{where}.{name}[{j}]")
+        return arch
+
+    def sample(self, rng: np.random.Generator) -> ArchConfig:
+        """One architecture drawn uniformly per choice."""
+        stages = []
+        for spec in self.stages:
+            depth = int(rng.choice(spec.depths))
+            stages.append(
+                StageArch(
+                    depth=depth,
+                    kernel_sizes=tuple(int(rng.choice(spec.kernel_sizes)) for _ in range(depth)),
+                    expand_ratios=tuple(
+                        float(rng.choice(spec.expand_ratios)) for _ in range(depth)
+                    ),
+                    width=int(rng.choice(spec.widths)),
+                )
+            )
+        return ArchConfig(int(rng.choice(self.resolutions)), tuple(stages))
+
+    def smallest(self) -> ArchConfig:
+        """Every choice at its minimum."""
+        return self._extreme(min)
+
+    def largest(self) -> ArchConfig:
+        """Every choice at its maximum."""
+        return self._extreme(max)
+
+    def _extreme(self, pick: Any) -> ArchConfig:
+        stages = tuple(
+            StageArch(
+                depth=pick(s.depths),
+                kernel_sizes=(pick(s.kernel_sizes),) * pick(s.depths),
+                expand_ratios=(pick(s.expand_ratios),) * pick(s.depths),
+                width=pick(s.widths),
+            )
+            for s in self.stages
+        )
+        return ArchConfig(pick(self.resolutions), stages)
+
+    # ----------------------------------------------------------------- JSON
+    def arch_to_json(self, arch: ArchConfig) -> dict[str, Any]:
+        """JSON-able dict that names this space; :meth:`arch_from_json` reads it back."""
+        self.validate(arch)
+        return {"space": self.name, "space_fingerprint": self.fingerprint, **arch.to_dict()}
+
+    def arch_from_json(self, raw: Mapping[str, Any] | str) -> ArchConfig:
+        """Parse and validate an architecture; rejects one made for another space."""
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        if not isinstance(raw, Mapping):
+            raise ArchValidationError(f"an architecture is a JSON object, got {type(raw).__name__}")
+        space_name = raw.get("space", self.name)
+        if space_name != self.name:
+            raise ArchSpaceMismatchError(
+                f"the architecture was made for space {space_name!r}, not {self.name!r}; "
+                f"pass `space={space_name}` or an architecture of {self.name!r}"
+            )
+        fingerprint = raw.get("space_fingerprint")
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            raise ArchSpaceMismatchError(
+                f"the architecture was made for a different definition of space {self.name!r} "
+                f"(fingerprint {fingerprint}, this one {self.fingerprint}); use the space "
+                "definition it was searched in"
+            )
+        try:
+            stages = tuple(
+                StageArch(
+                    depth=int(s["depth"]),
+                    kernel_sizes=tuple(int(k) for k in s["kernel_sizes"]),
+                    expand_ratios=tuple(float(e) for e in s["expand_ratios"]),
+                    width=int(s["width"]),
+                )
+                for s in raw["stages"]
+            )
+            arch = ArchConfig(int(raw["resolution"]), stages)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArchValidationError(
+                f"malformed architecture JSON ({err!r}); expected keys resolution and stages "
+                "(each with depth, kernel_sizes, expand_ratios, width)"
+            ) from err
+        return self.validate(arch)
+
+    # ----------------------------------------------------------------- numeric encoding
+    @property
+    def encoding_dim(self) -> int:
+        """Length of :meth:`encode`'s vectors: per stage depth, 2 per max block, width; +res."""
+        return sum(2 + 2 * s.max_depth for s in self.stages) + 1
+
+    def encode(self, arch: ArchConfig) -> np.ndarray:
+        """Fixed-length vector in [0, 1]^encoding_dim; choice i of k maps to (i + 0.5) / k.
+
+        Inactive block slots encode as choice 0, so equal architectures encode equally.
+        """
+        self.validate(arch)
+        out: list[float] = []
+        for spec, stage in zip(self.stages, arch.stages):
+            out.append(_code(stage.depth, spec.depths))
+            for j in range(spec.max_depth):
+                active = j < stage.depth
+                out.append(_code(stage.kernel_sizes[j] if active else None, spec.kernel_sizes))
+                out.append(_code(stage.expand_ratios[j] if active else None, spec.expand_ratios))
+            out.append(_code(stage.width, spec.widths))
+        out.append(_code(arch.resolution, self.resolutions))
+        return np.asarray(out, dtype=np.float64)
+
+    def decode(self, vector: np.ndarray) -> ArchConfig:
+        """Inverse of :meth:`encode` for any vector in [0, 1]^encoding_dim (values clipped)."""
+        vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+        if vector.shape[0] != self.encoding_dim:
+            raise ArchValidationError(
+                f"encoding has length {vector.shape[0]}, space {self.name!r} needs "
+                f"{self.encoding_dim}"
+            )
+        it = iter(vector.tolist())
+        stages = []
+        for spec in self.stages:
+            depth = _pick(next(it), spec.depths)
+            kernels, expands = [], []
+            for _ in range(spec.max_depth):
+                kernels.append(_pick(next(it), spec.kernel_sizes))
+                expands.append(_pick(next(it), spec.expand_ratios))
+            width = _pick(next(it), spec.widths)
+            stages.append(
+                StageArch(depth, tuple(kernels[:depth]), tuple(expands[:depth]), width)
+            )
+        return ArchConfig(_pick(next(it), self.resolutions), tuple(stages))
+
+    # ----------------------------------------------------------------- variation
+    def mutate(self, arch: ArchConfig, rng: np.random.Generator, prob: float) -> ArchConfig:
+        """Resample each choice independently with probability ``prob``."""
+        vector = self.encode(arch)
+        mask = rng.random(vector.shape[0]) < prob
+        vector[mask] = rng.random(int(mask.sum()))
+        return self.decode(vector)
+
+    def crossover(self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator) -> ArchConfig:
+        """Uniform crossover of the two encodings."""
+        va, vb = self.encode(a), self.encode(b)
+        take_b = rng.random(va.shape[0]) < 0.5
+        return self.decode(np.where(take_b, vb, va))
+
+
+def _stage(raw: Any, where: str) -> StageSpec:
+    if not isinstance(raw, Mapping):
+        raise SpaceDefinitionError(f"{where} must be a mapping, got {raw!r}")
+    depths = _choices(raw.get("depths"), f"{where}.depths", int)
+    max_depth = raw.get("max_depth", max(depths))
+    if max(depths) > max_depth:
+        raise SpaceDefinitionError(
+            f"{where}.depths has {max(depths)}, above the stage's max_depth {max_depth}; "
+            "lower the depth choice or raise max_depth"
+        )
+    kernels = _choices(raw.get("kernel_sizes"), f"{where}.kernel_sizes", int)
+    if any(k % 2 == 0 for k in kernels):
+        raise SpaceDefinitionError(f"{where}.kernel_sizes must be odd, got {list(kernels)}")
+    se = raw.get("se", False)
+    if not isinstance(se, bool):
+        raise SpaceDefinitionError(f"{where}.se must be true or false, got {se!r}")
+    return StageSpec(
+        depths=depths,
+        kernel_sizes=kernels,
+        expand_ratios=_choices(raw.get("expand_ratios"), f"{where}.expand_ratios", float),
+        widths=_choices(raw.get("widths"), f"{where}.widths", int),
+        stride=_positive_int(raw.get("stride", 1), f"{where}.stride"),
+        activation=_activation(raw.get("activation", "relu"), f"{where}.activation"),
+        se=se,
+    )
+
+
+def _check(value: Any, allowed: tuple[Any, ...], field: str) -> None:
+    if value not in allowed:
+        raise ArchValidationError(f"{field} is {value!r}; allowed: {list(allowed)}")
+
+
+def _code(value: Any, choices: tuple[Any, ...]) -> float:
+    index = 0 if value is None else choices.index(value)
+    return (index + 0.5) / len(choices)
+
+
+def _pick(u: float, choices: tuple[Any, ...]) -> Any:
+    index = min(max(int(u * len(choices)), 0), len(choices) - 1)
+    return choices[index]
+
+
+def available_spaces() -> list[str]:
+    """Names of the preset spaces shipped in ``conf/space``."""
+    folder = resources.files("conf") / "space"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """A preset by name (``tiny``, ``cifar``, ``ofa_mbv3``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return SearchSpace.from_yaml(path)
+    folder = resources.files("conf") / "space"
+    candidate = folder / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise SpaceDefinitionError(
+            f"unknown search space {str(name_or_path)!r}; presets: {available_spaces()}, "
+            "or give a path to a YAML definition"
+        )
+    return SearchSpace.from_dict(yaml.safe_load(candidate.read_text()))
