@@ -134,7 +134,9 @@ def _choices(value: Any, field: str, kind: type) -> tuple[Any, ...]:
     out = []
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
-            raise SpaceDefinitionError(f"{field} has {item!r}; each choice must be a positive number")
+            raise SpaceDefinitionError(
+                f"{field} has {item!r}; each choice must be a positive number"
+            )
         if kind is int and int(item) != item:
             raise SpaceDefinitionError(f"{field} has {item!r}; each choice must be an integer")
         out.append(kind(item))
@@ -220,7 +222,9 @@ class SearchSpace:
         final_raw = _section(raw, "final_expand")
         final = FinalExpandSpec(
             channels=_positive_int(final_raw.get("channels"), "final_expand.channels"),
-            activation=_activation(final_raw.get("activation", "hswish"), "final_expand.activation"),
+            activation=_activation(
+                final_raw.get("activation", "hswish"), "final_expand.activation"
+            ),
         )
         head_raw = _section(raw, "head")
         dropout = head_raw.get("dropout", 0.0)
@@ -232,7 +236,9 @@ class SearchSpace:
             dropout=float(dropout),
         )
         if first.kernel_size % 2 == 0:
-            raise SpaceDefinitionError(f"first_block.kernel_size must be odd, got {first.kernel_size}")
+            raise SpaceDefinitionError(
+                f"first_block.kernel_size must be odd, got {first.kernel_size}"
+            )
         return cls(name, stem, first, stages, final, head, _resolutions(raw.get("resolutions")))
 
     @classmethod
@@ -266,15 +272,15 @@ class SearchSpace:
         """Return ``arch`` if every choice is allowed, else raise :class:`ArchValidationError`."""
         if not isinstance(arch, ArchConfig):
             raise ArchValidationError(f"expected an ArchConfig, got {type(arch).__name__}")
-        if arch.resolution not in self.resolutions:
-            raise ArchValidationError(
-                f"resolution {arch.resolution} is not in space {self.name!r}; "
-                f"allowed: {list(self.resolutions)}"
-            )
         if len(arch.stages) != len(self.stages):
             raise ArchSpaceMismatchError(
                 f"the architecture has {len(arch.stages)} stages but space {self.name!r} has "
                 f"{len(self.stages)}: it was made for another space"
+            )
+        if arch.resolution not in self.resolutions:
+            raise ArchValidationError(
+                f"resolution {arch.resolution} is not in space {self.name!r}; "
+                f"allowed: {list(self.resolutions)}"
             )
         for i, (spec, stage) in enumerate(zip(self.stages, arch.stages)):
             where = f"stages[{i}]"
@@ -413,17 +419,15 @@ class SearchSpace:
                 kernels.append(_pick(next(it), spec.kernel_sizes))
                 expands.append(_pick(next(it), spec.expand_ratios))
             width = _pick(next(it), spec.widths)
-            stages.append(
-                StageArch(depth, tuple(kernels[:depth]), tuple(expands[:depth]), width)
-            )
+            stages.append(StageArch(depth, tuple(kernels[:depth]), tuple(expands[:depth]), width))
         return ArchConfig(_pick(next(it), self.resolutions), tuple(stages))
 
     # ----------------------------------------------------------------- variation
     def mutate(self, arch: ArchConfig, rng: np.random.Generator, prob: float) -> ArchConfig:
         """Resample each choice independently with probability ``prob``."""
         vector = self.encode(arch)
-        mask = rng.random(vector.shape[0]) < prob
-        vector[mask] = rng.random(int(mask.sum()))
+        mask: np.ndarray = rng.random(vector.shape[0]) < prob
+        vector[mask] = rng.random(int(np.count_nonzero(mask)))
         return self.decode(vector)
 
     def crossover(self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator) -> ArchConfig:

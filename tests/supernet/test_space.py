@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
+from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
+
+PRESETS = ("tiny", "cifar", "ofa_mbv3")
+
+
+def test_presets_are_shipped() -> None:
+    assert set(PRESETS) <= set(available_spaces())
+
+
+def test_ofa_preset_matches_once_for_all() -> None:
+    space = load_space("ofa_mbv3")
+    assert [s.widths for s in space.stages] == [(24,), (40,), (80,), (112,), (160,)]
+    assert all(s.depths == (2, 3, 4) and s.kernel_sizes == (3, 5, 7) for s in space.stages)
+    assert all(s.expand_ratios == (3.0, 4.0, 6.0) for s in space.stages)
+    assert space.first_block.channels == 16
+    assert (space.final_expand.channels, space.head.channels) == (960, 1280)
+    assert space.resolutions == tuple(range(128, 225, 4))
+
+
+def test_cifar_preset_downsamples_three_times() -> None:
+    space = load_space("cifar")
+    assert space.stem.stride == 1 and space.resolutions == (32,)
+    assert sum(s.stride == 2 for s in space.stages) == 3
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_round_trips(name: str) -> None:
+    space = load_space(name)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(200)] + [space.smallest(), space.largest()]
+    for arch in archs:
+        hash(arch)
+        vector = space.encode(arch)
+        assert vector.shape == (space.encoding_dim,)
+        assert np.all((vector > 0) & (vector < 1))
+        assert space.decode(vector) == arch
+        text = json.dumps(space.arch_to_json(arch))
+        assert space.arch_from_json(text) == arch
+    assert len(set(archs)) > 150  # sampling really varies
+
+
+def test_space_definition_round_trips() -> None:
+    space = load_space("tiny")
+    again = SearchSpace.from_dict(space.to_dict())
+    assert again == space and again.fingerprint == space.fingerprint
+
+
+def test_sampling_is_seeded() -> None:
+    space = load_space("cifar")
+    first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    second = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert first == second
+
+
+def test_extremes_bound_every_choice() -> None:
+    space = load_space("tiny")
+    small, large = space.smallest(), space.largest()
+    for spec, lo, hi in zip(space.stages, small.stages, large.stages):
+        assert lo.depth == min(spec.depths) and hi.depth == max(spec.depths)
+        assert set(lo.kernel_sizes) == {min(spec.kernel_sizes)}
+        assert set(hi.expand_ratios) == {max(spec.expand_ratios)}
+    assert small.resolution == min(space.resolutions)
+
+
+def test_decode_clips_and_ignores_inactive_slots() -> None:
+    space = load_space("tiny")
+    ones = space.decode(np.ones(space.encoding_dim))
+    zeros = space.decode(np.zeros(space.encoding_dim))
+    assert ones == space.largest() and zeros == space.smallest()
+    arch = space.smallest()
+    vector = space.encode(arch)
+    vector[2:5] = 0.99  # kernel/expand slots beyond stage 0's depth 1 (slot 2 is block 1)
+    vector[1] = 0.01
+    assert space.decode(vector).stages[0].depth == 1
+
+
+def test_mutate_and_crossover_stay_valid() -> None:
+    space = load_space("cifar")
+    rng = np.random.default_rng(1)
+    a, b = space.sample(rng), space.sample(rng)
+    for _ in range(50):
+        space.validate(space.mutate(a, rng, prob=0.3))
+        space.validate(space.crossover(a, b, rng))
+    assert space.mutate(a, rng, prob=0.0) == a
+
+
+def test_invalid_choice_names_field_and_allowed_values() -> None:
+    space = load_space("tiny")
+    arch = space.largest()
+    stage = dataclasses.replace(arch.stages[1], kernel_sizes=(3, 9, 3))
+    bad = dataclasses.replace(arch, stages=(arch.stages[0], stage, arch.stages[2]))
+    with pytest.raises(ArchValidationError, match=r"stages\[1\]\.kernel_sizes\[1\] is 9.*\[3, 5\]"):
+        space.validate(bad)
+    with pytest.raises(ArchValidationError, match="resolution 99"):
+        space.validate(dataclasses.replace(arch, resolution=99))
+    short = dataclasses.replace(arch.stages[0], kernel_sizes=(3,))
+    with pytest.raises(ArchValidationError, match="one choice per active block"):
+        space.validate(dataclasses.replace(arch, stages=(short, *arch.stages[1:])))
+
+
+def test_arch_from_another_space_is_rejected() -> None:
+    tiny, cifar = load_space("tiny"), load_space("cifar")
+    blob = cifar.arch_to_json(cifar.largest())
+    with pytest.raises(ArchSpaceMismatchError, match="'cifar', not 'tiny'"):
+        tiny.arch_from_json(blob)
+    blob["space"] = "tiny"
+    with pytest.raises(ArchSpaceMismatchError, match="different definition"):
+        tiny.arch_from_json(blob)
+    anonymous = {k: v for k, v in blob.items() if k not in ("space", "space_fingerprint")}
+    with pytest.raises(ArchSpaceMismatchError, match="5 stages"):
+        tiny.arch_from_json(anonymous)
+    with pytest.raises(ArchValidationError, match="malformed"):
+        tiny.arch_from_json({"resolution": 16})
+
+
+def _definition() -> dict:
+    return load_space("tiny").to_dict()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["stages"][0].update(kernel_sizes=[]), r"stages\[0\]\.kernel_sizes"),
+        (lambda d: d["stages"][1].update(depths=[1, 5], max_depth=3), "above the stage's max"),
+        (lambda d: d["stages"][2].update(activation="gelu"), "allowed activations: relu, hswish"),
+        (lambda d: d["stages"][0].update(kernel_sizes=[3, 4]), "must be odd"),
+        (lambda d: d["stages"][0].update(widths=[16, 16]), "repeats"),
+        (lambda d: d.update(resolutions={"min": 32, "max": 16}), "empty"),
+        (lambda d: d.update(stages=[]), "non-empty `stages:`"),
+        (lambda d: d.pop("head"), "`head:`"),
+        (lambda d: d["stages"][0].update(se="yes"), "true or false"),
+    ],
+)
+def test_invalid_space_definitions(edit, message: str) -> None:
+    definition = _definition()
+    edit(definition)
+    with pytest.raises(SpaceDefinitionError, match=message):
+        SearchSpace.from_dict(definition)
+
+
+def test_unknown_preset_lists_the_known_ones(tmp_path) -> None:
+    with pytest.raises(SpaceDefinitionError, match="tiny"):
+        load_space("mobilenet_v9")
+    bad = tmp_path / "space.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpaceDefinitionError, match="not valid YAML"):
+        load_space(bad)
+
+
+def test_stage_arch_is_plain_data() -> None:
+    arch = ArchConfig(16, (StageArch(1, (3,), (2.0,), 12),))
+    assert arch.to_dict() == {
+        "resolution": 16,
+        "stages": [{"depth": 1, "kernel_sizes": (3,), "expand_ratios": (2.0,), "width": 12}],
+    }
+    assert str(arch) == "r16|d1w12:k3e2"
