@@ -426,14 +426,14 @@ class SearchSpace:
     def mutate(self, arch: ArchConfig, rng: np.random.Generator, prob: float) -> ArchConfig:
         """Resample each choice independently with probability ``prob``."""
         vector = self.encode(arch)
-        mask: np.ndarray = rng.random(vector.shape[0]) < prob
+        mask = rng.random(size=vector.shape[0]) < prob
         vector[mask] = rng.random(int(np.count_nonzero(mask)))
         return self.decode(vector)
 
     def crossover(self, a: ArchConfig, b: ArchConfig, rng: np.random.Generator) -> ArchConfig:
         """Uniform crossover of the two encodings."""
         va, vb = self.encode(a), self.encode(b)
-        take_b = rng.random(va.shape[0]) < 0.5
+        take_b = rng.random(size=va.shape[0]) < 0.5
         return self.decode(np.where(take_b, vb, va))
 
 
