@@ -1,1 +1,1 @@
-
+"""Subnet evaluation (inherited weights + BN recalibration), the search Evaluator, export."""

@@ -1,1 +1,1 @@
-
+"""Supernet training, retraining from scratch, training loops, checkpoints and data loading."""

@@ -1,0 +1,79 @@
+"""Datasets for supernet training, search and evaluation: digits, CIFAR-10/100, ImageFolder.
+
+Every split yields ``(float tensor [3, S, S], int label)``: grayscale repeated to 3 channels,
+normalised with the dataset's mean/std, at a fixed ``image_size`` S (the largest resolution of
+the search space; the training loop resizes per step). ``val`` is carved out of the training
+data (stratified, ``split_seed``), the official test split is left untouched, and ``calib`` is a
+fixed stratified subset of ``train`` without augmentation. Same config, same splits.
+
+Example:
+    >>> bundle = build_data(DataConfig(name="digits"), image_size=16)
+    >>> len(bundle.train) + len(bundle.val) + len(bundle.test), bundle.num_classes
+    (1797, 10)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from supernet.errors import ConfigError, DatasetError
+from train.data._bundle import DataBundle, LabelledView
+from train.data._config import DATASETS, DataConfig
+from train.data._sources import LOADERS
+from train.data._splits import carve, stratified_subset
+
+__all__ = ["DATASETS", "DataBundle", "DataConfig", "LabelledView", "build_data"]
+
+# Independent random streams of np.random.default_rng([split_seed, stream]).
+_VAL_STREAM, _CAP_STREAM, _CALIB_STREAM = 0, 1, 2
+
+
+def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
+    """Load ``cfg.name`` and split it into train / val / test / calib at ``image_size``.
+
+    Raises :class:`DatasetError` for missing or empty data, :class:`ConfigError` for a bad
+    ``image_size``.
+
+    Example:
+        >>> bundle = build_data(DataConfig(name="digits", max_train_images=100), image_size=12)
+        >>> len(bundle.train), bundle.train[0][0].shape
+        (100, torch.Size([3, 12, 12]))
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
+        raise ConfigError(
+            f"image_size must be a positive integer (the space's largest resolution), "
+            f"got {image_size!r}"
+        )
+    raw = LOADERS[cfg.name](cfg, image_size)
+    if len(raw.pool_targets) < 2 or len(raw.test_targets) == 0:
+        raise DatasetError(
+            f"{cfg.name} has {len(raw.pool_targets)} training and {len(raw.test_targets)} test "
+            "images; need at least 2 training images (to carve a validation split) and 1 test image"
+        )
+    targets = raw.pool_targets
+    train_pos, val_pos = carve(targets, cfg.val_fraction, _rng(cfg, _VAL_STREAM))
+    if cfg.max_train_images is not None:
+        keep = stratified_subset(targets[train_pos], cfg.max_train_images, _rng(cfg, _CAP_STREAM))
+        train_pos = train_pos[keep]
+    calib_pos = train_pos[
+        stratified_subset(targets[train_pos], cfg.calib_images, _rng(cfg, _CALIB_STREAM))
+    ]
+
+    def view(positions: np.ndarray, augment: bool = False) -> LabelledView:
+        return LabelledView(raw.pool_images, targets, positions, raw.pipeline, augment)
+
+    test_positions = np.arange(len(raw.test_targets))
+    return DataBundle(
+        train=view(train_pos, augment=cfg.augment),
+        val=view(val_pos),
+        test=LabelledView(raw.test_images, raw.test_targets, test_positions, raw.pipeline),
+        calib=view(calib_pos),
+        num_classes=len(raw.class_names),
+        class_names=raw.class_names,
+        image_size=image_size,
+        num_workers=cfg.num_workers,
+    )
+
+
+def _rng(cfg: DataConfig, stream: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.split_seed, stream])

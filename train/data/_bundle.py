@@ -1,0 +1,130 @@
+"""Split views over raw images, the seeded train sampler and :class:`DataBundle`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sized
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
+
+from supernet.errors import DatasetError
+from train.data._sources import FileImages, TensorImages
+from train.data._transforms import Pipeline
+
+EVAL_SPLITS = ("val", "test", "calib")
+
+Sample = tuple[Tensor, int]
+
+
+class LabelledView(Dataset[Sample]):
+    """The images at ``positions`` of ``images``, as ``(tensor [3, S, S], label)`` pairs.
+
+    ``view[i]`` applies the evaluation transform. ``view[(i, seed)]`` applies the training
+    augmentation drawn from ``torch.Generator().manual_seed(seed)`` when ``augment`` is true
+    (this is what :meth:`DataBundle.train_loader` asks for), the evaluation transform otherwise.
+
+    Example:
+        >>> x, y = bundle.train[0]; x.shape == (3, bundle.image_size, bundle.image_size)
+        True
+    """
+
+    def __init__(
+        self,
+        images: TensorImages | FileImages,
+        targets: np.ndarray,
+        positions: np.ndarray,
+        pipeline: Pipeline,
+        augment: bool = False,
+    ) -> None:
+        self.images = images
+        self.positions = positions
+        self.targets = targets[positions]  # labels of this view, in order
+        self.pipeline = pipeline
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int | tuple[int, int]) -> Sample:
+        generator = None
+        if isinstance(index, tuple):
+            index, seed = index
+            if self.augment:
+                generator = torch.Generator().manual_seed(int(seed))
+        image = self.images[int(self.positions[index])]
+        return self.pipeline(image, generator), int(self.targets[index])
+
+
+class SeededSampler(Sampler[tuple[int, int]]):
+    """Pairs each index of ``base`` with an augmentation seed drawn from ``generator``."""
+
+    def __init__(self, base: Sampler[int], generator: torch.Generator) -> None:
+        self.base = base
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices = list(self.base)
+        seeds = torch.randint(2**62, (len(indices),), generator=self.generator).tolist()
+        return iter(zip(indices, seeds))
+
+    def __len__(self) -> int:
+        return len(self.base) if isinstance(self.base, Sized) else 0
+
+
+@dataclass
+class DataBundle:
+    """The four splits of one dataset at a fixed ``image_size``, and loaders over them.
+
+    ``train`` (augmented through :meth:`train_loader`), ``val`` (carved from the training data,
+    for search), ``test`` (never used by training or search) and ``calib`` (a fixed subset of
+    ``train`` with evaluation transforms, for BN recalibration).
+
+    Example:
+        >>> bundle = build_data(DataConfig(), image_size=16)
+        >>> xb, yb = next(iter(bundle.train_loader(32, torch.Generator().manual_seed(0))))
+        >>> xb.shape
+        torch.Size([32, 3, 16, 16])
+    """
+
+    train: LabelledView
+    val: LabelledView
+    test: LabelledView
+    calib: LabelledView
+    num_classes: int
+    class_names: list[str]
+    image_size: int
+    num_workers: int = 0
+
+    def train_loader(
+        self, batch_size: int, generator: torch.Generator, sampler: Sampler[int] | None = None
+    ) -> DataLoader[Any]:
+        """Shuffled (by ``generator`` only, unless ``sampler`` is given), augmented batches.
+
+        Augmentation seeds are drawn from ``generator`` too, so the batches are reproducible
+        whatever ``num_workers`` is. Incomplete last batches are dropped (BatchNorm in train
+        mode needs more than one sample) unless the split is smaller than one batch.
+        """
+        base = sampler if sampler is not None else RandomSampler(self.train, generator=generator)
+        seeded = SeededSampler(base, generator)
+        return DataLoader(
+            self.train,
+            batch_size=batch_size,
+            sampler=seeded,
+            drop_last=len(seeded) >= batch_size,
+            generator=generator,
+            **self._worker_options(),
+        )
+
+    def eval_loader(self, split: str, batch_size: int) -> DataLoader[Any]:
+        """Batches of ``"val"``, ``"test"`` or ``"calib"`` in a fixed order, not augmented."""
+        if split not in EVAL_SPLITS:
+            raise DatasetError(f"unknown eval split {split!r}; allowed: {', '.join(EVAL_SPLITS)}")
+        dataset = getattr(self, split)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, **self._worker_options())
+
+    def _worker_options(self) -> dict[str, Any]:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}

@@ -1,0 +1,205 @@
+"""Loaders of raw images per dataset: each returns a :class:`RawData` (pool + official test).
+
+The *pool* is the data the train/val/calib splits are carved from; ``test`` is kept untouched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor
+
+from supernet.errors import DatasetError
+from train.data._config import NORMALIZATION, DataConfig
+from train.data._splits import carve
+from train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
+
+DIGITS_TEST_FRACTION = 0.15
+"""scikit-learn's digits have no official test split: 15% (stratified) is carved once..."""
+DIGITS_TEST_SEED = 20_240_601
+"""...with this fixed seed, independent of ``split_seed``, so the test split never moves."""
+
+IMAGEFOLDER_LAYOUT = (
+    "expected ROOT/train/<class>/<image> and ROOT/val/<class>/<image> (or ROOT/test/...), "
+    "e.g. `python ../shared/tools/cifar10_imagefolder.py ROOT` writes that layout"
+)
+
+
+class TensorImages:
+    """Images held in memory as one ``[N, C, H, W]`` tensor, indexed one at a time."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+
+class FileImages:
+    """Image files read as RGB PIL images on access (grayscale files become 3 channels)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Any:
+        from torchvision.datasets.folder import default_loader
+
+        return default_loader(self.paths[index])
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Un-split images of one dataset plus the pipeline that turns them into tensors."""
+
+    pool_images: TensorImages | FileImages
+    pool_targets: np.ndarray
+    test_images: TensorImages | FileImages
+    test_targets: np.ndarray
+    class_names: list[str]
+    pipeline: Pipeline
+
+
+def load_digits(cfg: DataConfig, image_size: int) -> RawData:
+    """scikit-learn's 1,797 8x8 digits, resized (bilinear) to ``image_size`` once, in memory."""
+    pixels_8x8, targets = read_digits()
+    pixels = torch.as_tensor(pixels_8x8, dtype=torch.float32).unsqueeze(1) / 16.0
+    images = nnf.interpolate(pixels, size=(image_size, image_size), mode="bilinear")
+    pool, test = carve(targets, DIGITS_TEST_FRACTION, np.random.default_rng(DIGITS_TEST_SEED))
+    mean, std = NORMALIZATION["digits"]
+    return RawData(
+        pool_images=TensorImages(images[torch.from_numpy(pool)]),
+        pool_targets=targets[pool],
+        test_images=TensorImages(images[torch.from_numpy(test)]),
+        test_targets=targets[test],
+        class_names=[str(label) for label in range(10)],
+        pipeline=TensorPipeline(image_size, mean, std, pad_crop=max(1, image_size // 8)),
+    )
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits as ``(uint8 [1797, 8, 8] in 0..16, int64 [1797] labels)``.
+
+    Reads scikit-learn's bundled ``digits.csv.gz`` directly: importing ``sklearn.datasets``
+    (what :func:`sklearn.datasets.load_digits` needs) alone takes most of a second. The
+    tests check that both give the same arrays; without the file it falls back to the import.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    csv = next((Path(f, "datasets", "data", "digits.csv.gz") for f in folders), None)
+    if csv is not None and csv.is_file():
+        table = np.loadtxt(csv, delimiter=",", dtype=np.int64)
+        pixels, targets = table[:, :-1], table[:, -1]
+    else:
+        from sklearn.datasets import load_digits as sklearn_digits
+
+        digits = sklearn_digits()
+        pixels, targets = digits.data, digits.target
+    return pixels.reshape(-1, 8, 8).astype(np.uint8), targets.astype(np.int64)
+
+
+def load_cifar(cfg: DataConfig, image_size: int) -> RawData:
+    """torchvision's CIFAR-10/100 under ``cfg.root``; test = the official 10,000 test images."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    kind = CIFAR10 if cfg.name == "cifar10" else CIFAR100
+    hint = (
+        f"pass data.download=true to let torchvision fetch it, or point data.root at the folder "
+        f"that holds the extracted {cfg.name} batches"
+    )
+    if cfg.root is None:
+        raise DatasetError(f"data.root is not set for {cfg.name}; {hint}")
+    try:
+        train = kind(cfg.root, train=True, download=cfg.download)
+        test = kind(cfg.root, train=False, download=cfg.download)
+    except (RuntimeError, OSError) as err:
+        raise DatasetError(
+            f"{cfg.name} not found or unreadable under {cfg.root!r} ({err}); {hint}"
+        ) from err
+    mean, std = NORMALIZATION[cfg.name]
+
+    def images(split: Any) -> TensorImages:  # uint8 [N, 32, 32, 3] -> [N, 3, 32, 32]
+        return TensorImages(torch.from_numpy(split.data).permute(0, 3, 1, 2))
+
+    return RawData(
+        pool_images=images(train),
+        pool_targets=np.asarray(train.targets, dtype=np.int64),
+        test_images=images(test),
+        test_targets=np.asarray(test.targets, dtype=np.int64),
+        class_names=list(train.classes),
+        pipeline=TensorPipeline(image_size, mean, std, pad_crop=4, flip=True),
+    )
+
+
+def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
+    """``root/train/<class>/*`` is the pool; ``root/val/`` (or ``root/test/``) is the test set."""
+    if cfg.root is None:
+        raise DatasetError(f"data.root is not set for imagefolder; {IMAGEFOLDER_LAYOUT}")
+    root = Path(cfg.root)
+    train_dir = root / "train"
+    test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
+    if not train_dir.is_dir() or test_dir is None:
+        missing = train_dir if not train_dir.is_dir() else root / "val"
+        raise DatasetError(f"imagefolder: no folder {str(missing)!r}; {IMAGEFOLDER_LAYOUT}")
+    class_names = _class_folders(train_dir)
+    class_to_idx = {name: i for i, name in enumerate(class_names)}
+    test_classes = _class_folders(test_dir)
+    unknown = sorted(set(test_classes) - set(class_names))
+    if unknown:
+        raise DatasetError(
+            f"imagefolder: {str(test_dir)!r} has classes that {str(train_dir)!r} lacks: {unknown}"
+        )
+    pool_paths, pool_targets = _scan(train_dir, class_to_idx)
+    test_paths, test_targets = _scan(test_dir, {c: class_to_idx[c] for c in test_classes})
+    mean, std = NORMALIZATION["imagefolder"]
+    return RawData(
+        pool_images=FileImages(pool_paths),
+        pool_targets=pool_targets,
+        test_images=FileImages(test_paths),
+        test_targets=test_targets,
+        class_names=class_names,
+        pipeline=ImagePipeline(image_size, mean, std),
+    )
+
+
+def _class_folders(folder: Path) -> list[str]:
+    names = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
+    if not names:
+        raise DatasetError(
+            f"imagefolder: {str(folder)!r} has no class folders; {IMAGEFOLDER_LAYOUT}"
+        )
+    return names
+
+
+def _scan(folder: Path, class_to_idx: dict[str, int]) -> tuple[list[str], np.ndarray]:
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+    try:
+        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as err:
+        raise DatasetError(
+            f"imagefolder: {str(folder)!r} has a class folder without images ({err}); "
+            f"{IMAGEFOLDER_LAYOUT}"
+        ) from err
+    paths = [path for path, _ in samples]
+    return paths, np.asarray([target for _, target in samples], dtype=np.int64)
+
+
+LOADERS: dict[str, Callable[[DataConfig, int], RawData]] = {
+    "digits": load_digits,
+    "cifar10": load_cifar,
+    "cifar100": load_cifar,
+    "imagefolder": load_imagefolder,
+}
