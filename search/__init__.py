@@ -1,1 +1,73 @@
+"""Multi-objective architecture search: LaMOO and baselines behind one ask/tell interface.
 
+Imports nothing from ``supernet``, ``train`` or ``evaluate``: an architecture is an opaque,
+hashable value that a :class:`~search.codec.SpaceCodec` samples, encodes and decodes. Every
+objective is maximised (see :func:`~search.pareto.to_maximisation`).
+
+Example:
+    >>> import numpy as np
+    >>> from search import CategoricalCodec, make_strategy
+    >>> codec = CategoricalCodec(num_choices=(5,) * 6)
+    >>> strategy = make_strategy("lamoo", codec, ref_point=[0.0, -1.0], num_objectives=2)
+    >>> archs = strategy.ask(5)
+    >>> strategy.tell(archs, np.array([[sum(a) / 24, -sum(a) / 48] for a in archs]))
+"""
+
+from __future__ import annotations
+
+from search.codec import BoxCodec, CategoricalCodec, SpaceCodec
+from search.driver import run_search
+from search.errors import (
+    HistoryMismatchError,
+    InfeasibleBudgetError,
+    InvalidObjectivesError,
+    SearchError,
+    SearchSpaceExhaustedError,
+    UnknownStrategyError,
+)
+from search.factory import STRATEGIES, make_strategy
+from search.history import Evaluation, SearchHistory
+from search.lamoo import LaMOOOptions, LaMOOStrategy, TreeOptions
+from search.nsga2 import NSGA2Options, NSGA2Strategy
+from search.pareto import (
+    dominance_numbers,
+    hypervolume,
+    hypervolume_curve,
+    non_dominated_mask,
+    to_maximisation,
+)
+from search.qehvi import QEHVIOptions, QEHVIStrategy
+from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
+
+__all__ = [
+    "STRATEGIES",
+    "BaseStrategy",
+    "BoxCodec",
+    "CategoricalCodec",
+    "Evaluation",
+    "HistoryMismatchError",
+    "InfeasibleBudgetError",
+    "InvalidObjectivesError",
+    "KnownObjectives",
+    "LaMOOOptions",
+    "LaMOOStrategy",
+    "NSGA2Options",
+    "NSGA2Strategy",
+    "QEHVIOptions",
+    "QEHVIStrategy",
+    "RandomStrategy",
+    "SearchError",
+    "SearchHistory",
+    "SearchSpaceExhaustedError",
+    "SpaceCodec",
+    "Strategy",
+    "TreeOptions",
+    "UnknownStrategyError",
+    "dominance_numbers",
+    "hypervolume",
+    "hypervolume_curve",
+    "make_strategy",
+    "non_dominated_mask",
+    "run_search",
+    "to_maximisation",
+]

@@ -1,0 +1,17 @@
+"""LaMOO: multi-objective optimisation by learned space partitions (see LAMOO.md)."""
+
+from __future__ import annotations
+
+from search.lamoo.strategy import SAMPLERS, SELECT_RULES, LaMOOOptions, LaMOOStrategy
+from search.lamoo.tree import TreeOptions, build_tree, partition_labels, select_path
+
+__all__ = [
+    "SAMPLERS",
+    "SELECT_RULES",
+    "LaMOOOptions",
+    "LaMOOStrategy",
+    "TreeOptions",
+    "build_tree",
+    "partition_labels",
+    "select_path",
+]

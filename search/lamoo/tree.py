@@ -1,0 +1,209 @@
+"""LaMOO's learned space partition: split by dominance, classify by SVM, value by hypervolume.
+
+The tree is rebuilt from scratch at every iteration from the feasible samples (see LAMOO.md):
+a node with at least ``split_min`` samples labels the first ``floor(n/2) + 1`` of them (sorted
+by dominance number, ties by non-domination rank then crowding distance) as good, fits an
+``sklearn.svm.SVC`` on the encodings scaled to ``[-1, 1]``, and gives each child the samples of
+its *label* and the side of the SVM of that label as its *region*.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from sklearn.svm import SVC
+
+from search.errors import UnknownStrategyError
+from search.pareto import dominance_numbers, hypervolume, rank_and_crowding
+
+GOOD, BAD = 0, 1
+KERNELS = ("rbf", "poly", "linear")
+Kernel = Literal["rbf", "poly", "linear"]
+
+
+@dataclass(frozen=True)
+class TreeOptions:
+    """Partition hyperparameters.
+
+    Attributes:
+        split_min: a node splits when it holds at least this many samples.
+        max_nodes: splitting stops before the tree would exceed this many nodes.
+        kernel: SVC kernel, one of ``KERNELS`` (``poly`` uses ``degree`` and ``coef0 = 1``).
+        degree: polynomial degree of the ``poly`` kernel.
+        svm_c: SVC regularisation ``C``.
+    """
+
+    split_min: int = 16
+    max_nodes: int = 50
+    kernel: Kernel = "rbf"
+    degree: int = 4
+    svm_c: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KERNELS:
+            raise UnknownStrategyError(f"kernel {self.kernel!r} is not one of {KERNELS}")
+        if self.split_min < 2 or self.max_nodes < 1:
+            raise ValueError(
+                f"need split_min >= 2 and max_nodes >= 1, got {self.split_min}, {self.max_nodes}"
+            )
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One side of a fitted SVM: accepts encodings the classifier assigns to ``label``."""
+
+    classifier: SVC
+    label: int
+
+    def accepts(self, x: np.ndarray) -> np.ndarray:
+        """``(n,)`` bool for encodings ``x`` ``(n, d)`` in ``[0, 1]``."""
+        if x.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        return self.classifier.predict(scale_inputs(x)) == self.label
+
+
+@dataclass
+class Node:
+    """A tree node: its samples (indices into the data), region (cuts from the root) and value."""
+
+    index: int
+    parent: int | None
+    samples: np.ndarray
+    cuts: tuple[Cut, ...]
+    children: list[int] = field(default_factory=list)
+    value: float = 0.0
+    ucb: float = 0.0
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+def scale_inputs(x: np.ndarray) -> np.ndarray:
+    """Map encodings from ``[0, 1]`` to the fixed range ``[-1, 1]`` (data independent)."""
+    return 2.0 * np.asarray(x, dtype=np.float64) - 1.0
+
+
+def region_accepts(cuts: tuple[Cut, ...], x: np.ndarray) -> np.ndarray:
+    """``(n,)`` bool: encodings ``x`` ``(n, d)`` that every cut accepts."""
+    keep = np.ones(x.shape[0], dtype=bool)
+    for cut in cuts:
+        if not keep.any():
+            break
+        keep[keep] = cut.accepts(x[keep])
+    return keep
+
+
+def partition_labels(y: np.ndarray) -> np.ndarray:
+    """Good (0) / bad (1) labels of ``y`` ``(n, m)``: the first ``n // 2 + 1`` after a stable
+    sort by dominance number, ties by non-domination rank then crowding (larger first).
+
+    Example:
+        >>> partition_labels(np.array([[3.0, 3.0], [0.0, 0.0], [2.0, 1.0], [1.0, 2.0]])).tolist()
+        [0, 1, 0, 0]
+    """
+    n = y.shape[0]
+    rank, crowd = rank_and_crowding(y)
+    order = np.lexsort((np.arange(n), -crowd, rank, dominance_numbers(y)))
+    labels = np.full(n, BAD, dtype=np.int64)
+    labels[order[: n // 2 + 1]] = GOOD
+    return labels
+
+
+def fit_split(x: np.ndarray, labels: np.ndarray, options: TreeOptions) -> SVC | None:
+    """An SVC separating ``labels``, or None when a split is impossible: one label class, or
+    the fitted SVC predicts one class on its own training points. Never fits one class."""
+    if np.unique(labels).size < 2:
+        return None
+    svc = SVC(kernel=options.kernel, gamma="scale", degree=options.degree, coef0=1.0)
+    svc.set_params(C=options.svm_c)
+    svc.fit(scale_inputs(x), labels)
+    if np.unique(svc.predict(scale_inputs(x))).size < 2:
+        return None
+    return svc
+
+
+def build_tree(
+    x: np.ndarray,
+    y: np.ndarray,
+    ref_point: np.ndarray,
+    options: TreeOptions,
+    cp: float | None = None,
+) -> list[Node]:
+    """Build and value the tree over feasible samples; ``nodes[0]`` is the root.
+
+    Args:
+        x: ``(n, d)`` encodings in ``[0, 1]``; ``y``: ``(n, m)`` maximised objectives.
+        ref_point: ``(m,)`` global reference point for node hypervolumes.
+        options: split hyperparameters.
+        cp: UCB exploration constant; None means ``0.1 *`` the hypervolume of all samples.
+    """
+    nodes = [Node(index=0, parent=None, samples=np.arange(x.shape[0]), cuts=())]
+    queue = deque([0])
+    while queue and len(nodes) + 2 <= options.max_nodes:
+        node = nodes[queue.popleft()]
+        if node.samples.size < options.split_min:
+            continue
+        labels = partition_labels(y[node.samples])
+        svc = fit_split(x[node.samples], labels, options)
+        if svc is None:
+            continue
+        for label in (GOOD, BAD):
+            child = Node(
+                index=len(nodes),
+                parent=node.index,
+                samples=node.samples[labels == label],
+                cuts=(*node.cuts, Cut(svc, label)),
+            )
+            node.children.append(child.index)
+            nodes.append(child)
+            queue.append(child.index)
+    assign_ucb(nodes, y, ref_point, cp)
+    return nodes
+
+
+def assign_ucb(nodes: list[Node], y: np.ndarray, ref_point: np.ndarray, cp: float | None) -> None:
+    """Set ``value`` (hypervolume of a node's own samples) and
+    ``ucb = value + 2 * cp * sqrt(2 ln n_parent / n)`` on every node (root: ucb = value)."""
+    for node in nodes:
+        node.value = hypervolume(y[node.samples], ref_point)
+    c = 0.1 * nodes[0].value if cp is None else cp
+    for node in nodes:
+        node.ucb = node.value
+        if node.parent is not None:
+            n_parent = nodes[node.parent].samples.size
+            node.ucb += 2.0 * c * np.sqrt(2.0 * np.log(n_parent) / node.samples.size)
+
+
+def select_path(
+    nodes: list[Node], rule: Literal["leaf", "path"], rng: np.random.Generator
+) -> list[int]:
+    """Root-to-leaf node indices of the selected region.
+
+    ``leaf``: the leaf with the largest UCB (ties at random). ``path``: from the root, always
+    descend into the child with the larger UCB (ties at random).
+    """
+    if rule == "leaf":
+        leaves = [n for n in nodes if n.is_leaf]
+        target = leaves[_argmax_random([n.ucb for n in leaves], rng)].index
+        path = [target]
+        while nodes[path[0]].parent is not None:
+            path.insert(0, nodes[path[0]].parent)  # type: ignore[arg-type]
+        return path
+    path = [0]
+    for _ in range(len(nodes)):  # bounded descent
+        node = nodes[path[-1]]
+        if node.is_leaf:
+            break
+        children = [nodes[c] for c in node.children]
+        path.append(children[_argmax_random([c.ucb for c in children], rng)].index)
+    return path
+
+
+def _argmax_random(values: list[float], rng: np.random.Generator) -> int:
+    arr = np.asarray(values, dtype=np.float64)
+    best = np.flatnonzero(arr >= arr.max() - 1e-12 * max(1.0, abs(arr.max())))
+    return int(best[rng.integers(best.size)]) if best.size > 1 else int(best[0])

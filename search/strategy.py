@@ -1,0 +1,249 @@
+"""The ask/tell contract of every search strategy, and the shared bookkeeping behind it.
+
+A strategy proposes architectures with :meth:`Strategy.ask` and learns their objective values
+with :meth:`Strategy.tell`; objectives are always MAXIMISED (see
+:func:`search.pareto.to_maximisation`). Strategies deduplicate on the decoded architecture: an
+architecture that was told or is still pending (asked, not yet told) is never proposed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+import torch
+
+from search.codec import SpaceCodec
+from search.errors import SearchSpaceExhaustedError
+from search.pareto import check_objectives
+
+A = TypeVar("A", bound=Hashable)
+
+_MAX_RANDOM_ROUNDS = 50
+Accept = Callable[[np.ndarray], np.ndarray]  # (n, dim) encodings -> (n,) bool
+
+
+class Strategy(Protocol[A]):
+    """What a driver loop needs from a strategy.
+
+    ``name`` identifies the strategy in the history; ``codec`` is the space it searches;
+    ``last_note`` is a short free-text remark on the last ``ask`` (e.g. which LaMOO region was
+    used, or that a region was relaxed), stored in the history.
+
+    Example:
+        >>> from search.codec import BoxCodec
+        >>> s = RandomStrategy(BoxCodec([0.0], [1.0]), ref_point=[0.0], seed=0, num_init=2)
+        >>> archs = s.ask(2)
+        >>> s.tell(archs, np.array([[a[0]] for a in archs]))
+    """
+
+    name: str
+
+    @property
+    def codec(self) -> SpaceCodec[A]: ...
+
+    @property
+    def last_note(self) -> str: ...
+
+    def ask(self, q: int) -> list[A]: ...
+
+    def tell(self, archs: Sequence[A], objectives: np.ndarray) -> None: ...
+
+
+@dataclass(frozen=True)
+class KnownObjectives(Generic[A]):
+    """Objectives that are known exactly (e.g. analytic MACs/params) and never modelled.
+
+    Attributes:
+        columns: indices of these objectives among the ``m`` objectives.
+        fn: ``fn(archs) -> (n, len(columns))`` MAXIMISED values (negate costs).
+    """
+
+    columns: tuple[int, ...]
+    fn: Callable[[Sequence[A]], np.ndarray]
+
+
+class BaseStrategy(Generic[A]):
+    """Bookkeeping shared by every strategy: the told data, deduplication, the initial design.
+
+    The first ``num_init`` proposals are a scrambled Sobol design in the encoding, decoded,
+    filtered by feasibility and deduplicated (topped up with random feasible points); it depends
+    only on ``seed``, so strategies built with the same seed start from the same points.
+    Subclasses implement :meth:`_propose`.
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        codec: SpaceCodec[A],
+        ref_point: Sequence[float],
+        seed: int,
+        num_init: int = 10,
+    ) -> None:
+        if num_init < 1:
+            raise ValueError(f"num_init must be >= 1, got {num_init}")
+        self._codec = codec
+        self.ref_point = np.asarray(ref_point, dtype=np.float64)
+        self.num_objectives = int(self.ref_point.shape[0])
+        self.seed = int(seed)
+        self.num_init = int(num_init)
+        self._rng = np.random.default_rng(seed)
+        self.archs: list[A] = []
+        self._x = np.zeros((0, codec.dim))
+        self._y = np.zeros((0, self.num_objectives))
+        self._seen: set[A] = set()
+        self._pending: set[A] = set()
+        self._initial_design: list[A] | None = None
+        self._last_note = ""
+
+    @property
+    def codec(self) -> SpaceCodec[A]:
+        return self._codec
+
+    @property
+    def last_note(self) -> str:
+        return self._last_note
+
+    @property
+    def x(self) -> np.ndarray:
+        """``(n, dim)`` encodings of every told architecture."""
+        return self._x
+
+    @property
+    def y(self) -> np.ndarray:
+        """``(n, m)`` maximised objectives of every told architecture."""
+        return self._y
+
+    def tell(self, archs: Sequence[A], objectives: np.ndarray) -> None:
+        """Record evaluated architectures and their ``(n, m)`` maximised objectives."""
+        y = check_objectives(objectives, self.num_objectives, len(archs))
+        if len(archs) == 0:
+            return
+        self.archs.extend(archs)
+        self._x = np.vstack([self._x, self._codec.encode(archs)])
+        self._y = np.vstack([self._y, y])
+        self._seen.update(archs)
+        self._pending.difference_update(archs)
+
+    def ask(self, q: int) -> list[A]:
+        """Propose ``q`` new, feasible, never-seen architectures (fewer only when the space is
+        nearly exhausted)."""
+        if q < 1:
+            raise ValueError(f"q must be >= 1, got {q}")
+        self._last_note = ""
+        batch: list[A] = []
+        num_init_left = self.num_init - len(self._seen) - len(self._pending)
+        if num_init_left > 0:
+            batch = self._fresh(self._get_initial_design())[: min(q, num_init_left)]
+            self._last_note = "initial design"
+        if len(batch) < q:
+            self._pending.update(batch)
+            batch = batch + self._propose(q - len(batch))
+        batch = self._fresh(batch)[:q]
+        if not batch:
+            raise SearchSpaceExhaustedError(
+                f"{self.name}: no unseen feasible point left after {len(self._seen)} "
+                f"evaluations and {len(self._pending)} pending proposals"
+            )
+        self._pending.update(batch)
+        return batch
+
+    def _propose(self, q: int) -> list[A]:
+        raise NotImplementedError
+
+    def _feasible_data(self) -> tuple[list[A], np.ndarray, np.ndarray]:
+        """Told archs, encodings ``(n, d)`` and objectives ``(n, m)`` of feasible points only."""
+        mask = self._codec.is_feasible(self.archs) if self.archs else np.zeros(0, dtype=bool)
+        archs = [a for a, ok in zip(self.archs, mask) if ok]
+        return archs, self._x[mask], self._y[mask]
+
+    def _fresh(self, candidates: Sequence[A], exclude: Sequence[A] = ()) -> list[A]:
+        """Feasible candidates that were never told, are not pending, not in ``exclude``, and
+        unique (first occurrence kept, order preserved)."""
+        taken = set(exclude)
+        out: list[A] = []
+        if not candidates:
+            return out
+        feasible = self._codec.is_feasible(list(candidates))
+        for arch, ok in zip(candidates, feasible):
+            if ok and arch not in self._seen and arch not in self._pending and arch not in taken:
+                out.append(arch)
+                taken.add(arch)
+        return out
+
+    def _random_fresh(
+        self,
+        n: int,
+        accept: Accept | None = None,
+        exclude: Sequence[A] = (),
+        max_rounds: int = _MAX_RANDOM_ROUNDS,
+    ) -> list[A]:
+        """Up to ``n`` fresh feasible random points whose encodings ``accept`` keeps
+        (bounded: ``max_rounds`` draws of ``max(4n, 64)`` points)."""
+        found: list[A] = []
+        for _ in range(max_rounds):
+            draw = self._codec.sample(self._rng, max(4 * n, 64))
+            if accept is not None and draw:
+                draw = [a for a, ok in zip(draw, accept(self._codec.encode(draw))) if ok]
+            found += self._fresh(draw, exclude=[*exclude, *found])
+            if len(found) >= n:
+                break
+        return found[:n]
+
+    def _candidate_pool(
+        self,
+        n: int,
+        parents: Sequence[A],
+        mutation_fraction: float,
+        accept: Accept | None = None,
+        max_rounds: int = _MAX_RANDOM_ROUNDS,
+    ) -> list[A]:
+        """Up to ``n`` fresh candidates: mutations of ``parents`` (a ``mutation_fraction`` share)
+        then uniform random feasible points, all kept by ``accept`` (on encodings)."""
+        grown: list[A] = []
+        num_mutants = round(n * mutation_fraction) if parents else 0
+        if num_mutants:
+            prob = 1.0 / self._codec.dim
+            picks = self._rng.integers(0, len(parents), size=2 * num_mutants)
+            mutants = [self._codec.mutate(parents[i], self._rng, prob) for i in picks]
+            if accept is not None:
+                mutants = [a for a, ok in zip(mutants, accept(self._codec.encode(mutants))) if ok]
+            grown = self._fresh(mutants)[:num_mutants]
+        if len(grown) >= n:
+            return grown
+        return grown + self._random_fresh(n - len(grown), accept, grown, max_rounds)
+
+    def _get_initial_design(self) -> list[A]:
+        if self._initial_design is None:
+            sobol = torch.quasirandom.SobolEngine(self._codec.dim, scramble=True, seed=self.seed)
+            unit = sobol.draw(self.num_init, dtype=torch.float64).numpy()
+            candidates = self._codec.decode(unit)
+            if len(set(candidates)) < self.num_init:  # colliding Sobol points in a small space
+                extra_rng = np.random.default_rng(self.seed)
+                candidates += self._codec.sample(extra_rng, 8 * self.num_init)
+            # independent of what was told (a resumed run gets the same design)
+            feasible = self._codec.is_feasible(candidates)
+            design = list(dict.fromkeys(a for a, ok in zip(candidates, feasible) if ok))
+            if not design:
+                design = self._codec.sample(np.random.default_rng(self.seed), self.num_init)
+            self._initial_design = design[: self.num_init]
+        return self._initial_design
+
+
+class RandomStrategy(BaseStrategy[A]):
+    """Uniform random feasible points (after the shared initial design).
+
+    Example:
+        >>> from search.codec import CategoricalCodec
+        >>> s = RandomStrategy(CategoricalCodec((3, 3)), ref_point=[0.0, 0.0], seed=0)
+        >>> len(s.ask(4))
+        4
+    """
+
+    name = "random"
+
+    def _propose(self, q: int) -> list[A]:
+        return self._random_fresh(q)
