@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from supernet.bn import recalibrate_bn
+from supernet.cost import Cost, CostModel, count_cost
+from supernet.model import Supernet, resize_to
 from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
+from supernet.static import StaticNet, build_static
 
-__all__ = ["ArchConfig", "SearchSpace", "StageArch", "available_spaces", "load_space"]
+__all__ = [
+    "ArchConfig",
+    "Cost",
+    "CostModel",
+    "SearchSpace",
+    "StageArch",
+    "StaticNet",
+    "Supernet",
+    "available_spaces",
+    "build_static",
+    "count_cost",
+    "load_space",
+    "recalibrate_bn",
+    "resize_to",
+]

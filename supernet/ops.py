@@ -1,0 +1,167 @@
+"""Elastic operators: one max-size weight, sliced per call to the active channels / kernel.
+
+Every op takes the active sizes as call arguments (no "active subnet" state). Weights are
+sliced as views (leading channels; the centre of the max kernel), and when the active size is
+the full size the parameter is used as is, so the largest subnet runs at the speed of a static
+network (no slice nodes in the autograd graph).
+
+Example:
+    >>> conv = ElasticPointwiseConv(16, 32)
+    >>> conv(torch.zeros(2, 8, 5, 5), out_channels=24).shape
+    torch.Size([2, 24, 5, 5])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from supernet._channels import se_channels
+
+
+def take(tensor: Tensor, n: int) -> Tensor:
+    """The first ``n`` entries along dim 0 (the tensor itself when that is all of it)."""
+    return tensor if n == tensor.shape[0] else tensor[:n]
+
+
+def take2(tensor: Tensor, n_out: int, n_in: int) -> Tensor:
+    """The leading ``n_out x n_in`` block of a ``(out, in, ...)`` weight, as a view."""
+    if n_in != tensor.shape[1]:
+        tensor = tensor[:, :n_in]
+    return take(tensor, n_out)
+
+
+class ElasticPointwiseConv(nn.Module):
+    """1x1 conv (no bias) over the leading channels; ``(N, Cin, H, W) -> (N, out, H, W)``."""
+
+    def __init__(self, max_in: int, max_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_out, max_in, 1, 1))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+
+    def sliced_weight(self, out_channels: int, in_channels: int) -> Tensor:
+        return take2(self.weight, out_channels, in_channels)
+
+    def forward(self, x: Tensor, out_channels: int) -> Tensor:
+        return F.conv2d(x, take2(self.weight, out_channels, x.shape[1]))
+
+
+class ElasticLinear(nn.Module):
+    """Linear layer over the leading features; ``(N, in) -> (N, out)``."""
+
+    def __init__(self, max_in: int, max_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_out, max_in))
+        self.bias = nn.Parameter(torch.zeros(max_out))
+        nn.init.normal_(self.weight, 0.0, 0.01)
+
+    def forward(self, x: Tensor, out_features: int) -> Tensor:
+        weight = take2(self.weight, out_features, x.shape[1])
+        return F.linear(x, weight, take(self.bias, out_features))
+
+
+class ElasticDepthwiseConv(nn.Module):
+    """Depthwise kxk conv; smaller kernels are the centre of the max kernel.
+
+    With ``kernel_transform=True`` (OFA), each step down the sorted kernel sizes (7 -> 5 -> 3)
+    also multiplies the cropped kernel by a learned ``(k*k, k*k)`` matrix, identity at init.
+    ``forward``: ``(N, C, H, W) -> (N, C, ceil(H/s), ceil(W/s))``.
+    """
+
+    def __init__(
+        self, max_channels: int, kernel_sizes: tuple[int, ...], kernel_transform: bool = False
+    ) -> None:
+        super().__init__()
+        self.kernel_sizes = tuple(sorted(kernel_sizes))
+        k_max = self.kernel_sizes[-1]
+        self.weight = nn.Parameter(torch.empty(max_channels, 1, k_max, k_max))
+        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        self.transforms = nn.ParameterDict()
+        if kernel_transform:
+            for small, big in zip(self.kernel_sizes[:-1], self.kernel_sizes[1:]):
+                self.transforms[f"{big}to{small}"] = nn.Parameter(torch.eye(small * small))
+
+    def kernel(self, channels: int, kernel_size: int) -> Tensor:
+        """The ``(channels, 1, k, k)`` kernel in use (transformations applied)."""
+        weight = take(self.weight, channels)
+        if kernel_size == weight.shape[-1]:
+            return weight
+        if not self.transforms:
+            return _centre(weight, kernel_size)
+        for small, big in zip(reversed(self.kernel_sizes[:-1]), reversed(self.kernel_sizes[1:])):
+            matrix = self.transforms[f"{big}to{small}"]
+            weight = _centre(weight, small).reshape(channels, small * small)
+            weight = F.linear(weight, matrix).reshape(channels, 1, small, small)
+            if small == kernel_size:
+                break
+        return weight
+
+    def forward(self, x: Tensor, kernel_size: int, stride: int) -> Tensor:
+        channels = x.shape[1]
+        weight = self.kernel(channels, kernel_size)
+        return F.conv2d(x, weight, None, stride, kernel_size // 2, 1, channels)
+
+
+def _centre(weight: Tensor, kernel_size: int) -> Tensor:
+    start = (weight.shape[-1] - kernel_size) // 2
+    end = start + kernel_size
+    return weight[:, :, start:end, start:end]
+
+
+class ElasticBatchNorm2d(nn.BatchNorm2d):
+    """``BatchNorm2d`` over the leading ``C`` channels of the input ``(N, C, H, W)``.
+
+    In training mode the batch statistics of the active channels normalise the input and only
+    their running statistics are updated (the buffers are updated through views).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        channels = x.shape[1]
+        if channels == self.num_features:
+            return super().forward(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or self.running_mean is None
+        return F.batch_norm(
+            x,
+            None if self.running_mean is None else self.running_mean[:channels],
+            None if self.running_var is None else self.running_var[:channels],
+            self.weight[:channels],
+            self.bias[:channels],
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
+
+
+class ElasticSqueezeExcite(nn.Module):
+    """Squeeze-excite whose widths follow the input: ``C -> se_channels(C) -> C``."""
+
+    def __init__(self, max_channels: int) -> None:
+        super().__init__()
+        reduced = se_channels(max_channels)
+        self.reduce_weight = nn.Parameter(torch.empty(reduced, max_channels, 1, 1))
+        self.reduce_bias = nn.Parameter(torch.zeros(reduced))
+        self.expand_weight = nn.Parameter(torch.empty(max_channels, reduced, 1, 1))
+        self.expand_bias = nn.Parameter(torch.zeros(max_channels))
+        for weight in (self.reduce_weight, self.expand_weight):
+            nn.init.kaiming_normal_(weight, mode="fan_out")
+
+    def sliced(self, channels: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(reduce_weight, reduce_bias, expand_weight, expand_bias)`` for ``channels``."""
+        reduced = se_channels(channels)
+        return (
+            take2(self.reduce_weight, reduced, channels),
+            take(self.reduce_bias, reduced),
+            take2(self.expand_weight, channels, reduced),
+            take(self.expand_bias, channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        w1, b1, w2, b2 = self.sliced(x.shape[1])
+        scale = F.relu(F.conv2d(x.mean((2, 3), keepdim=True), w1, b1))
+        return x * F.hardsigmoid(F.conv2d(scale, w2, b2))
