@@ -1,0 +1,298 @@
+"""Self-describing supernet checkpoints, written atomically and read with ``weights_only``.
+
+A checkpoint holds the weights, the optimizer/scheduler/scaler/EMA states, every RNG state, the
+epoch and step, the search-space definition and fingerprint, ``num_classes``, the data config and
+the resolved run config, all as plain containers, so ``torch.load(path, weights_only=True)``
+reads it and :func:`load_supernet` rebuilds the model without any other file.
+
+Example:
+    >>> loaded = load_supernet("outputs/train_supernet/2024-01-01_00-00-00")  # doctest: +SKIP
+    >>> logits = loaded.model(images, loaded.space.largest())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from supernet.errors import ArchSpaceMismatchError, CheckpointError
+from supernet.space import SearchSpace
+from train.loop import StepParts, TrainState
+from train.sampler import generator_state, restore_generator
+
+CHECKPOINT_FORMAT = "lamoo-nas/supernet"
+CHECKPOINT_VERSION = 1
+LAST_NAME = "last.pt"
+FINAL_NAME = "final.pt"
+REQUIRED_KEYS = (
+    "format",
+    "version",
+    "model",
+    "epoch",
+    "step",
+    "space",
+    "space_fingerprint",
+    "num_classes",
+    "data_config",
+    "config",
+)
+
+
+# ------------------------------------------------------------------------- atomic writes
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
+
+    A reader never sees a half-written file: either the old one or the new one.
+
+    Example:
+        >>> atomic_torch_save({"w": torch.zeros(2)}, "/tmp/x.pt")  # doctest: +SKIP
+    """
+    path = Path(path)
+    _atomic_write(path, lambda handle: torch.save(obj, handle))
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_torch_save`.
+
+    Example:
+        >>> atomic_write_text("/tmp/arch.json", "{}")  # doctest: +SKIP
+    """
+    path = Path(path)
+    _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    return path
+
+
+# ------------------------------------------------------------------------- reading
+def find_checkpoint(
+    path_or_run_dir: str | Path, prefer: tuple[str, ...] = (FINAL_NAME, LAST_NAME)
+) -> Path:
+    """The checkpoint file itself, or the first of ``prefer`` inside a run directory."""
+    path = Path(path_or_run_dir)
+    if path.is_dir():
+        for name in prefer:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(
+            f"no checkpoint at {path} (looked for {', '.join(prefer)}); "
+            "train one with nas-train-supernet"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train one with nas-train-supernet")
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint of ours; raises :class:`CheckpointError` with the reason."""
+    path = find_checkpoint(path)
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
+            "delete it and resume from another checkpoint or retrain"
+        ) from err
+    if not isinstance(raw, Mapping) or raw.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a supernet checkpoint of this project (no format tag "
+            f"{CHECKPOINT_FORMAT!r}); give a last.pt/final.pt written by nas-train-supernet"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks keys {missing}; it is incomplete")
+    if raw["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {raw['version']}, this code reads "
+            f"version {CHECKPOINT_VERSION}"
+        )
+    return dict(raw)
+
+
+def check_space(checkpoint: Mapping[str, Any], space: SearchSpace, path: str | Path) -> None:
+    """Raise :class:`ArchSpaceMismatchError` (a CheckpointError too) if made for another space."""
+    if checkpoint["space_fingerprint"] != space.fingerprint:
+        raise SpaceMismatchCheckpointError(
+            f"checkpoint {path} was trained on space {checkpoint['space'].get('name')!r} "
+            f"(fingerprint {checkpoint['space_fingerprint']}), not on space {space.name!r} "
+            f"(fingerprint {space.fingerprint}); pass space={checkpoint['space'].get('name')} "
+            "or start a new run"
+        )
+
+
+class SpaceMismatchCheckpointError(CheckpointError, ArchSpaceMismatchError):
+    """A checkpoint was trained on another search space."""
+
+
+# ------------------------------------------------------------------------- the public loader
+@dataclass
+class LoadedSupernet:
+    """A trained supernet and everything needed to use it (see :func:`load_supernet`)."""
+
+    model: Any  # supernet.model.Supernet (eval mode)
+    space: SearchSpace
+    num_classes: int
+    data_config: Any  # train.data.DataConfig
+    config: dict[str, Any]
+    path: Path
+    epoch: int
+    step: int
+
+
+def load_supernet(
+    path_or_run_dir: str | Path,
+    map_location: str | torch.device = "cpu",
+    use_ema: bool = True,
+    expected_space: SearchSpace | None = None,
+) -> LoadedSupernet:
+    """Rebuild a trained :class:`supernet.Supernet` from a checkpoint or a run directory.
+
+    A run directory resolves to ``final.pt``, else ``last.pt``. EMA weights are used when the
+    checkpoint has them and ``use_ema`` is true. With ``expected_space`` a checkpoint of another
+    space raises :class:`CheckpointError` naming both spaces.
+
+    Example:
+        >>> loaded = load_supernet("outputs/train_supernet/run1")  # doctest: +SKIP
+        >>> loaded.model(x, loaded.space.largest()).shape  # doctest: +SKIP
+        torch.Size([8, 10])
+    """
+    from supernet.model import Supernet
+    from train.data import DataConfig
+
+    path = find_checkpoint(path_or_run_dir)
+    ckpt = read_checkpoint(path, map_location)
+    space = SearchSpace.from_dict(ckpt["space"])
+    if space.fingerprint != ckpt["space_fingerprint"]:
+        raise CheckpointError(
+            f"checkpoint {path}: its space definition does not match its fingerprint"
+        )
+    if expected_space is not None:
+        check_space(ckpt, expected_space, path)
+    model = Supernet(space, int(ckpt["num_classes"]), **ckpt.get("model_options", {}))
+    weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {path} weights do not fit the supernet: {err}") from err
+    model.to(map_location).eval()
+    return LoadedSupernet(
+        model=model,
+        space=space,
+        num_classes=int(ckpt["num_classes"]),
+        data_config=DataConfig(**ckpt["data_config"]),
+        config=dict(ckpt["config"]),
+        path=path,
+        epoch=int(ckpt["epoch"]),
+        step=int(ckpt["step"]),
+    )
+
+
+# ------------------------------------------------------------------------- training state
+@dataclass(frozen=True)
+class RunMeta:
+    """What a checkpoint says about the run besides its tensors (all plain data)."""
+
+    space: SearchSpace
+    num_classes: int
+    data_config: dict[str, Any]
+    config: dict[str, Any]
+    model_options: dict[str, Any]
+    middle_arch: dict[str, Any]
+
+
+def capture_rng(arch_rng: np.random.Generator) -> dict[str, Any]:
+    """torch CPU/CUDA global RNG states and the arch-sampling generator, as plain data."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": list(cuda), "arch": generator_state(arch_rng)}
+
+
+def restore_rng(state: Mapping[str, Any]) -> np.random.Generator:
+    """Put back the torch global RNG states; return the arch-sampling generator."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    return restore_generator(dict(state["arch"]))
+
+
+def training_checkpoint(
+    model: torch.nn.Module,
+    parts: StepParts,
+    state: TrainState,
+    meta: RunMeta,
+) -> dict[str, Any]:
+    """Everything needed to resume the run exactly, as ``weights_only``-loadable data."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict() if parts.scaler.is_enabled() else None,
+        "ema": parts.ema.module.state_dict() if parts.ema is not None else None,
+        "rng": capture_rng(parts.arch_rng),
+        "epoch": state.epoch,
+        "step": state.step,
+        "batch_in_epoch": state.batch_in_epoch,
+        "space": meta.space.to_dict(),
+        "space_fingerprint": meta.space.fingerprint,
+        "num_classes": meta.num_classes,
+        "data_config": meta.data_config,
+        "config": meta.config,
+        "model_options": meta.model_options,
+        "middle_arch": meta.middle_arch,
+    }
+
+
+def restore_training(
+    ckpt: Mapping[str, Any], model: torch.nn.Module, parts: StepParts
+) -> TrainState:
+    """Load a :func:`training_checkpoint` into the model and parts; return the progress."""
+    model.load_state_dict(ckpt["model"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    parts.scheduler.load_state_dict(dict(ckpt["scheduler"]))
+    if ckpt.get("scaler") is not None and parts.scaler.is_enabled():
+        parts.scaler.load_state_dict(ckpt["scaler"])
+    if parts.ema is not None:
+        if ckpt.get("ema") is None:
+            raise CheckpointError("the checkpoint has no EMA weights but ema.enabled=true")
+        parts.ema.module.load_state_dict(ckpt["ema"])
+    parts.arch_rng = restore_rng(ckpt["rng"])
+    state = TrainState(int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_in_epoch"]))
+    parts.scheduler.step_update(num_updates=state.step)
+    return state

@@ -1,0 +1,168 @@
+"""Logging hooks: console progress bar, TensorBoard, ``metrics.csv`` / ``metrics.jsonl`` and a
+training-curve PNG, all in the run directory (rank 0 only).
+
+Example:
+    >>> hooks = [ProgressHook(100, enabled=True), MetricsLogger(Path("run"))]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from train.checkpoint import atomic_write_text
+from train.loop import HookBase
+from train.optim import current_lr
+
+CSV_NAME = "metrics.csv"
+JSONL_NAME = "metrics.jsonl"
+PLOT_NAME = "training_curve.png"
+BASE_FIELDS = ("epoch", "step", "train_loss", "lr", "img_per_s", "epoch_time_s")
+
+
+class ProgressHook(HookBase):
+    """A tqdm bar over all steps; off when ``enabled`` is false or stderr is not a TTY."""
+
+    def __init__(self, total_steps: int, enabled: bool = True) -> None:
+        self.total_steps = total_steps
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar: tqdm | None = None
+
+    def before_train(self) -> None:
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=self.trainer.state.step,
+            disable=not self.enabled,
+            desc="supernet",
+            dynamic_ncols=True,
+        )
+
+    def after_step(self) -> None:
+        if self.bar is None:
+            return
+        last = self.trainer.last_step
+        self.bar.update(1)
+        if last is not None and self.enabled:
+            self.bar.set_postfix(epoch=self.trainer.state.epoch, loss=f"{last.loss:.3f}")
+
+    def after_train(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class MetricsLogger(HookBase):
+    """Per-step TensorBoard scalars; per-epoch rows in CSV, JSONL and TensorBoard; a PNG."""
+
+    def __init__(self, run_dir: Path, log_every_steps: int = 10, tensorboard: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.log_every_steps = max(1, log_every_steps)
+        self.tensorboard = tensorboard
+        self.writer: Any = None
+
+    def before_train(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._drop_rows_after(self.trainer.state.epoch)
+        if self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def after_step(self) -> None:
+        t, last = self.trainer, self.trainer.last_step
+        if self.writer is None or last is None or t.state.step % self.log_every_steps:
+            return
+        self.writer.add_scalar("train/loss", last.loss, t.state.step)
+        self.writer.add_scalar("train/loss_first_arch", last.teacher_loss, t.state.step)
+        self.writer.add_scalar("train/lr", current_lr(t.parts.optimizer), t.state.step)
+        self.writer.add_scalar("train/grad_norm", last.grad_norm, t.state.step)
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        row: dict[str, Any] = {
+            "epoch": t.state.epoch,
+            "step": t.state.step,
+            "train_loss": round(t.stats.mean_loss, 6),
+            "lr": current_lr(t.parts.optimizer),
+            "img_per_s": round(t.stats.images_per_s, 2),
+            "epoch_time_s": round(t.stats.seconds, 3),
+            **{k: round(v, 6) for k, v in sorted(t.stats.scalars.items())},
+        }
+        self._append(row)
+        if self.writer is not None:
+            for key, value in row.items():
+                if key not in ("epoch", "step"):
+                    self.writer.add_scalar(f"epoch/{key}", value, t.state.epoch)
+            self.writer.flush()
+        summary = " ".join(f"{k}={v}" for k, v in row.items())
+        print(f"[epoch {t.state.epoch}/{t.epochs}] {summary}", flush=True)
+
+    def after_train(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        plot_curves(read_metrics(self.run_dir), self.run_dir / PLOT_NAME)
+
+    # ------------------------------------------------------------------ files
+    def _append(self, row: dict[str, Any]) -> None:
+        rows = [*read_metrics(self.run_dir), row]
+        self._write(rows)
+
+    def _drop_rows_after(self, epoch: int) -> None:
+        rows = read_metrics(self.run_dir)
+        kept = [r for r in rows if int(r["epoch"]) <= epoch]
+        if len(kept) != len(rows):
+            self._write(kept)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.run_dir / JSONL_NAME, "".join(json.dumps(r) + "\n" for r in rows))
+        fields = list(BASE_FIELDS) + sorted({k for r in rows for k in r} - set(BASE_FIELDS))
+        lines: list[str] = []
+        writer = csv.DictWriter(_ListWriter(lines), fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.run_dir / CSV_NAME, "".join(lines))
+
+
+class _ListWriter:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of ``metrics.jsonl`` (empty if there is none yet)."""
+    path = Path(run_dir) / JSONL_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Train loss and validation accuracies per epoch, as a PNG (matplotlib, Agg)."""
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="train loss (mean over the step's archs)")
+    for key in sorted(k for k in rows[-1] if k.startswith("val_acc_")):
+        points = [(r["epoch"], r[key]) for r in rows if key in r]
+        ax_acc.plot(*zip(*points), marker="o", label=key.removeprefix("val_acc_"))
+    ax_acc.set(xlabel="epoch", ylabel="validation top-1 (after BN recalibration)")
+    if ax_acc.lines:
+        ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

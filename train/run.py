@@ -1,0 +1,264 @@
+"""Composition of a supernet training run from typed configs (no Hydra here).
+
+:func:`train_supernet` builds the data, the supernet, the optimizer/schedule, the sampler and
+the hooks from a :class:`SupernetTrainConfig`, resumes from a checkpoint if asked, and runs
+:class:`train.loop.SupernetTrainer`. ``nas-train-supernet`` (``train/supernet.py``) builds the
+config from Hydra; tests and scripts can call this directly.
+
+Example:
+    >>> cfg = SupernetTrainConfig(space=load_space("tiny"), data=DataConfig())  # doctest: +SKIP
+    >>> summary = train_supernet(cfg, Path("outputs/run1"))  # doctest: +SKIP
+    >>> summary.metrics["val_acc_largest"]  # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from timm.utils import ModelEmaV3
+from torch.utils.data import DataLoader, DistributedSampler
+
+from supernet.errors import ConfigError
+from supernet.model import Supernet, resize_to
+from supernet.space import SearchSpace
+from train.checkpoint import (
+    FINAL_NAME,
+    LAST_NAME,
+    RunMeta,
+    check_space,
+    find_checkpoint,
+    read_checkpoint,
+    restore_training,
+)
+from train.data import DataBundle, DataConfig, build_data
+from train.distill import DistillConfig, StepLoss
+from train.distributed import DistContext, barrier, broadcast_module
+from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator
+from train.logs import MetricsLogger, ProgressHook, read_metrics
+from train.loop import Batches, HookBase, StepParts, SupernetTrainer, TrainState
+from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.sampler import SamplerConfig, build_sampler
+
+AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything of a run that is not data, space, sampler, distillation or optimisation.
+
+    ``resume``: a checkpoint or run directory to continue, or None. ``amp``: one of
+    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only). ``sync_bn`` is refused
+    (see :func:`_check_options`).
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    sync_bn: bool = False
+    kernel_transform: bool = False
+    progress: bool = True
+    tensorboard: bool = True
+    log_every_steps: int = 10
+    checkpoint_every_steps: int = 50
+    eval_every_epochs: int = 1
+    middle_arch_seed: int = 1
+    ema_enabled: bool = False
+    ema_decay: float = 0.998
+    resume: str | None = None
+
+
+@dataclass(frozen=True)
+class SupernetTrainConfig:
+    """The typed configuration of one run; ``resolved`` is the plain config stored in
+    checkpoints (the CLI passes the resolved Hydra config)."""
+
+    space: SearchSpace
+    data: DataConfig = field(default_factory=DataConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunOptions = field(default_factory=RunOptions)
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainSummary:
+    """Where the run wrote its files and its last per-epoch metrics row."""
+
+    run_dir: Path
+    final_checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def _check_options(opts: RunOptions, device: torch.device) -> None:
+    if opts.amp not in AMP_MODES:
+        raise ConfigError(f"amp is {opts.amp!r}; allowed: {', '.join(AMP_MODES)}")
+    if opts.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU")
+    if opts.sync_bn:
+        raise ConfigError(
+            "sync_bn=true is not supported: the supernet's elastic BatchNorm slices its "
+            "statistics per architecture and torch.nn.SyncBatchNorm would replace it with a "
+            "non-elastic layer. Keep sync_bn=false (per-rank BN statistics; every subnet's BN "
+            "is recalibrated before evaluation anyway)"
+        )
+    for name in ("log_every_steps", "eval_every_epochs"):
+        if getattr(opts, name) <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {getattr(opts, name)!r}")
+    if opts.checkpoint_every_steps < 0:
+        raise ConfigError(
+            f"checkpoint.every_steps must be >= 0 (0 = only at epoch ends), "
+            f"got {opts.checkpoint_every_steps!r}"
+        )
+    if not 0.0 < opts.ema_decay < 1.0:
+        raise ConfigError(f"ema.decay must be in (0, 1), got {opts.ema_decay!r}")
+
+
+def epoch_batches(
+    bundle: DataBundle, batch_size: int, seed: int, ctx: DistContext
+) -> tuple[Batches, int]:
+    """``batches(epoch, skip)`` and the number of steps per epoch.
+
+    The epoch's order and augmentation seeds come from a generator seeded by (seed, epoch), so
+    skipping the first ``skip`` batches after a resume gives exactly the batches the
+    uninterrupted run saw. Each rank gets its ``DistributedSampler`` share.
+    """
+    n = len(bundle.train)
+    share: DistributedSampler[int] = DistributedSampler(
+        range(n),  # type: ignore[arg-type]
+        num_replicas=ctx.world_size,
+        rank=ctx.rank,
+        shuffle=True,
+        seed=seed,
+        drop_last=True,
+    )
+    steps = len(share) // batch_size if len(share) >= batch_size else 1
+    if steps == 0:
+        raise ConfigError(f"data.batch_size={batch_size} leaves no step per epoch")
+
+    def batches(epoch: int, skip: int) -> DataLoader[Any]:
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        aug_seeds = torch.randint(2**62, (n,), generator=generator).tolist()
+        share.set_epoch(epoch)
+        order = list(share)[: steps * batch_size]
+        pairs = [(i, aug_seeds[i]) for i in order][skip * batch_size :]
+        return DataLoader(
+            bundle.train,
+            batch_size=batch_size,
+            sampler=pairs,
+            generator=generator,  # type: ignore[arg-type]
+            num_workers=bundle.num_workers,
+            persistent_workers=False,
+        )
+
+    return batches, steps
+
+
+def _build_parts(
+    cfg: SupernetTrainConfig, model: Supernet, steps_per_epoch: int, ctx: DistContext
+) -> StepParts:
+    opts = cfg.run
+    optimizer = build_optimizer(model, cfg.optim)
+    forward = torch.compile(model) if opts.compile else None
+    return StepParts(
+        sampler=build_sampler(cfg.sampler, cfg.space),
+        loss=StepLoss(cfg.distill),
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, cfg.schedule, steps_per_epoch),
+        scaler=torch.amp.GradScaler(ctx.device.type, enabled=opts.amp == "fp16"),
+        arch_rng=np.random.default_rng(opts.seed),
+        resize=resize_to,
+        ctx=ctx,
+        clip_grad_norm=cfg.optim.clip_grad_norm,
+        amp_dtype=AMP_MODES[opts.amp],
+        channels_last=opts.channels_last,
+        ema=ModelEmaV3(model, decay=opts.ema_decay) if opts.ema_enabled else None,
+        forward=forward,
+    )
+
+
+def _hooks(
+    cfg: SupernetTrainConfig,
+    bundle: DataBundle,
+    parts: StepParts,
+    meta: RunMeta,
+    run_dir: Path,
+    total_steps: int,
+) -> list[HookBase]:
+    space, ctx, data = cfg.space, parts.ctx, cfg.data
+    evaluator = SubnetEvaluator(
+        calib_batches=lambda: bundle.eval_loader("calib", data.eval_batch_size),
+        val_batches=lambda: bundle.eval_loader("val", data.eval_batch_size),
+        num_calib_images=len(bundle.calib),
+        resize=resize_to,
+        device=ctx.device,
+    )
+    archs = [
+        ("smallest", space.smallest()),
+        ("largest", space.largest()),
+        ("middle", space.arch_from_json(meta.middle_arch)),
+    ]
+    return [
+        EvalHook(archs, evaluator, cfg.run.eval_every_epochs, ema=parts.ema),
+        ProgressHook(total_steps, cfg.run.progress),
+        MetricsLogger(run_dir, cfg.run.log_every_steps, cfg.run.tensorboard),
+        CheckpointHook(run_dir, meta, cfg.run.checkpoint_every_steps),
+    ]
+
+
+def train_supernet(
+    cfg: SupernetTrainConfig, run_dir: Path, ctx: DistContext | None = None
+) -> TrainSummary:
+    """Train (or resume) a supernet; rank 0 writes checkpoints and logs under ``run_dir``.
+
+    Example:
+        >>> cfg = SupernetTrainConfig(space=load_space("tiny"))  # doctest: +SKIP
+        >>> train_supernet(cfg, Path("out"))  # doctest: +SKIP
+    """
+    ctx = ctx or DistContext()
+    _check_options(cfg.run, ctx.device)
+    run_dir = Path(run_dir)
+    bundle = build_data(cfg.data, image_size=max(cfg.space.resolutions))
+    model = Supernet(cfg.space, bundle.num_classes, kernel_transform=cfg.run.kernel_transform)
+    model.to(ctx.device)
+    if cfg.run.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    broadcast_module(model, ctx)
+    batches, steps_per_epoch = epoch_batches(bundle, cfg.data.batch_size, cfg.run.seed, ctx)
+    parts = _build_parts(cfg, model, steps_per_epoch, ctx)
+    middle = cfg.space.sample(np.random.default_rng(cfg.run.middle_arch_seed))
+    state = TrainState()
+    if cfg.run.resume is not None:
+        path = find_checkpoint(cfg.run.resume, prefer=(LAST_NAME,))
+        ckpt = read_checkpoint(path, map_location=ctx.device)
+        check_space(ckpt, cfg.space, path)
+        state = restore_training(ckpt, model, parts)
+        middle = cfg.space.arch_from_json(ckpt["middle_arch"])
+    meta = RunMeta(
+        space=cfg.space,
+        num_classes=bundle.num_classes,
+        data_config=_plain(cfg.data),
+        config=cfg.resolved,
+        model_options={"kernel_transform": cfg.run.kernel_transform},
+        middle_arch=cfg.space.arch_to_json(middle),
+    )
+    total = cfg.schedule.epochs * steps_per_epoch
+    hooks = _hooks(cfg, bundle, parts, meta, run_dir, total) if ctx.is_main else []
+    SupernetTrainer(model, parts, batches, cfg.schedule.epochs, hooks, state).train()
+    barrier(ctx)
+    rows = read_metrics(run_dir) if ctx.is_main else []
+    return TrainSummary(run_dir, run_dir / FINAL_NAME, rows[-1] if rows else {})
+
+
+def _plain(data: DataConfig) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(data)

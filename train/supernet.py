@@ -1,0 +1,121 @@
+"""``nas-train-supernet`` / ``python -m train.supernet``: train a supernet from Hydra config.
+
+The only module of supernet training that imports Hydra/OmegaConf: it composes
+``conf/train_supernet.yaml`` with the groups data, space, sampler, distill, optim and
+schedule, turns them into typed configs and calls :func:`train.run.train_supernet`.
+
+Examples (shell)::
+
+    nas-train-supernet                                   # digits, tiny space, sandwich
+    nas-train-supernet schedule.epochs=5 optim.lr=1e-3 sampler=uniform distill=none
+    nas-train-supernet resume=true run_dir=outputs/train_supernet/2024-01-01_00-00-00
+    nas-train-supernet -m optim.lr=1e-3,3e-3             # a sweep, one run dir per job
+    torchrun --nproc_per_node 2 -m train.supernet device=cpu   # data parallel (gloo on CPU)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from supernet._guard import check_project_packages
+from supernet.errors import ConfigError
+from supernet.space import SearchSpace
+from train.checkpoint import LAST_NAME
+from train.data import DataConfig
+from train.distill import DistillConfig
+from train.distributed import init_from_env, shutdown
+from train.optim import OptimConfig, ScheduleConfig
+from train.run import RunOptions, SupernetTrainConfig, TrainSummary, train_supernet
+from train.sampler import SamplerConfig
+
+
+def resolve_resume(resume: Any, run_dir: Path) -> str | None:
+    """``false``/null -> None; ``true`` -> ``run_dir``'s last.pt; a string -> that path."""
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        return str(run_dir / LAST_NAME)
+    if isinstance(resume, str) and resume:
+        return resume
+    raise ConfigError(f"resume is {resume!r}; allowed: false, true, or a run dir/checkpoint path")
+
+
+def run_dir_for(cfg: DictConfig) -> Path:
+    """``run_dir`` if set, the resumed run's folder for ``resume=PATH``, else Hydra's run dir."""
+    if cfg.get("run_dir"):
+        return Path(cfg.run_dir)
+    resume = cfg.get("resume")
+    if isinstance(resume, str) and resume:
+        path = Path(resume)
+        return path if path.is_dir() else path.parent
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def build_config(cfg: DictConfig, run_dir: Path) -> SupernetTrainConfig:
+    """Typed configs from the composed Hydra config (raises ConfigError on bad values)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    space = SearchSpace.from_dict(resolved["space"])
+    return SupernetTrainConfig(
+        space=space,
+        data=DataConfig(**resolved["data"]),
+        sampler=SamplerConfig(**resolved["sampler"]),
+        distill=DistillConfig(**resolved["distill"]),
+        optim=OptimConfig(**resolved["optim"]),
+        schedule=ScheduleConfig(**resolved["schedule"]),
+        run=RunOptions(
+            seed=int(cfg.seed),
+            device=str(cfg.device),
+            amp=str(cfg.amp),
+            channels_last=bool(cfg.channels_last),
+            compile=bool(cfg.compile),
+            sync_bn=bool(cfg.sync_bn),
+            kernel_transform=bool(cfg.kernel_transform),
+            progress=bool(cfg.progress),
+            tensorboard=bool(cfg.tensorboard),
+            log_every_steps=int(cfg.log_every_steps),
+            checkpoint_every_steps=int(cfg.checkpoint.every_steps),
+            eval_every_epochs=int(cfg.eval.every_epochs),
+            middle_arch_seed=int(cfg.eval.middle_arch_seed),
+            ema_enabled=bool(cfg.ema.enabled),
+            ema_decay=float(cfg.ema.decay),
+            resume=resolve_resume(resolved.get("resume"), run_dir),
+        ),
+        resolved={str(k): v for k, v in resolved.items()},
+    )
+
+
+def run(cfg: DictConfig) -> TrainSummary:
+    """Build the typed config, join torchrun's process group if any, train."""
+    run_dir = run_dir_for(cfg)
+    typed = build_config(cfg, run_dir)
+    ctx = init_from_env(typed.run.device)
+    torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
+    try:
+        return train_supernet(typed, run_dir, ctx)
+    finally:
+        shutdown(ctx)
+
+
+@hydra.main(config_path="../conf", config_name="train_supernet", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    summary = run(cfg)
+    value = summary.metrics.get("val_acc_largest")
+    return float(value) if value is not None else None
+
+
+def main() -> None:
+    """Console entry point ``nas-train-supernet``."""
+    check_project_packages()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
