@@ -1,0 +1,111 @@
+"""Load a model written by :func:`evaluate.export.export_model` back into Python.
+
+Example:
+    >>> exported = load_exported("runs/retrain/r1/export")  # doctest: +SKIP
+    >>> exported.model(torch.zeros(1, 3, exported.arch.resolution, exported.arch.resolution))
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
+from supernet.errors import CheckpointError, SpaceDefinitionError
+from supernet.space import ArchConfig, SearchSpace
+from supernet.static import StaticNet, build_static
+
+REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
+
+
+class NotAnExportError(CheckpointError):
+    """A file is not an exported model of this project (or is corrupt/truncated)."""
+
+
+@dataclass
+class ExportedModel:
+    """An exported static subnet (eval mode) and what it was made from."""
+
+    model: StaticNet
+    arch: ArchConfig
+    space: SearchSpace
+    num_classes: int
+    metrics: dict[str, Any]
+    path: Path
+
+
+def resolve_export_path(path: str | Path) -> Path:
+    """``model.pt`` itself, or ``<dir>/model.pt`` for an export folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise NotAnExportError(
+            f"no exported model at {path}; give a model.pt or an export folder written by "
+            "nas-retrain (its <run_dir>/export)"
+        )
+    return path
+
+
+def read_export(path: str | Path) -> dict[str, Any]:
+    """The raw ``model.pt`` dict, checked; raises :class:`NotAnExportError` with the reason."""
+    path = resolve_export_path(path)
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as err:
+        raise NotAnExportError(
+            f"{path} is not a readable exported model ({type(err).__name__}: {err}); "
+            "it is corrupt, truncated or not a torch file"
+        ) from err
+    if not isinstance(raw, Mapping) or raw.get("format") != EXPORT_FORMAT:
+        raise NotAnExportError(
+            f"{path} is not an exported model of this project (no format tag "
+            f"{EXPORT_FORMAT!r}); give the model.pt written by nas-retrain or export_model"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    if missing:
+        raise NotAnExportError(f"exported model {path} lacks keys {missing}; it is incomplete")
+    if raw["version"] != EXPORT_VERSION:
+        raise NotAnExportError(
+            f"exported model {path} has version {raw['version']}; this code reads {EXPORT_VERSION}"
+        )
+    return dict(raw)
+
+
+def load_exported(path: str | Path, map_location: str | torch.device = "cpu") -> ExportedModel:
+    """Rebuild the exported network (eval mode) from ``model.pt`` or its folder.
+
+    Example:
+        >>> m = load_exported("export/model.pt")  # doctest: +SKIP
+        >>> m.space.name, m.num_classes  # doctest: +SKIP
+        ('tiny', 10)
+    """
+    path = resolve_export_path(path)
+    raw = read_export(path)
+    try:
+        space = SearchSpace.from_dict(raw["space"])
+    except SpaceDefinitionError as err:
+        raise NotAnExportError(f"exported model {path} has a bad space definition: {err}") from err
+    arch = space.arch_from_json(raw["arch"])
+    model = build_static(space, arch, int(raw["num_classes"]))
+    try:
+        model.load_state_dict(raw["state_dict"])
+    except RuntimeError as err:
+        raise NotAnExportError(
+            f"exported model {path}: weights do not fit its arch: {err}"
+        ) from err
+    model.to(map_location).eval()
+    return ExportedModel(
+        model=model,
+        arch=arch,
+        space=space,
+        num_classes=int(raw["num_classes"]),
+        metrics=dict(raw.get("metrics") or {}),
+        path=path,
+    )

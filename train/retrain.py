@@ -1,0 +1,503 @@
+"""Retrain one architecture from scratch, measure it on the test split and export it.
+
+:func:`retrain` is the Python API (the pipeline calls it); :func:`main` is the ``nas-retrain``
+Hydra CLI (``conf/retrain.yaml``). The network is :func:`supernet.build_static` with fresh
+weights (never the supernet's), trained by the supernet's loop (:class:`train.loop.SupernetTrainer`
+with a one-architecture sampler) and its hooks: progress bar, CSV/JSONL/TensorBoard, atomic
+``last.pt``/``final.pt`` that hold the arch JSON and the space definition, ``resume=true``.
+
+Example:
+    >>> space = load_space("tiny")
+    >>> result = retrain(space.smallest(), space, DataConfig(), Recipe(epochs=1),
+    ...                  Path("runs/r1"))  # doctest: +SKIP
+    >>> result.metrics["top1"]  # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evaluate.export import ExportPaths, export_model
+from evaluate.latency import measure_latency_ms
+from supernet.cost import count_cost
+from supernet.errors import CheckpointError, ConfigError, NASError
+from supernet.model import resize_to
+from supernet.space import ArchConfig, SearchSpace
+from supernet.static import build_static
+from train.checkpoint import (
+    LAST_NAME,
+    RunMeta,
+    atomic_torch_save,
+    atomic_write_text,
+    restore_training,
+    training_checkpoint,
+)
+from train.data import DataConfig, build_data
+from train.data._config import NORMALIZATION
+from train.distributed import DistContext, broadcast_module, init_from_env, shutdown
+from train.hooks import CheckpointHook, EvalHook, weights_are_finite
+from train.logs import MetricsLogger, ProgressHook
+from train.loop import HookBase, StepParts, SupernetTrainer, TrainingDivergedError
+from train.optim import build_optimizer, build_scheduler
+from train.recipes import (
+    FixedArchSampler,
+    Recipe,
+    RetrainLoss,
+    build_mixup,
+    build_randaugment,
+    epoch_batches,
+)
+
+RETRAIN_FORMAT = "lamoo-nas/retrain"
+RETRAIN_VERSION = 1
+METRICS_NAME = "metrics.json"
+EXPORT_DIR = "export"
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    """Run options besides the recipe. ``amp``: ``auto`` (bf16 on CUDA, off on CPU), ``bf16``,
+    ``fp16`` or ``none``. ``config``: the resolved run config, stored in every checkpoint."""
+
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    resume: bool = False
+    export: bool = True
+    export_overwrite: bool = False
+    latency_warmup: int = 10
+    latency_repeats: int = 50
+    log_every_steps: int = 10
+    checkpoint_every_steps: int = 0
+    tensorboard: bool = True
+    progress: bool = True
+    num_threads: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """Test metrics (also in ``run_dir/metrics.json``), the run folder, the export's files."""
+
+    metrics: dict[str, Any]
+    run_dir: Path
+    export_paths: ExportPaths | None
+    model: torch.nn.Module
+
+
+def retrain(
+    arch: ArchConfig,
+    space: SearchSpace,
+    data_cfg: DataConfig,
+    recipe: Recipe,
+    run_dir: str | Path,
+    options: RetrainOptions | None = None,
+) -> RetrainResult:
+    """Train ``arch`` from scratch with ``recipe``; write metrics.json and ``run_dir/export``.
+
+    Example:
+        >>> res = retrain(arch, space, DataConfig(), recipe, "runs/x")  # doctest: +SKIP
+        >>> sorted(res.metrics)[:3]  # doctest: +SKIP
+        ['latency_cpu_ms', 'macs', 'params']
+    """
+    options = options or RetrainOptions()
+    space.validate(arch)
+    run_dir = Path(run_dir)
+    outcome = run_training(arch, space, data_cfg, recipe, run_dir, options)
+    export_paths = None
+    if outcome.is_main:
+        atomic_write_text(run_dir / METRICS_NAME, json.dumps(outcome.metrics, indent=2) + "\n")
+        if options.export:
+            export_paths = export_model(
+                outcome.model,
+                arch,
+                space,
+                outcome.num_classes,
+                run_dir / EXPORT_DIR,
+                metrics=outcome.metrics,
+                overwrite=options.export_overwrite,
+            )
+    return RetrainResult(outcome.metrics, run_dir, export_paths, outcome.model)
+
+
+# --------------------------------------------------------------------------- training
+@dataclass
+class _Outcome:
+    metrics: dict[str, Any]
+    model: torch.nn.Module
+    num_classes: int
+    is_main: bool
+
+
+class RetrainCheckpointHook(CheckpointHook):
+    """:class:`train.hooks.CheckpointHook` whose checkpoints say they hold a retrained
+    architecture: format :data:`RETRAIN_FORMAT` plus the arch JSON."""
+
+    def __init__(self, run_dir: Path, meta: RunMeta, every_steps: int, arch_json: dict) -> None:
+        super().__init__(run_dir, meta, every_steps)
+        self.arch_json = arch_json
+
+    def save(self, name: str) -> Path:
+        t = self.trainer
+        if not weights_are_finite(t.model):
+            raise TrainingDivergedError(
+                f"the weights hold NaN/inf at step {t.state.step}; {name} keeps the last good "
+                "state. Lower recipe.optim.lr, then resume=true"
+            )
+        ckpt = training_checkpoint(t.model, t.parts, t.state, self.meta)
+        ckpt.update(format=RETRAIN_FORMAT, version=RETRAIN_VERSION, arch=self.arch_json)
+        return atomic_torch_save(ckpt, self.run_dir / name)
+
+
+def read_retrain_checkpoint(path: Path, arch: ArchConfig, space: SearchSpace) -> dict[str, Any]:
+    """Load ``last.pt`` of a retrain run (``weights_only``) and check it is of ``arch``."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated ({err}); delete it") from err
+    if not isinstance(raw, dict) or raw.get("format") != RETRAIN_FORMAT:
+        raise CheckpointError(f"{path} is not a retrain checkpoint (format {RETRAIN_FORMAT!r})")
+    if raw.get("space_fingerprint") != space.fingerprint:
+        raise CheckpointError(f"{path} was trained on another space; start a new run_dir")
+    if space.arch_from_json(raw["arch"]) != arch:
+        raise CheckpointError(
+            f"{path} holds architecture {space.arch_from_json(raw['arch'])}, not {arch}; "
+            "resume with the same arch or start a new run_dir"
+        )
+    return raw
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if amp not in table:
+        raise ConfigError(f"amp is {amp!r}; allowed: auto, bf16, fp16, none")
+    return table[amp]
+
+
+def _loader_factory(bundle: Any, batch_size: int, seed: int, ctx: DistContext) -> Any:
+    def loader_for_epoch(epoch: int) -> Any:
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        sampler: Any = None
+        if ctx.distributed:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(bundle.train, ctx.world_size, ctx.rank, seed=seed)
+            sampler.set_epoch(epoch)
+        return bundle.train_loader(batch_size, generator, sampler)
+
+    return loader_for_epoch
+
+
+@torch.no_grad()
+def evaluate_top_k(model: torch.nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
+    """Top-1 (and top-5 when there are more than 5 classes) accuracy in [0, 1] over ``loader``."""
+    model.eval()
+    correct1 = correct5 = total = 0
+    for images, labels in loader:
+        logits = model(images.to(device)).float().cpu()
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        correct1 += int((top[:, 0] == labels).sum())
+        correct5 += int((top == labels[:, None]).any(dim=1).sum())
+        total += int(labels.numel())
+    out: dict[str, Any] = {"top1": correct1 / max(total, 1), "num_images": total}
+    if logits.shape[1] > 5:
+        out["top5"] = correct5 / max(total, 1)
+    return out
+
+
+def run_training(
+    arch: ArchConfig,
+    space: SearchSpace,
+    data_cfg: DataConfig,
+    recipe: Recipe,
+    run_dir: Path,
+    options: RetrainOptions,
+) -> _Outcome:
+    """Train, pick raw or EMA weights on val, score the test split; no files but checkpoints."""
+    if options.num_threads is not None:
+        torch.set_num_threads(options.num_threads)
+    ctx = init_from_env(options.device)
+    bundle = build_data(data_cfg, arch.resolution)
+    torch.manual_seed(options.seed)  # only the weight init reads torch's global RNG here
+    model = build_static(space, arch, bundle.num_classes).to(ctx.device)
+    broadcast_module(model, ctx)
+    loader_for_epoch = _loader_factory(bundle, data_cfg.batch_size, options.seed, ctx)
+    steps = len(loader_for_epoch(0))
+    if recipe.steps_per_epoch is not None:
+        steps = min(steps, recipe.steps_per_epoch)
+    parts = _step_parts(model, arch, recipe, ctx, steps, options)
+    state = None
+    last = run_dir / LAST_NAME
+    if options.resume and last.is_file():
+        state = restore_training(read_retrain_checkpoint(last, arch, space), model, parts)
+    randaugment = None
+    if recipe.randaugment is not None:
+        mean, std = NORMALIZATION[data_cfg.name]
+        aug_gen = torch.Generator().manual_seed(options.seed + 1)
+        randaugment = build_randaugment(recipe.randaugment, mean, std, aug_gen)
+    mixup = build_mixup(recipe, bundle.num_classes)
+    batches = epoch_batches(loader_for_epoch, steps, options.seed, randaugment, mixup)
+    hooks = _hooks(arch, space, data_cfg, bundle, recipe, run_dir, ctx, options, steps, parts)
+    trainer = SupernetTrainer(model, parts, batches, recipe.epochs, hooks, state)
+    start = time.perf_counter()
+    trainer.train()
+    train_time_s = time.perf_counter() - start
+    final, weights = _pick_weights(model, parts.ema, bundle, data_cfg, ctx.device)
+    metrics = _final_metrics(final, arch, space, bundle, data_cfg, ctx.device, options)
+    metrics.update(
+        weights=weights,
+        train_time_s=round(train_time_s, 3),
+        epochs=recipe.epochs,
+        steps=trainer.state.step,
+        recipe=recipe.name,
+    )
+    shutdown(ctx)
+    return _Outcome(metrics, final.cpu().eval(), bundle.num_classes, ctx.is_main)
+
+
+def _step_parts(
+    model: torch.nn.Module,
+    arch: ArchConfig,
+    recipe: Recipe,
+    ctx: DistContext,
+    steps_per_epoch: int,
+    options: RetrainOptions,
+) -> StepParts:
+    optimizer = build_optimizer(model, recipe.optim)
+    scheduler = build_scheduler(optimizer, recipe.schedule, steps_per_epoch)
+    amp_dtype = _amp_dtype(options.amp, ctx.device)
+    use_scaler = amp_dtype == torch.float16 and ctx.device.type == "cuda"
+    ema = None
+    if recipe.ema_decay > 0:
+        from timm.utils import ModelEmaV3
+
+        ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True)
+    return StepParts(
+        sampler=FixedArchSampler(arch),
+        loss=RetrainLoss(recipe.label_smoothing),  # type: ignore[arg-type]
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler(ctx.device.type, enabled=use_scaler),
+        arch_rng=np.random.default_rng(options.seed),
+        resize=resize_to,
+        ctx=ctx,
+        clip_grad_norm=recipe.optim.clip_grad_norm,
+        amp_dtype=amp_dtype,
+        ema=ema,
+        forward=lambda x, _arch: model(x),
+    )
+
+
+def _hooks(
+    arch: ArchConfig,
+    space: SearchSpace,
+    data_cfg: DataConfig,
+    bundle: Any,
+    recipe: Recipe,
+    run_dir: Path,
+    ctx: DistContext,
+    options: RetrainOptions,
+    steps_per_epoch: int,
+    parts: StepParts,
+) -> list[HookBase]:
+    val = bundle.eval_loader("val", data_cfg.eval_batch_size)
+    hooks: list[HookBase] = []
+    if recipe.eval_every_epochs > 0:
+        hooks.append(
+            EvalHook(
+                [("raw", arch)],
+                lambda model, _arch: evaluate_top_k(model, val, ctx.device)["top1"],
+                recipe.eval_every_epochs,
+            )
+        )
+        if parts.ema is not None:
+            hooks.append(
+                EvalHook(
+                    [("ema", arch)],
+                    lambda model, _arch: evaluate_top_k(model, val, ctx.device)["top1"],
+                    recipe.eval_every_epochs,
+                    ema=parts.ema,
+                )
+            )
+    if not ctx.is_main:
+        return hooks
+    arch_json = space.arch_to_json(arch)
+    meta = RunMeta(space, bundle.num_classes, asdict(data_cfg), options.config, {}, arch_json)
+    progress = ProgressHook(recipe.epochs * steps_per_epoch, options.progress)
+    return [
+        *hooks,
+        progress,
+        MetricsLogger(run_dir, options.log_every_steps, options.tensorboard),
+        RetrainCheckpointHook(run_dir, meta, options.checkpoint_every_steps, arch_json),
+    ]
+
+
+def _pick_weights(
+    model: torch.nn.Module, ema: Any, bundle: Any, data_cfg: DataConfig, device: torch.device
+) -> tuple[torch.nn.Module, str]:
+    """The EMA weights when they score at least as well on val as the raw ones."""
+    if ema is None:
+        return model, "raw"
+    val = bundle.eval_loader("val", data_cfg.eval_batch_size)
+    raw_acc = evaluate_top_k(model, val, device)["top1"]
+    ema_acc = evaluate_top_k(ema.module, val, device)["top1"]
+    return (ema.module, "ema") if ema_acc >= raw_acc else (model, "raw")
+
+
+def _final_metrics(
+    model: torch.nn.Module,
+    arch: ArchConfig,
+    space: SearchSpace,
+    bundle: Any,
+    data_cfg: DataConfig,
+    device: torch.device,
+    options: RetrainOptions,
+) -> dict[str, Any]:
+    test = evaluate_top_k(model, bundle.eval_loader("test", data_cfg.eval_batch_size), device)
+    cost = count_cost(space, arch, bundle.num_classes)
+    counted = sum(p.numel() for p in model.parameters())
+    if counted != cost.params:
+        raise ConfigError(
+            f"the cost model says {cost.params} params but the network has {counted}; "
+            "supernet.cost and supernet.static disagree"
+        )
+    shape = (1, 3, arch.resolution, arch.resolution)
+    cpu = measure_latency_ms(model, shape, "cpu", options.latency_warmup, options.latency_repeats)
+    metrics: dict[str, Any] = {
+        "split": "test",
+        **{k: test[k] for k in ("top1", "top5") if k in test},
+        "num_test_images": test["num_images"],
+        "macs": cost.macs,
+        "params": cost.params,
+        "latency_cpu_ms": round(cpu.median_ms, 4),
+        "latency_cpu": cpu.to_dict(),
+        "arch": space.arch_to_json(arch),
+        "num_classes": bundle.num_classes,
+    }
+    if torch.cuda.is_available():
+        gpu = measure_latency_ms(
+            model, shape, "cuda", options.latency_warmup, options.latency_repeats
+        )
+        metrics.update(latency_gpu_ms=round(gpu.median_ms, 4), latency_gpu=gpu.to_dict())
+    return metrics
+
+
+# --------------------------------------------------------------------------- the CLI
+def _arch_and_space(cfg: Any) -> tuple[ArchConfig, SearchSpace]:
+    from supernet.space import load_space
+
+    path = Path(str(cfg.arch))
+    if not path.is_file():
+        raise CheckpointError(f"arch={cfg.arch} is not a file; give the path to an arch JSON")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"arch file {path} is not valid JSON: {err}") from err
+    if cfg.get("space") is not None:
+        from omegaconf import OmegaConf
+
+        space_raw = OmegaConf.to_container(cfg.space, resolve=True)
+        if not isinstance(space_raw, dict):
+            raise ConfigError(f"space must be a definition mapping, got {space_raw!r}")
+        space = SearchSpace.from_dict({str(k): v for k, v in space_raw.items()})
+    else:
+        if not isinstance(raw, dict) or "space" not in raw:
+            raise CheckpointError(f"arch file {path} names no space; pass space=<name>")
+        space = load_space(str(raw["space"]))
+    return space.arch_from_json(raw), space
+
+
+def recipe_from_config(raw: dict[str, Any]) -> Recipe:
+    """Typed :class:`Recipe` from the composed ``recipe`` group (a plain dict)."""
+    from train.optim import OptimConfig
+
+    raw = dict(raw)
+    optim = OptimConfig(**raw.pop("optim", {}))
+    return Recipe(optim=optim, **raw)
+
+
+def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:
+    return RetrainOptions(
+        seed=int(cfg.seed),
+        device=str(cfg.device),
+        amp=str(cfg.amp),
+        resume=bool(cfg.resume),
+        export=bool(cfg.export.enabled),
+        export_overwrite=bool(cfg.export.overwrite),
+        latency_warmup=int(cfg.latency.warmup),
+        latency_repeats=int(cfg.latency.repeats),
+        log_every_steps=int(cfg.log_every_steps),
+        checkpoint_every_steps=int(cfg.checkpoint_every_steps),
+        tensorboard=bool(cfg.tensorboard),
+        progress=bool(cfg.progress),
+        num_threads=None if cfg.num_threads is None else int(cfg.num_threads),
+        config=config,
+    )
+
+
+def run_from_config(cfg: Any, run_dir: Path) -> RetrainResult:
+    """Build the typed objects from a composed config and call :func:`retrain`."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    config = {str(k): v for k, v in container.items()}
+    arch, space = _arch_and_space(cfg)
+    data_cfg = DataConfig(**config["data"])
+    recipe = recipe_from_config(config["recipe"])
+    options = options_from_config(cfg, config)
+    result = retrain(arch, space, data_cfg, recipe, run_dir, options)
+    _print_summary(result)
+    return result
+
+
+def _print_summary(result: RetrainResult) -> None:
+    m = result.metrics
+    keys = ("top1", "top5", "macs", "params", "latency_cpu_ms", "latency_gpu_ms", "train_time_s")
+    print("  ".join(f"{k}={m[k]}" for k in keys if k in m))
+    print(f"run dir: {result.run_dir}")
+    if result.export_paths is not None:
+        print(f"exported: {result.export_paths.root}")
+
+
+def _hydra_main(cfg: Any) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = (
+        Path(cfg.run_dir) if cfg.get("run_dir") else Path(HydraConfig.get().runtime.output_dir)
+    )
+    try:
+        run_from_config(cfg, run_dir)
+    except NASError as err:
+        sys.exit(f"error: {err}")
+
+
+def main() -> None:
+    """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
+    from supernet._guard import check_project_packages
+
+    try:
+        check_project_packages()
+    except NASError as err:
+        sys.exit(f"error: {err}")
+    import hydra
+
+    hydra.main(config_path="../conf", config_name="retrain", version_base="1.3")(_hydra_main)()
+
+
+if __name__ == "__main__":
+    main()
