@@ -155,13 +155,13 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
         raise DatasetError(f"imagefolder: no folder {str(missing)!r}; {IMAGEFOLDER_LAYOUT}")
     class_names = _class_folders(train_dir)
     class_to_idx = {name: i for i, name in enumerate(class_names)}
+    pool_paths, pool_targets = _scan(train_dir, class_to_idx)
     test_classes = _class_folders(test_dir)
     unknown = sorted(set(test_classes) - set(class_names))
     if unknown:
         raise DatasetError(
             f"imagefolder: {str(test_dir)!r} has classes that {str(train_dir)!r} lacks: {unknown}"
         )
-    pool_paths, pool_targets = _scan(train_dir, class_to_idx)
     test_paths, test_targets = _scan(test_dir, {c: class_to_idx[c] for c in test_classes})
     mean, std = NORMALIZATION["imagefolder"]
     return RawData(
