@@ -156,3 +156,11 @@ def test_conf_data_files_have_exactly_the_config_fields(path: Path) -> None:
 
 def test_every_dataset_has_a_conf_file() -> None:
     assert {path.stem for path in CONF_DATA.glob("*.yaml")} == set(DATASETS)
+
+
+def test_worker_processes_give_the_same_batches() -> None:
+    bundle = build_data(DataConfig(num_workers=2, max_train_images=64), image_size=SIZE)
+    in_workers = next(iter(bundle.train_loader(16, torch.Generator().manual_seed(0))))
+    bundle.num_workers = 0
+    in_process = next(iter(bundle.train_loader(16, torch.Generator().manual_seed(0))))
+    assert torch.equal(in_workers[0], in_process[0]) and torch.equal(in_workers[1], in_process[1])

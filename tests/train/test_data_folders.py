@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -131,3 +132,33 @@ def test_real_cifar10_copy_loads_through_imagefolder(cifar10_tree: Path) -> None
     assert np.bincount(bundle.val.targets).tolist() == [500] * 10
     image, label = bundle.test[0]
     assert image.shape == (3, 32, 32) and label == 0
+
+
+def _write_fake_cifar10(root: Path, per_batch: int) -> None:
+    """torchvision's CIFAR-10 python layout with random images (integrity check patched out)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {
+            "data": rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8),
+            "labels": [i % 10 for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(entry))
+    names = ["airplane", "automobile", *(f"class{i}" for i in range(2, 10))]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+
+
+def test_cifar10_layout_loads_with_official_test_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchvision.datasets import cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)  # no md5s
+    _write_fake_cifar10(tmp_path, per_batch=20)
+    bundle = build_data(DataConfig(name="cifar10", root=str(tmp_path)), image_size=40)
+    assert bundle.num_classes == 10 and bundle.class_names[0] == "airplane"
+    assert len(bundle.train) + len(bundle.val) == 100 and len(bundle.test) == 20
+    assert np.unique(bundle.val.targets).size == 10
+    for image in (bundle.train[(0, 1)][0], bundle.val[0][0], bundle.test[0][0]):
+        assert image.shape == (3, 40, 40) and image.dtype == torch.float32
