@@ -191,7 +191,7 @@ def _write_torchscript(net: nn.Module, example: torch.Tensor, path: Path) -> Non
             expected = net(example[:1])
             if not torch.allclose(traced(example[:1]), expected, atol=1e-5, rtol=1e-4):
                 raise ExportError("the traced TorchScript model disagrees with the model")
-        torch.jit.save(traced, str(path))
+            torch.jit.save(traced, str(path))
     except (RuntimeError, TypeError) as err:
         raise ExportError(f"TorchScript export failed: {err}") from err
 

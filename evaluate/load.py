@@ -7,8 +7,6 @@ Example:
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +56,10 @@ def read_export(path: str | Path) -> dict[str, Any]:
     path = resolve_export_path(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as err:
+    except Exception as err:  # torch.load fails on foreign bytes with many types (KeyError...)
         raise NotAnExportError(
-            f"{path} is not a readable exported model ({type(err).__name__}: {err}); "
+            f"{path} is not a readable exported model ({type(err).__name__}: "
+            f"{_first_line(err)}); "
             "it is corrupt, truncated or not a torch file"
         ) from err
     if not isinstance(raw, Mapping) or raw.get("format") != EXPORT_FORMAT:
@@ -109,3 +108,8 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu") ->
         metrics=dict(raw.get("metrics") or {}),
         path=path,
     )
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__

@@ -1,0 +1,247 @@
+"""``nas-evaluate``: accuracy, MACs, params and latency of an exported model or of a supernet
+architecture, or the rank fidelity of inherited vs retrained accuracies. Hydra app
+``conf/evaluate.yaml``; prints a table and writes JSON.
+
+Examples (shell)::
+
+    nas-evaluate model=outputs/retrain/RUN/export                  # test split, digits
+    nas-evaluate model=export/model.pt split=val data=cifar10 data.root=data/cifar
+    nas-evaluate supernet=outputs/train_supernet/RUN arch=arch.json # inherited weights + BN recal
+    nas-evaluate mode=rank pairs=pairs.csv                         # Kendall tau, Spearman, PNG
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from evaluate.latency import measure_latency_ms
+from evaluate.rank import plot_rank_scatter, rank_fidelity, read_pairs
+from supernet.errors import ConfigError, NASError
+from supernet.space import ArchConfig, SearchSpace
+
+MODES = ("auto", "model", "supernet", "rank")
+SPLITS = ("test", "val")
+RESULT_NAME = "evaluation.json"
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    """Batch size, warm-up runs and timed runs of the latency measurement."""
+
+    batch_size: int = 1
+    warmup: int = 10
+    repeats: int = 50
+
+
+def evaluate_network(
+    net: nn.Module,
+    arch: ArchConfig,
+    space: SearchSpace,
+    num_classes: int,
+    loader: Any,
+    device: torch.device,
+    latency: LatencyOptions,
+) -> dict[str, Any]:
+    """Top-1/top-5, MACs, params (cost model, checked against the module) and latency.
+
+    Example:
+        >>> evaluate_network(net, arch, space, 10, loader, torch.device("cpu"),
+        ...                  LatencyOptions())["top1"]  # doctest: +SKIP
+        0.98
+    """
+    from supernet.cost import count_cost
+    from train.retrain import evaluate_top_k
+
+    accuracy = evaluate_top_k(net.to(device), loader, device)
+    cost = count_cost(space, arch, num_classes)
+    counted = sum(p.numel() for p in net.parameters())
+    if counted != cost.params:
+        raise ConfigError(f"cost model says {cost.params} params, the network has {counted}")
+    shape = (latency.batch_size, 3, arch.resolution, arch.resolution)
+    cpu = measure_latency_ms(net, shape, "cpu", latency.warmup, latency.repeats)
+    out: dict[str, Any] = {
+        **{k: accuracy[k] for k in ("top1", "top5") if k in accuracy},
+        "num_images": accuracy["num_images"],
+        "macs": cost.macs,
+        "params": cost.params,
+        "latency_cpu_ms": round(cpu.median_ms, 4),
+        "latency_cpu_p90_ms": round(cpu.p90_ms, 4),
+        "latency_batch_size": latency.batch_size,
+    }
+    if torch.cuda.is_available():
+        gpu = measure_latency_ms(net, shape, "cuda", latency.warmup, latency.repeats)
+        out["latency_gpu_ms"] = round(gpu.median_ms, 4)
+    return out
+
+
+def evaluate_exported(
+    path: str | Path, data_cfg: Any, split: str, device: torch.device, latency: LatencyOptions
+) -> dict[str, Any]:
+    """Metrics of an exported ``model.pt`` (or export folder) on ``split`` of ``data_cfg``."""
+    from evaluate.load import load_exported
+    from train.data import build_data
+
+    exported = load_exported(path)
+    bundle = build_data(data_cfg, exported.arch.resolution)
+    if bundle.num_classes != exported.num_classes:
+        raise ConfigError(
+            f"the model has {exported.num_classes} classes but data {data_cfg.name!r} has "
+            f"{bundle.num_classes}; pass the data= it was trained on"
+        )
+    loader = bundle.eval_loader(split, data_cfg.eval_batch_size)
+    metrics = evaluate_network(
+        exported.model, exported.arch, exported.space, exported.num_classes, loader, device, latency
+    )
+    return _describe(metrics, "model", str(exported.path), exported.arch, exported.space, split)
+
+
+def evaluate_supernet_arch(
+    supernet_path: str | Path,
+    arch_path: str | Path,
+    split: str,
+    device: torch.device,
+    latency: LatencyOptions,
+    calib_images: int | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``arch`` with weights inherited from a supernet after BN recalibration."""
+    from supernet.bn import recalibrate_bn
+    from train.checkpoint import load_supernet
+    from train.data import build_data
+
+    loaded = load_supernet(supernet_path)
+    arch = loaded.space.arch_from_json(_read_json(Path(arch_path)))
+    bundle = build_data(loaded.data_config, arch.resolution)
+    net = loaded.model.extract(arch).to(device)
+    calib = loaded.data_config.eval_batch_size
+    images = (x.to(device) for x, _ in bundle.eval_loader("calib", calib))
+    recalibrate_bn(net, images, calib_images or loaded.data_config.calib_images)
+    loader = bundle.eval_loader(split, loaded.data_config.eval_batch_size)
+    metrics = evaluate_network(net, arch, loaded.space, loaded.num_classes, loader, device, latency)
+    return _describe(metrics, "supernet", str(loaded.path), arch, loaded.space, split)
+
+
+def evaluate_rank(pairs: str | Path, plot_path: Path) -> dict[str, Any]:
+    """Rank fidelity of the pairs in a CSV/JSON file, with a scatter PNG at ``plot_path``."""
+    inherited, retrained, labels = read_pairs(pairs)
+    report = rank_fidelity(inherited, retrained)
+    plot_rank_scatter(inherited, retrained, plot_path, report, labels)
+    return {"mode": "rank", "pairs": str(pairs), "plot": str(plot_path), **report.to_dict()}
+
+
+def _describe(
+    metrics: dict[str, Any],
+    mode: str,
+    source: str,
+    arch: ArchConfig,
+    space: SearchSpace,
+    split: str,
+) -> dict[str, Any]:
+    return {"mode": mode, "source": source, "split": split, **metrics,
+            "arch": space.arch_to_json(arch)}  # fmt: skip
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"arch={path} is not a file; give the path to an arch JSON")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}") from err
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Two aligned columns of the scalar entries of ``result``."""
+    rows = [(k, v) for k, v in result.items() if not isinstance(v, (dict, list))]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(
+        f"{k:<{width}}  {v:.4f}" if isinstance(v, float) else f"{k:<{width}}  {v}" for k, v in rows
+    )
+
+
+# --------------------------------------------------------------------------- Hydra
+def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
+    """Dispatch on ``cfg.mode``, print the table, write the JSON; returns the result."""
+    from omegaconf import OmegaConf
+
+    from train.data import DataConfig
+
+    mode = str(cfg.mode)
+    if mode not in MODES:
+        raise ConfigError(f"mode is {mode!r}; allowed: {', '.join(MODES)}")
+    if str(cfg.split) not in SPLITS:
+        raise ConfigError(f"split is {cfg.split!r}; allowed: {', '.join(SPLITS)}")
+    if cfg.num_threads is not None:
+        torch.set_num_threads(int(cfg.num_threads))
+    out = Path(cfg.out) if cfg.out else run_dir / RESULT_NAME
+    latency = LatencyOptions(int(cfg.latency.batch_size), int(cfg.latency.warmup),
+                             int(cfg.latency.repeats))  # fmt: skip
+    device = _device(str(cfg.device))
+    if mode == "auto":
+        mode = "supernet" if cfg.supernet else "model" if cfg.model else "none"
+    if mode == "rank":
+        if not cfg.pairs:
+            raise ConfigError("mode=rank needs pairs=FILE (CSV or JSON with inherited, retrained)")
+        result = evaluate_rank(cfg.pairs, Path(cfg.plot) if cfg.plot else out.with_suffix(".png"))
+    elif mode == "supernet":
+        if not cfg.supernet or not cfg.arch:
+            raise ConfigError("supernet mode needs supernet=RUN_DIR_OR_CKPT and arch=ARCH_JSON")
+        result = evaluate_supernet_arch(
+            cfg.supernet, cfg.arch, str(cfg.split), device, latency, cfg.calib_images
+        )
+    elif mode == "model":
+        if not cfg.model:
+            raise ConfigError("give model=PATH (model.pt or an export folder)")
+        raw = OmegaConf.to_container(cfg.data, resolve=True)
+        assert isinstance(raw, dict)
+        data_cfg = DataConfig(**{str(k): v for k, v in raw.items()})
+        result = evaluate_exported(cfg.model, data_cfg, str(cfg.split), device, latency)
+    else:
+        raise ConfigError(
+            "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
+            "or mode=rank pairs=FILE"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
+    print(f"written: {out}")
+    return result
+
+
+def _device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def _hydra_main(cfg: Any) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run_from_config(cfg, run_dir)
+    except NASError as err:
+        sys.exit(f"error: {err}")
+
+
+def main() -> None:
+    """``nas-evaluate model=PATH`` / ``supernet=RUN arch=JSON`` / ``mode=rank pairs=FILE``."""
+    from supernet._guard import check_project_packages
+
+    try:
+        check_project_packages()
+    except NASError as err:
+        sys.exit(f"error: {err}")
+    import hydra
+
+    hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")(_hydra_main)()
+
+
+if __name__ == "__main__":
+    main()
