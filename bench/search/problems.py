@@ -1,0 +1,101 @@
+"""Benchmark problems for the search strategies: botorch test functions and NAS-Bench-201."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.test_functions.multi_objective import DTLZ2, BraninCurrin, VehicleSafety
+
+from search import BoxCodec, CategoricalCodec, hypervolume
+from search.codec import SpaceCodec
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+NB201_COST_COLUMNS = {"params": "c10_params_M_derived", "flops": "c10_flops_M_derived"}
+NB201_ACCURACY_COLUMN = "c10_test_200ep"
+
+
+@dataclass(frozen=True)
+class BenchProblem:
+    """A problem: ``evaluate(archs) -> (n, m)`` maximised objectives, reference point and
+    (where known) the maximum hypervolume."""
+
+    name: str
+    codec: SpaceCodec[Any]
+    evaluate: Callable[[Sequence[Any]], np.ndarray]
+    ref_point: list[float]
+    max_hv: float | None
+
+
+def botorch_problem(name: str) -> BenchProblem:
+    """BraninCurrin, VehicleSafety or DTLZ2 (d=6, m=2), negated so that all are maximised."""
+    factories = {
+        "branincurrin": lambda: BraninCurrin(negate=True),
+        "vehiclesafety": lambda: VehicleSafety(negate=True),
+        "dtlz2": lambda: DTLZ2(dim=6, num_objectives=2, negate=True),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown botorch problem {name!r}, expected one of {list(factories)}")
+    problem = factories[name]()
+    lower, upper = problem.bounds[0], problem.bounds[1]
+    codec = BoxCodec([0.0] * problem.dim, [1.0] * problem.dim)
+
+    def evaluate(archs: Sequence[tuple[float, ...]]) -> np.ndarray:
+        unit = torch.as_tensor(np.asarray(archs, dtype=np.float64))
+        return problem(lower + unit * (upper - lower)).numpy()
+
+    return BenchProblem(name, codec, evaluate, problem.ref_point.tolist(), float(problem.max_hv))
+
+
+def nb201_dir() -> Path:
+    """``$NB201_DIR`` or ``<repo>/../shared/data/nb201``."""
+    default = Path(__file__).parents[2] / ".." / "shared" / "data" / "nb201"
+    return Path(os.environ.get("NB201_DIR", default))
+
+
+def parse_cell(arch_str: str) -> tuple[int, ...]:
+    """``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` -> six op indices into ``NB201_OPS``."""
+    ops = [tok.split("~")[0] for tok in arch_str.replace("+", "").split("|") if tok]
+    if len(ops) != 6:
+        raise ValueError(f"expected 6 edges in an NB201 cell, got {len(ops)}: {arch_str!r}")
+    return tuple(NB201_OPS.index(op) for op in ops)
+
+
+def nb201_problem(cost: str = "params") -> BenchProblem:
+    """NAS-Bench-201 CIFAR-10: maximise 200-epoch test accuracy, minimise params or FLOPs.
+
+    Reference point: (lowest accuracy in the table, largest cost in the table); ``max_hv`` is the
+    hypervolume of the whole table.
+    """
+    if cost not in NB201_COST_COLUMNS:
+        raise ValueError(f"cost {cost!r} is not one of {list(NB201_COST_COLUMNS)}")
+    path = nb201_dir() / "nb201_combined.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; set NB201_DIR to the folder with the CSVs")
+    table: dict[tuple[int, ...], tuple[float, float]] = {}
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            cell = parse_cell(row["arch_str"])
+            table[cell] = (float(row[NB201_ACCURACY_COLUMN]), -float(row[NB201_COST_COLUMNS[cost]]))
+    if len(table) != 5**6:
+        raise ValueError(f"{path} has {len(table)} distinct cells, expected {5**6}")
+    values = np.asarray(list(table.values()))
+    ref = [float(values[:, 0].min()), float(values[:, 1].min())]
+
+    def evaluate(archs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        return np.asarray([table[a] for a in archs], dtype=np.float64)
+
+    codec = CategoricalCodec(num_choices=(len(NB201_OPS),) * 6)
+    return BenchProblem(f"nb201-{cost}", codec, evaluate, ref, hypervolume(values, ref))
+
+
+def get_problem(name: str) -> BenchProblem:
+    if name.startswith("nb201-"):
+        return nb201_problem(name.removeprefix("nb201-"))
+    return botorch_problem(name)
