@@ -1,0 +1,163 @@
+"""Retraining from scratch: the API end to end (tiny data, step cap), resume, configs, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from evaluate.load import load_exported
+from supernet import count_cost, load_space
+from supernet.errors import ArchSpaceMismatchError, ArchValidationError, ConfigError
+from train.data import DataConfig
+from train.recipes import Recipe, build_mixup, epoch_batches, parse_randaugment
+from train.retrain import (
+    RETRAIN_FORMAT,
+    RetrainOptions,
+    _arch_and_space,
+    recipe_from_config,
+    retrain,
+)
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+DATA = DataConfig(name="digits", batch_size=32, max_train_images=128, calib_images=32)
+OPTIONS = RetrainOptions(latency_warmup=1, latency_repeats=3, tensorboard=False, progress=False)
+
+
+def _recipe(epochs: int = 1) -> Recipe:
+    return Recipe(epochs=epochs, steps_per_epoch=2, warmup_epochs=0.0, ema_decay=0.9)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    space = load_space("tiny")
+    arch = space.smallest()
+    run_dir = tmp_path_factory.mktemp("retrain")
+    return space, arch, retrain(arch, space, DATA, _recipe(), run_dir, OPTIONS)
+
+
+def test_retrain_writes_metrics_checkpoints_and_export(run) -> None:
+    space, arch, result = run
+    m = result.metrics
+    assert 0.0 <= m["top1"] <= 1.0 and 0.0 <= m["top5"] <= 1.0 and m["top5"] >= m["top1"]
+    cost = count_cost(space, arch, 10)
+    assert (m["macs"], m["params"]) == (cost.macs, cost.params)
+    assert m["params"] == sum(p.numel() for p in result.model.parameters())
+    assert m["latency_cpu_ms"] > 0 and m["steps"] == 2 and m["split"] == "test"
+    assert json.loads((result.run_dir / "metrics.json").read_text())["top1"] == m["top1"]
+    for name in ("last.pt", "final.pt", "metrics.csv"):
+        assert (result.run_dir / name).is_file()
+    exported = load_exported(result.export_paths.root)
+    assert exported.arch == arch and exported.metrics["top1"] == m["top1"]
+
+
+def test_checkpoint_describes_itself(run) -> None:
+    space, arch, result = run
+    ckpt = torch.load(result.run_dir / "final.pt", weights_only=True)
+    assert ckpt["format"] == RETRAIN_FORMAT and ckpt["step"] == 2
+    assert space.arch_from_json(ckpt["arch"]) == arch
+    assert ckpt["space_fingerprint"] == space.fingerprint
+
+
+def test_weights_are_fresh_not_zero_trained(run) -> None:
+    _, _, result = run
+    exported = load_exported(result.export_paths.root)
+    x = torch.randn(4, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.model(x), result.model(x))
+
+
+def test_resume_continues_from_last_checkpoint(run, tmp_path: Path) -> None:
+    space, arch, first = run
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "last.pt").write_bytes((first.run_dir / "last.pt").read_bytes())
+    options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True, "export": False})
+    result = retrain(arch, space, DATA, _recipe(epochs=2), run_dir, options)
+    assert result.metrics["steps"] == 4  # 2 restored + 2 new
+    other = space.largest()
+    with pytest.raises(Exception, match="holds architecture"):
+        retrain(other, space, DATA, _recipe(epochs=3), run_dir, options)
+
+
+def test_existing_export_is_not_overwritten(run) -> None:
+    space, arch, result = run
+    from evaluate.export import ExportExistsError
+
+    with pytest.raises(ExportExistsError):
+        retrain(arch, space, DATA, _recipe(), result.run_dir, OPTIONS)
+
+
+@pytest.mark.parametrize("name", ["digits", "cifar", "imagenet"])
+def test_recipes_compose_into_typed_objects(name: str) -> None:
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("retrain", overrides=[f"recipe={name}", "arch=x.json"])
+    from omegaconf import OmegaConf
+
+    recipe = recipe_from_config(OmegaConf.to_container(cfg.recipe, resolve=True))
+    assert recipe.name == name and recipe.schedule.epochs == recipe.epochs
+    assert (recipe.randaugment is not None) == (name != "digits")
+
+
+def test_mixup_batches_are_soft_and_seeded() -> None:
+    recipe = Recipe(mixup_alpha=0.2, cutmix_alpha=1.0, label_smoothing=0.1)
+    mixup = build_mixup(recipe, num_classes=10)
+    images = torch.randn(8, 3, 12, 12)
+    labels = torch.arange(8)
+
+    def run_once():
+        batches = epoch_batches(lambda epoch: [(images, labels)] * 3, 2, 0, None, mixup)
+        return list(batches(0, 0))
+
+    first, second = run_once(), run_once()
+    assert len(first) == 2 and first[0][1].shape == (8, 10)
+    torch.testing.assert_close(first[1][0], second[1][0])
+    assert np.allclose(first[0][1].sum(1).numpy(), 1.0)
+
+
+def test_bad_recipe_values_raise() -> None:
+    with pytest.raises(ConfigError, match="randaugment"):
+        parse_randaugment("m9-x3")
+    with pytest.raises(ConfigError, match="ema_decay"):
+        Recipe(ema_decay=1.0)
+
+
+def _cfg(tmp_path: Path, raw: dict, *overrides: str):
+    arch_path = tmp_path / "arch.json"
+    arch_path.write_text(json.dumps(raw))
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose("retrain", overrides=[f"arch={arch_path}", *overrides])
+
+
+def test_space_comes_from_the_arch_json_or_must_match(tmp_path: Path) -> None:
+    tiny = load_space("tiny")
+    raw = tiny.arch_to_json(tiny.largest())
+    arch, space = _arch_and_space(_cfg(tmp_path, raw))
+    assert space.name == "tiny" and arch == tiny.largest()
+    with pytest.raises(ArchSpaceMismatchError, match="tiny"):
+        _arch_and_space(_cfg(tmp_path, raw, "space=cifar"))
+    raw["stages"][0]["width"] = 999
+    with pytest.raises(ArchValidationError, match="999"):
+        _arch_and_space(_cfg(tmp_path, raw))
+
+
+def test_cli_bad_arch_is_one_line_error(tmp_path: Path) -> None:
+    tiny = load_space("tiny")
+    raw = tiny.arch_to_json(tiny.smallest())
+    raw["resolution"] = 13
+    arch_path = tmp_path / "bad.json"
+    arch_path.write_text(json.dumps(raw))
+    done = subprocess.run(
+        [sys.executable, "-m", "train.retrain", f"arch={arch_path}", f"run_dir={tmp_path / 'r'}"],
+        capture_output=True, text=True, timeout=120, cwd=Path(CONF).parent,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error:") and "13" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
