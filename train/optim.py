@@ -93,13 +93,14 @@ def build_scheduler(
 ) -> CosineLRScheduler:
     """Step-based cosine schedule; call ``step_update(num_updates=step)`` after each update."""
     total_steps = max(1, cfg.epochs * steps_per_epoch)
+    warmup_steps = min(round(cfg.warmup_epochs * steps_per_epoch), total_steps - 1)
     return CosineLRScheduler(
         optimizer,
-        t_initial=total_steps,
+        t_initial=total_steps - warmup_steps,
         lr_min=cfg.min_lr,
-        warmup_t=round(cfg.warmup_epochs * steps_per_epoch),
+        warmup_t=warmup_steps,
         warmup_lr_init=cfg.warmup_lr,
-        warmup_prefix=False,
+        warmup_prefix=True,
         t_in_epochs=False,
     )
 

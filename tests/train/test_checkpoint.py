@@ -1,0 +1,117 @@
+"""Checkpoints: atomic writes, weights_only loading, load_supernet, clear CheckpointErrors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from supernet import load_space
+from supernet.errors import CheckpointError
+from tests.train._supernet_config import compose_cfg
+from train.checkpoint import (
+    atomic_torch_save,
+    atomic_write_text,
+    check_space,
+    load_supernet,
+    read_checkpoint,
+)
+from train.supernet import run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny 1-epoch run shared by the tests of this module."""
+    from hydra import compose, initialize_config_module
+
+    from tests.train._supernet_config import TINY_OVERRIDES
+
+    run_dir = tmp_path_factory.mktemp("run")
+    overrides = [*TINY_OVERRIDES, "schedule.epochs=1", "eval.every_epochs=1", f"run_dir={run_dir}"]
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("train_supernet", overrides=overrides)
+    return run(cfg)
+
+
+def test_checkpoint_is_self_describing_and_weights_only(trained):
+    raw = torch.load(trained.final_checkpoint, weights_only=True)
+    space = load_space("tiny")
+    assert raw["space"] == space.to_dict() and raw["space_fingerprint"] == space.fingerprint
+    assert raw["num_classes"] == 10 and raw["data_config"]["name"] == "digits"
+    assert raw["config"]["space"]["name"] == "tiny"
+    assert isinstance(raw["rng"]["arch"]["state"]["state"], int)
+    assert raw["epoch"] == 1 and raw["step"] == 96 // 16
+    assert space.arch_from_json(raw["middle_arch"]) is not None
+
+
+def test_load_supernet_gives_the_trained_model(trained):
+    loaded = load_supernet(trained.run_dir)
+    assert loaded.path.name == "final.pt" and not loaded.model.training
+    assert loaded.data_config.name == "digits" and loaded.num_classes == 10
+    arch = loaded.space.largest()
+    x = torch.randn(4, 3, arch.resolution, arch.resolution)
+    trained.model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x, arch), trained.model(x, arch))
+
+
+def test_metrics_files_and_plot_are_written(trained):
+    for name in ("metrics.csv", "metrics.jsonl", "training_curve.png", "last.pt"):
+        assert (trained.run_dir / name).is_file(), name
+    assert {"val_acc_smallest", "val_acc_largest", "val_acc_middle", "img_per_s", "lr"} <= set(
+        trained.metrics
+    )
+    header = (trained.run_dir / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith("epoch,step,train_loss,lr,img_per_s")
+
+
+def test_missing_checkpoint_says_how_to_get_one(tmp_path):
+    with pytest.raises(CheckpointError, match=r"no checkpoint at .*nas-train-supernet"):
+        load_supernet(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_supernet(tmp_path)
+
+
+def test_truncated_checkpoint_is_reported_as_corrupt(trained, tmp_path):
+    blob = trained.final_checkpoint.read_bytes()
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_supernet(bad)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        read_checkpoint(garbage)
+
+
+def test_foreign_checkpoint_is_not_ours(tmp_path):
+    path = atomic_torch_save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a supernet checkpoint"):
+        load_supernet(path)
+
+
+def test_checkpoint_of_another_space_names_both(trained):
+    raw = read_checkpoint(trained.final_checkpoint)
+    cifar = load_space("cifar")
+    with pytest.raises(CheckpointError, match=r"'tiny'.*'cifar'"):
+        check_space(raw, cifar, trained.final_checkpoint)
+    with pytest.raises(CheckpointError, match=r"another search space|'cifar'"):
+        load_supernet(trained.run_dir, expected_space=cifar)
+    edited = dataclasses.replace(load_space("tiny"), resolutions=(12, 16))
+    with pytest.raises(CheckpointError, match="fingerprint"):
+        check_space(raw, edited, trained.final_checkpoint)
+
+
+def test_resume_with_another_space_is_a_clear_error(trained):
+    cfg = compose_cfg("space=cifar", f"resume={trained.final_checkpoint}")
+    with pytest.raises(CheckpointError, match=r"'tiny'.*'cifar'"):
+        run(cfg)
+
+
+def test_atomic_writes_replace_and_leave_no_temp_files(tmp_path):
+    path = atomic_write_text(tmp_path / "a.txt", "one")
+    atomic_write_text(path, "two")
+    atomic_torch_save({"x": torch.ones(1)}, tmp_path / "b.pt")
+    assert path.read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.pt"]

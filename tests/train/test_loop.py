@@ -1,0 +1,82 @@
+"""The loop: one optimizer step per sandwich, NaN stops the run without touching last.pt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from supernet import Supernet, load_space, resize_to
+from train.checkpoint import RunMeta, read_checkpoint
+from train.distill import DistillConfig, StepLoss
+from train.hooks import CheckpointHook
+from train.loop import StepParts, SupernetTrainer, TrainingDivergedError
+from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.sampler import SamplerConfig, build_sampler
+
+SPACE = load_space("tiny")
+
+
+def _trainer(batches, run_dir, sampler="sandwich", clip=5.0):
+    torch.manual_seed(0)
+    model = Supernet(SPACE, num_classes=10)
+    optimizer = build_optimizer(model, OptimConfig(lr=1e-3, clip_grad_norm=clip))
+    parts = StepParts(
+        sampler=build_sampler(SamplerConfig(sampler), SPACE),
+        loss=StepLoss(DistillConfig()),
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, ScheduleConfig(epochs=1, warmup_epochs=0), 3),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        arch_rng=np.random.default_rng(0),
+        resize=resize_to,
+        clip_grad_norm=clip,
+    )
+    meta = RunMeta(SPACE, 10, {"name": "digits"}, {}, {}, SPACE.arch_to_json(SPACE.smallest()))
+    hook = CheckpointHook(run_dir, meta, every_steps=1)
+    return SupernetTrainer(model, parts, lambda epoch, skip: batches[skip:], 1, [hook])
+
+
+def _batch(fill: float | None = None):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(8, 3, 20, 20, generator=g)
+    if fill is not None:
+        x[0, 0, 0, 0] = fill
+    return x, torch.randint(0, 10, (8,), generator=g)
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = _trainer([_batch(), _batch(), _batch(float("nan"))], tmp_path)
+    with pytest.raises(TrainingDivergedError, match=r"step 3 \(epoch 0.*lower optim.lr|Lower"):
+        trainer.train()
+    last = read_checkpoint(tmp_path / "last.pt")
+    assert last["step"] == 2
+    assert all(torch.isfinite(t).all() for t in last["model"].values() if t.is_floating_point())
+    assert not (tmp_path / "final.pt").exists()
+
+
+def test_inf_input_is_caught_too(tmp_path):
+    trainer = _trainer([_batch(float("inf"))], tmp_path)
+    with pytest.raises(TrainingDivergedError, match="NaN/inf"):
+        trainer.train()
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_one_optimizer_step_per_sandwich(tmp_path):
+    trainer = _trainer([_batch(), _batch()], tmp_path)
+    calls = []
+    original = trainer.parts.optimizer.step
+    trainer.parts.optimizer.step = lambda *a, **k: calls.append(1) or original(*a, **k)
+    forwards = []
+    trainer.model.register_forward_hook(lambda m, inp, out: forwards.append(inp[1]))
+    trainer.train()
+    assert len(calls) == 2 and trainer.state.step == 2
+    assert len(forwards) == 2 * 4
+    assert forwards[0] == SPACE.largest() and forwards[1] == SPACE.smallest()
+
+
+def test_uniform_sampler_trains_one_arch_per_step(tmp_path):
+    trainer = _trainer([_batch()], tmp_path, sampler="uniform")
+    forwards = []
+    trainer.model.register_forward_hook(lambda m, inp, out: forwards.append(inp[1]))
+    trainer.train()
+    assert len(forwards) == 1
