@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -146,3 +147,21 @@ def test_cheap_strategies_improve_over_random(name: str) -> None:
 def test_model_based_strategies_improve_over_random(name: str) -> None:
     lamoo = LaMOOOptions(tree=SMALL_LAMOO_TREE, qehvi=SMALL_QEHVI)
     _improves_over_random(name, box3(), zdt1_like, ZDT_REF, 0, 25, qehvi=SMALL_QEHVI, lamoo=lamoo)
+
+
+def test_path_selection_alias_mcts_descends_by_ucb() -> None:
+    options = LaMOOOptions(select="mcts", tree=TreeOptions(split_min=8))
+    strategy = _run("lamoo", box3(), zdt1_like, ZDT_REF, seed=2, num_samples=40, lamoo=options)
+    strategy.ask(5)
+    nodes, path = strategy.last_tree, strategy.last_path
+    for parent, child in itertools.pairwise(path):
+        siblings = [nodes[c].ucb for c in nodes[parent].children]
+        assert nodes[child].ucb == max(siblings)
+    assert nodes[path[-1]].is_leaf
+
+
+def test_bad_lamoo_options_name_allowed_values() -> None:
+    with pytest.raises(UnknownStrategyError, match="evolution"):
+        LaMOOOptions(sampler="bayes")  # type: ignore[arg-type]
+    with pytest.raises(UnknownStrategyError, match="mcts"):
+        LaMOOOptions(select="best")
