@@ -68,8 +68,6 @@ class SqueezeExcite(nn.Module):
 class StaticBlock(nn.Module):
     """Inverted residual block: [expand 1x1] -> depthwise kxk -> [SE] -> project 1x1 (+ x)."""
 
-    use_residual: bool
-
     def __init__(self, shape: BlockShape) -> None:
         super().__init__()
         mid, act = shape.mid_channels, shape.activation
