@@ -240,7 +240,12 @@ def run_training(
     parts = _step_parts(model, arch, recipe, ctx, steps, options)
     state = None
     last = run_dir / LAST_NAME
-    if options.resume and last.is_file():
+    if options.resume:
+        if not last.is_file():
+            raise CheckpointError(
+                f"resume requested but there is no {last}; give the run_dir of the run to "
+                "continue (resume=true run_dir=...) or drop resume"
+            )
         state = restore_training(read_retrain_checkpoint(last, arch, space), model, parts)
     randaugment = None
     if recipe.randaugment is not None:
@@ -433,7 +438,7 @@ def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:
         seed=int(cfg.seed),
         device=str(cfg.device),
         amp=str(cfg.amp),
-        resume=bool(cfg.resume),
+        resume=cfg.resume not in (None, False),
         export=bool(cfg.export.enabled),
         export_overwrite=bool(cfg.export.overwrite),
         latency_warmup=int(cfg.latency.warmup),
@@ -473,13 +478,10 @@ def _print_summary(result: RetrainResult) -> None:
 
 
 def _hydra_main(cfg: Any) -> None:
-    from hydra.core.hydra_config import HydraConfig
+    from train.supernet import run_dir_for  # run_dir, else the resumed run's, else Hydra's
 
-    run_dir = (
-        Path(cfg.run_dir) if cfg.get("run_dir") else Path(HydraConfig.get().runtime.output_dir)
-    )
     try:
-        run_from_config(cfg, run_dir)
+        run_from_config(cfg, run_dir_for(cfg))
     except NASError as err:
         sys.exit(f"error: {err}")
 

@@ -71,3 +71,25 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("error:") and "not an exported model" in done.stderr
+
+
+def test_supernet_mode_recalibrates_and_scores(tmp_path: Path) -> None:
+    from supernet import count_cost
+    from tests.train._supernet_config import compose_cfg
+    from train.supernet import run
+
+    run_dir = tmp_path / "supernet"
+    run(compose_cfg(f"run_dir={run_dir}", "schedule.epochs=1", "eval.every_epochs=1"))
+    space = load_space("tiny")
+    arch = space.largest()
+    arch_path = tmp_path / "arch.json"
+    arch_path.write_text(json.dumps(space.arch_to_json(arch)))
+    cfg = _cfg(f"supernet={run_dir}", f"arch={arch_path}", "split=val", "calib_images=64")
+    result = run_from_config(cfg, tmp_path)
+    assert result["mode"] == "supernet" and result["split"] == "val"
+    assert result["macs"] == count_cost(space, arch, 10).macs
+    assert 0.0 <= result["top1"] <= 1.0 and result["num_images"] > 0
+    other = load_space("cifar")
+    arch_path.write_text(json.dumps(other.arch_to_json(other.smallest())))
+    with pytest.raises(Exception, match="cifar"):
+        run_from_config(cfg, tmp_path)

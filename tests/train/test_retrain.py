@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,16 +146,23 @@ def test_space_comes_from_the_arch_json_or_must_match(tmp_path: Path) -> None:
 
 
 def test_cli_bad_arch_is_one_line_error(tmp_path: Path) -> None:
+    from train.retrain import _hydra_main
+
     tiny = load_space("tiny")
     raw = tiny.arch_to_json(tiny.smallest())
     raw["resolution"] = 13
-    arch_path = tmp_path / "bad.json"
-    arch_path.write_text(json.dumps(raw))
-    done = subprocess.run(
-        [sys.executable, "-m", "train.retrain", f"arch={arch_path}", f"run_dir={tmp_path / 'r'}"],
-        capture_output=True, text=True, timeout=120, cwd=Path(CONF).parent,
-    )  # fmt: skip
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip().startswith("error:") and "13" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    cfg = _cfg(tmp_path, raw, f"run_dir={tmp_path / 'r'}")
+    with pytest.raises(SystemExit) as info:
+        _hydra_main(cfg)
+    message = str(info.value.code)
+    assert message.startswith("error:") and "13" in message and "\n" not in message
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
+    from supernet.errors import CheckpointError
+
+    space = load_space("tiny")
+    options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
+    with pytest.raises(CheckpointError, match=r"no .*last\.pt"):
+        retrain(space.smallest(), space, DATA, _recipe(), tmp_path, options)
