@@ -166,3 +166,20 @@ def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
     options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
     with pytest.raises(CheckpointError, match=r"no .*last\.pt"):
         retrain(space.smallest(), space, DATA, _recipe(), tmp_path, options)
+
+
+def test_randaugment_is_driven_by_the_injected_generator() -> None:
+    from train.recipes import build_randaugment
+
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    images = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    images = (images - 0.5) / 0.25
+
+    def augmented(seed: int) -> torch.Tensor:
+        return build_randaugment("m15-n2", mean, std, torch.Generator().manual_seed(seed))(images)
+
+    torch.manual_seed(123)
+    first = augmented(0)
+    torch.manual_seed(456)  # the global RNG plays no part
+    torch.testing.assert_close(first, augmented(0))
+    assert first.shape == images.shape and not torch.equal(first, augmented(1))
