@@ -112,8 +112,11 @@ def parse_randaugment(spec: str) -> tuple[int, int]:
 BatchTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
-def build_randaugment(spec: str, mean: Stats, std: Stats, generator: torch.Generator) -> Callable:
-    """Per-image torchvision RandAugment on normalised ``(N, 3, H, W)`` batches.
+def build_randaugment(
+    spec: str, mean: Stats, std: Stats
+) -> Callable[[Tensor, torch.Generator], Tensor]:
+    """Per-image torchvision RandAugment on normalised ``(N, 3, H, W)`` batches:
+    ``apply(images, generator)``.
 
     Images are de-normalised to uint8, augmented (each image's ops drawn from a seed taken from
     ``generator``, so the global RNG is never the source), then normalised again.
@@ -125,7 +128,7 @@ def build_randaugment(spec: str, mean: Stats, std: Stats, generator: torch.Gener
     mean_t = torch.tensor(mean).view(1, 3, 1, 1)
     std_t = torch.tensor(std).view(1, 3, 1, 1)
 
-    def apply(images: Tensor) -> Tensor:
+    def apply(images: Tensor, generator: torch.Generator) -> Tensor:
         raw = ((images * std_t + mean_t).clamp(0, 1) * 255).round().to(torch.uint8)
         seeds = torch.randint(2**62, (raw.shape[0],), generator=generator).tolist()
         out = torch.empty_like(raw)
@@ -201,10 +204,14 @@ def epoch_batches(
     loader_for_epoch: Callable[[int], Iterable[tuple[Tensor, Tensor]]],
     steps_per_epoch: int,
     seed: int,
-    randaugment: Callable[[Tensor], Tensor] | None,
+    randaugment: Callable[[Tensor, torch.Generator], Tensor] | None,
     mixup: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None,
 ) -> Callable[[int, int], Iterator[tuple[Tensor, Tensor]]]:
-    """The loop's ``batches(epoch, skip)``: at most ``steps_per_epoch`` augmented batches."""
+    """The loop's ``batches(epoch, skip)``: at most ``steps_per_epoch`` augmented batches.
+
+    Each batch's RandAugment and mixup draws are seeded by ``(seed, epoch, batch index)``, so
+    a resumed run sees the same batches as an uninterrupted one.
+    """
 
     def batches(epoch: int, skip: int) -> Iterator[tuple[Tensor, Tensor]]:
         for index, (images, labels) in enumerate(loader_for_epoch(epoch)):
@@ -212,10 +219,10 @@ def epoch_batches(
                 return
             if index < skip:
                 continue
+            batch_seed = seed * 1_000_003 + epoch * 10_007 + index
             if randaugment is not None:
-                images = randaugment(images)
+                images = randaugment(images, torch.Generator().manual_seed(batch_seed))
             if mixup is not None:
-                batch_seed = seed * 1_000_003 + epoch * 10_007 + index
                 images, labels = with_numpy_seed(batch_seed, mixup, images, labels)
             yield images, labels
 

@@ -250,8 +250,7 @@ def run_training(
     randaugment = None
     if recipe.randaugment is not None:
         mean, std = NORMALIZATION[data_cfg.name]
-        aug_gen = torch.Generator().manual_seed(options.seed + 1)
-        randaugment = build_randaugment(recipe.randaugment, mean, std, aug_gen)
+        randaugment = build_randaugment(recipe.randaugment, mean, std)
     mixup = build_mixup(recipe, bundle.num_classes)
     batches = epoch_batches(loader_for_epoch, steps, options.seed, randaugment, mixup)
     hooks = _hooks(arch, space, data_cfg, bundle, recipe, run_dir, ctx, options, steps, parts)
@@ -340,13 +339,20 @@ def _hooks(
         return hooks
     arch_json = space.arch_to_json(arch)
     meta = RunMeta(space, bundle.num_classes, asdict(data_cfg), options.config, {}, arch_json)
-    progress = ProgressHook(recipe.epochs * steps_per_epoch, options.progress)
+    progress = _RetrainProgress(recipe.epochs * steps_per_epoch, options.progress)
     return [
         *hooks,
         progress,
         MetricsLogger(run_dir, options.log_every_steps, options.tensorboard),
         RetrainCheckpointHook(run_dir, meta, options.checkpoint_every_steps, arch_json),
     ]
+
+
+class _RetrainProgress(ProgressHook):
+    def before_train(self) -> None:
+        super().before_train()
+        if self.bar is not None:
+            self.bar.set_description("retrain")
 
 
 def _pick_weights(

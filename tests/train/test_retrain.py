@@ -176,7 +176,7 @@ def test_randaugment_is_driven_by_the_injected_generator() -> None:
     images = (images - 0.5) / 0.25
 
     def augmented(seed: int) -> torch.Tensor:
-        return build_randaugment("m15-n2", mean, std, torch.Generator().manual_seed(seed))(images)
+        return build_randaugment("m15-n2", mean, std)(images, torch.Generator().manual_seed(seed))
 
     torch.manual_seed(123)
     first = augmented(0)
