@@ -86,12 +86,17 @@ class RetrainOptions:
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """Test metrics (also in ``run_dir/metrics.json``), the run folder, the export's files."""
+    """Test metrics (also in ``run_dir/metrics.json``), the run folder, the export's files.
+
+    Under torchrun only rank 0 measures and exports: other ranks get ``metrics == {}``,
+    ``export_paths is None`` and ``is_main`` false.
+    """
 
     metrics: dict[str, Any]
     run_dir: Path
     export_paths: ExportPaths | None
     model: torch.nn.Module
+    is_main: bool = True
 
 
 def retrain(
@@ -126,7 +131,7 @@ def retrain(
                 metrics=outcome.metrics,
                 overwrite=options.export_overwrite,
             )
-    return RetrainResult(outcome.metrics, run_dir, export_paths, outcome.model)
+    return RetrainResult(outcome.metrics, run_dir, export_paths, outcome.model, outcome.is_main)
 
 
 # --------------------------------------------------------------------------- training
@@ -259,6 +264,9 @@ def run_training(
     trainer.train()
     train_time_s = time.perf_counter() - start
     final, weights = _pick_weights(model, parts.ema, bundle, data_cfg, ctx.device)
+    shutdown(ctx)
+    if not ctx.is_main:  # rank 0 alone measures, writes and exports
+        return _Outcome({}, final.cpu().eval(), bundle.num_classes, False)
     metrics = _final_metrics(final, arch, space, bundle, data_cfg, ctx.device, options)
     metrics.update(
         weights=weights,
@@ -267,8 +275,7 @@ def run_training(
         steps=trainer.state.step,
         recipe=recipe.name,
     )
-    shutdown(ctx)
-    return _Outcome(metrics, final.cpu().eval(), bundle.num_classes, ctx.is_main)
+    return _Outcome(metrics, final.cpu().eval(), bundle.num_classes, True)
 
 
 def _step_parts(
@@ -470,7 +477,8 @@ def run_from_config(cfg: Any, run_dir: Path) -> RetrainResult:
     recipe = recipe_from_config(config["recipe"])
     options = options_from_config(cfg, config)
     result = retrain(arch, space, data_cfg, recipe, run_dir, options)
-    _print_summary(result)
+    if result.is_main:
+        _print_summary(result)
     return result
 
 

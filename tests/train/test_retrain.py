@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,23 @@ def test_randaugment_is_driven_by_the_injected_generator() -> None:
     torch.manual_seed(456)  # the global RNG plays no part
     torch.testing.assert_close(first, augmented(0))
     assert first.shape == images.shape and not torch.equal(first, augmented(1))
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_ranks(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    tiny = load_space("tiny")
+    arch_path = tmp_path / "arch.json"
+    arch_path.write_text(json.dumps(tiny.arch_to_json(tiny.smallest())))
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    done = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "train.retrain", f"arch={arch_path}",
+         f"run_dir={tmp_path / 'r'}", "device=cpu", "num_threads=1", "recipe.epochs=1",
+         "recipe.steps_per_epoch=2", "progress=false", "tensorboard=false", "latency.repeats=2"],
+        capture_output=True, text=True, timeout=300, cwd=Path(CONF).parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("run dir:") == 1  # rank 0 alone reports
+    assert load_exported(tmp_path / "r" / "export").arch == tiny.smallest()
