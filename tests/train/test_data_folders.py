@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -110,18 +112,31 @@ def test_missing_cifar_without_download_says_how_to_fix(tmp_path: Path, name: st
         build_data(DataConfig(name=name), image_size=32)
 
 
-@pytest.fixture(scope="module")
-def cifar10_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if "CIFAR10_IMAGEFOLDER" in os.environ:
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("env", id="from-CIFAR10_IMAGEFOLDER"),
+        pytest.param("generated", id="generated", marks=pytest.mark.slow),  # 60,000 files
+    ],
+)
+def cifar10_tree(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The real CIFAR-10 ImageFolder copy: $CIFAR10_IMAGEFOLDER, or unpacked by the shared tool."""
+    if request.param == "env":
+        if "CIFAR10_IMAGEFOLDER" not in os.environ:
+            pytest.skip("CIFAR10_IMAGEFOLDER is not set")
         root = Path(os.environ["CIFAR10_IMAGEFOLDER"])
         if not (root / "train").is_dir():
             pytest.skip(f"CIFAR10_IMAGEFOLDER={root} has no train/ folder")
-        return root
+        yield root
+        return
     if not CIFAR_TOOL.is_file():
-        pytest.skip(f"no real CIFAR-10 copy: {CIFAR_TOOL} is absent and CIFAR10_IMAGEFOLDER unset")
+        pytest.skip(f"no real CIFAR-10 copy: {CIFAR_TOOL} is absent")
     root = tmp_path_factory.mktemp("cifar10_imagefolder")
     subprocess.run([sys.executable, str(CIFAR_TOOL), str(root)], check=True, capture_output=True)
-    return root
+    yield root
+    shutil.rmtree(root)  # 60,000 files: do not leave them to pytest's tmp retention
 
 
 def test_real_cifar10_copy_loads_through_imagefolder(cifar10_tree: Path) -> None:
