@@ -73,7 +73,11 @@ class RawData:
 
 
 def load_digits(cfg: DataConfig, image_size: int) -> RawData:
-    """scikit-learn's 1,797 8x8 digits, resized (bilinear) to ``image_size`` once, in memory."""
+    """scikit-learn's 1,797 8x8 digits, resized (bilinear) to ``image_size`` once, in memory.
+
+    Kept as one channel (repeated to 3 per sample): ``1797 * image_size**2 * 4`` bytes, e.g.
+    1.8 MB at 16 px, 360 MB at 224 px (building then takes about half a second).
+    """
     pixels_8x8, targets = read_digits()
     pixels = torch.as_tensor(pixels_8x8, dtype=torch.float32).unsqueeze(1) / 16.0
     images = nnf.interpolate(pixels, size=(image_size, image_size), mode="bilinear")
