@@ -103,7 +103,7 @@ def export_model(
     """
     space.validate(arch)
     target = Path(out_dir)
-    _check_target(target, overwrite)
+    check_export_target(target, overwrite)
     resolution = example_resolution or arch.resolution
     net = copy.deepcopy(model).cpu().eval()
     example = torch.randn(2, 3, resolution, resolution, generator=torch.Generator().manual_seed(0))
@@ -124,7 +124,8 @@ def export_model(
     return ExportPaths.under(target)
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
+def check_export_target(target: Path, overwrite: bool) -> None:
+    """Raise :class:`ExportExistsError` if ``target`` holds files and ``overwrite`` is false."""
     if overwrite or not target.exists():
         return
     if target.is_dir() and not any(target.iterdir()):
@@ -147,7 +148,7 @@ def _move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
             shutil.rmtree(trash, ignore_errors=True)
             return
         else:  # appeared while we were writing
-            _check_target(target, overwrite)
+            check_export_target(target, overwrite)
     tmp.rename(target)
 
 

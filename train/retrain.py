@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluate.export import ExportPaths, export_model
+from evaluate.export import ExportPaths, check_export_target, export_model
 from evaluate.latency import measure_latency_ms
 from supernet.cost import count_cost
 from supernet.errors import CheckpointError, ConfigError, NASError
@@ -117,6 +117,8 @@ def retrain(
     options = options or RetrainOptions()
     space.validate(arch)
     run_dir = Path(run_dir)
+    if options.export:  # fail before training, not after it
+        check_export_target(run_dir / EXPORT_DIR, options.export_overwrite)
     outcome = run_training(arch, space, data_cfg, recipe, run_dir, options)
     export_paths = None
     if outcome.is_main:

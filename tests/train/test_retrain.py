@@ -89,8 +89,10 @@ def test_existing_export_is_not_overwritten(run) -> None:
     space, arch, result = run
     from evaluate.export import ExportExistsError
 
-    with pytest.raises(ExportExistsError):
+    before = (result.run_dir / "last.pt").stat().st_mtime_ns
+    with pytest.raises(ExportExistsError, match="overwrite"):
         retrain(arch, space, DATA, _recipe(), result.run_dir, OPTIONS)
+    assert (result.run_dir / "last.pt").stat().st_mtime_ns == before  # failed before training
 
 
 @pytest.mark.parametrize("name", ["digits", "cifar", "imagenet"])
