@@ -207,8 +207,9 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
             "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
             "or mode=rank pairs=FILE"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    from train.checkpoint import atomic_write_text
+
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(format_table(result))
     print(f"written: {out}")
     return result
