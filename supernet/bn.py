@@ -28,8 +28,9 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor], num_images: int)
 
     ``batches`` yields ``(N, C, H, W)`` tensors already at the model's resolution; the last
     one used is sliced so exactly ``min(num_images, available)`` images are seen. Statistics
-    are cumulative averages (``momentum=None``) over the batches; parameters, momentum and
-    every other buffer are left as they were. Returns ``model`` in eval mode.
+    are averages of the per-batch statistics weighted by batch size (as Once-for-All does), so
+    the running mean equals the mean over all images however they are batched; parameters,
+    momentum and every other buffer are left as they were. Returns ``model`` in eval mode.
     """
     if num_images <= 0:
         raise BNRecalibrationError(f"num_images must be positive, got {num_images}")
@@ -43,6 +44,8 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[Tensor], num_images: int)
                 continue
             if seen == 0:
                 _reset(model, norms)
+            for norm in norms:  # weight each batch by its image count, not equally
+                norm.momentum = batch.shape[0] / (seen + batch.shape[0])
             model(batch)
             seen += batch.shape[0]
             if seen >= num_images:
@@ -63,5 +66,4 @@ def _reset(model: nn.Module, norms: list[nn.modules.batchnorm._BatchNorm]) -> No
     model.eval()
     for norm in norms:
         norm.reset_running_stats()
-        norm.momentum = None
         norm.train()

@@ -1,0 +1,48 @@
+"""Fixtures for the evaluation tests: a tiny supernet, the digits data, a trained checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from supernet import CostModel, Supernet, load_space
+from train.data import DataBundle, DataConfig, build_data
+from train.optim import ScheduleConfig
+from train.run import RunOptions, SupernetTrainConfig, train_supernet
+
+
+@pytest.fixture(scope="session")
+def tiny_space():
+    return load_space("tiny")
+
+
+@pytest.fixture(scope="session")
+def digits(tiny_space) -> DataBundle:
+    return build_data(DataConfig(calib_images=64), image_size=max(tiny_space.resolutions))
+
+
+@pytest.fixture(scope="session")
+def cost_model(tiny_space) -> CostModel:
+    return CostModel(tiny_space, num_classes=10)
+
+
+@pytest.fixture()
+def random_supernet(tiny_space) -> Supernet:
+    torch.manual_seed(0)
+    return Supernet(tiny_space, num_classes=10).eval()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_space) -> Path:
+    """A real (short) supernet training run on digits: 1 epoch over 128 images."""
+    run_dir = tmp_path_factory.mktemp("supernet_run")
+    cfg = SupernetTrainConfig(
+        space=tiny_space,
+        data=DataConfig(max_train_images=128, batch_size=32, calib_images=64),
+        schedule=ScheduleConfig(epochs=1, warmup_epochs=0.0),
+        run=RunOptions(progress=False, tensorboard=False, device="cpu"),
+    )
+    train_supernet(cfg, run_dir)
+    return run_dir

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from evaluate.codec import Budget
+from evaluate.evaluator import InheritedAccuracyEvaluator
+from evaluate.nas_search import SearchSettings, run_nas_search
+from search import non_dominated_mask
+from search.errors import InfeasibleBudgetError, UnknownStrategyError
+from supernet import CostModel, SearchSpace, Supernet
+from supernet.errors import ArchSpaceMismatchError, ConfigError
+
+
+def _settings(budget: Budget, **overrides) -> SearchSettings:
+    base = {"num_samples": 12, "batch_size": 4, "num_init": 4, "progress": False}
+    return SearchSettings(budget=budget, **{**base, **overrides})
+
+
+def _half_budget(space, cost_model) -> Budget:
+    lo, hi = cost_model(space.smallest()).macs, cost_model(space.largest()).macs
+    return Budget(macs=(lo + hi) / 2)
+
+
+def test_search_writes_a_consistent_front(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+):
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    budget = _half_budget(tiny_space, cost_model)
+    result = run_nas_search(tiny_space, cost_model, evaluator, _settings(budget), tmp_path)
+    assert len(result.rows) == 12
+    assert len({r.arch for r in result.rows}) == 12  # never evaluated twice
+    assert all(r.macs <= budget.macs for r in result.rows)
+    points = np.array([[r.accuracy, -r.macs] for r in result.rows])
+    assert [r.is_pareto for r in result.rows] == non_dominated_mask(points).tolist()
+    assert result.best.accuracy == max(r.accuracy for r in result.rows)
+    best = tiny_space.arch_from_json(json.loads((tmp_path / "best_arch.json").read_text()))
+    assert best == result.best.arch
+    with open(tmp_path / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"accuracy", "macs", "params", "iteration", "strategy", "is_pareto", "arch"} <= set(
+        rows[0]
+    )
+    front = json.loads((tmp_path / "pareto.json").read_text())
+    assert len(front) == sum(r.is_pareto for r in result.rows)
+    for name in ("pareto.png", "hypervolume.png", "history.json", "history.csv", "summary.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert result.summary["strategy_time_fraction_of_evaluation"] > 0
+
+
+def test_three_objectives(random_supernet, digits, tiny_space, cost_model, tmp_path) -> None:
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    settings = _settings(Budget(), objectives=("accuracy", "macs", "params"), strategy="nsga2")
+    result = run_nas_search(tiny_space, cost_model, evaluator, settings, tmp_path)
+    assert result.history.objective_names == ["accuracy", "macs", "params"]
+    assert len(result.rows) == 12
+
+
+def test_interrupted_search_resumes_without_re_evaluating(
+    random_supernet, digits, tiny_space, cost_model, tmp_path, monkeypatch
+) -> None:
+    budget = _half_budget(tiny_space, cost_model)
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    scored: list = []
+    original = evaluator._score
+
+    def dying_score(arch):
+        if len(scored) == 6:
+            raise KeyboardInterrupt  # killed in the middle of the second batch
+        scored.append(arch)
+        return original(arch)
+
+    monkeypatch.setattr(evaluator, "_score", dying_score)
+    with pytest.raises(KeyboardInterrupt):
+        run_nas_search(tiny_space, cost_model, evaluator, _settings(budget), tmp_path)
+    saved = json.loads((tmp_path / "history.json").read_text())["evaluations"]
+    assert len(saved) == 4  # the first whole batch was saved
+
+    fresh = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    rescored: list = []
+    monkeypatch.setattr(fresh, "_score", lambda arch: rescored.append(arch) or original(arch))
+    result = run_nas_search(tiny_space, cost_model, fresh, _settings(budget), tmp_path)
+    assert len(result.rows) == 12
+    history_archs = [r.arch for r in result.rows]
+    assert history_archs[:4] == [tiny_space.arch_from_json(e["arch"]) for e in saved]
+    assert not set(rescored) & set(scored)  # nothing scored before is scored again
+    assert set(history_archs) <= set(scored) | set(rescored)
+    assert len(set(history_archs)) == 12
+
+
+def test_resuming_with_a_supernet_of_another_space_fails(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+) -> None:
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    run_nas_search(tiny_space, cost_model, evaluator, _settings(Budget(), num_samples=4), tmp_path)
+    raw = tiny_space.to_dict()
+    raw["stages"][0]["widths"] = [12]
+    other = SearchSpace.from_dict(raw)
+    other_eval = InheritedAccuracyEvaluator.from_bundle(Supernet(other, 10), digits, 32)
+    with pytest.raises(ArchSpaceMismatchError, match="different definition"):
+        run_nas_search(other, CostModel(other, 10), other_eval, _settings(Budget()), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"objectives": ("accuracy", "latency")}, ConfigError, "latency"),
+        ({"objectives": ("macs", "params")}, ConfigError, "give accuracy"),
+        ({"num_samples": 0}, ConfigError, "num_samples"),
+        ({"batch_size": -1}, ConfigError, "batch_size"),
+    ],
+)
+def test_bad_settings(overrides, error, message) -> None:
+    with pytest.raises(error, match=message):
+        _settings(Budget(), **overrides)
+
+
+def test_unknown_strategy_and_infeasible_budget(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+) -> None:
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    with pytest.raises(UnknownStrategyError, match="lamoo"):
+        run_nas_search(
+            tiny_space, cost_model, evaluator, _settings(Budget(), strategy="bayes"), tmp_path
+        )
+    with pytest.raises(InfeasibleBudgetError, match="smallest architecture"):
+        run_nas_search(tiny_space, cost_model, evaluator, _settings(Budget(macs=10)), tmp_path)
