@@ -13,12 +13,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import Tensor
 
 from supernet.errors import ConfigError
@@ -78,6 +81,18 @@ class Recipe:
             parse_randaugment(self.randaugment)
         _ = self.schedule  # validates warmup against epochs
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Recipe:
+        """From plain data shaped like ``conf/recipe/*.yaml`` (``optim`` a nested mapping)."""
+        fields = dict(raw)
+        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(
+                f"unknown recipe keys {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
+            )
+        optim = OptimConfig(**dict(fields.pop("optim", {})))
+        return cls(optim=optim, **fields)
+
     @property
     def schedule(self) -> ScheduleConfig:
         return ScheduleConfig(
@@ -90,6 +105,39 @@ class Recipe:
     @property
     def uses_mixup(self) -> bool:
         return self.mixup_prob > 0 and (self.mixup_alpha > 0 or self.cutmix_alpha > 0)
+
+
+def available_recipes() -> list[str]:
+    """Names of the recipes shipped in ``conf/recipe``."""
+    folder = resources.files("conf") / "recipe"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe by name (``digits``, ``cifar``, ``imagenet``) or a YAML file by path,
+    without Hydra (for the pipeline and scripts).
+
+    Example:
+        >>> load_recipe("digits").optim.name
+        'adamw'
+    """
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"no recipe file at {path}")
+        text = path.read_text()
+    else:
+        candidate = resources.files("conf") / "recipe" / f"{name_or_path}.yaml"
+        if not candidate.is_file():
+            raise ConfigError(
+                f"unknown recipe {str(name_or_path)!r}; shipped: {available_recipes()}, "
+                "or give a path to a YAML file"
+            )
+        text = candidate.read_text()
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"recipe {name_or_path} is not a mapping")
+    return Recipe.from_dict(raw)
 
 
 def parse_randaugment(spec: str) -> tuple[int, int]:

@@ -441,11 +441,7 @@ def _arch_and_space(cfg: Any) -> tuple[ArchConfig, SearchSpace]:
 
 def recipe_from_config(raw: dict[str, Any]) -> Recipe:
     """Typed :class:`Recipe` from the composed ``recipe`` group (a plain dict)."""
-    from train.optim import OptimConfig
-
-    raw = dict(raw)
-    optim = OptimConfig(**raw.pop("optim", {}))
-    return Recipe(optim=optim, **raw)
+    return Recipe.from_dict(raw)
 
 
 def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:

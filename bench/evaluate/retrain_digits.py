@@ -11,6 +11,7 @@ Run: ``python -m bench.evaluate.retrain_digits [--threads 1 --archs smallest lar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -22,7 +23,8 @@ import yaml
 
 from supernet import load_space
 from train.data import DataConfig
-from train.retrain import RetrainOptions, recipe_from_config, retrain
+from train.recipes import load_recipe
+from train.retrain import RetrainOptions, retrain
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "evaluate" / "results" / "retrain_digits.json"
@@ -36,10 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     space = load_space("tiny")
-    raw = yaml.safe_load((ROOT / "conf" / "recipe" / "digits.yaml").read_text())
+    recipe = load_recipe("digits")
     if args.epochs is not None:
-        raw["epochs"] = args.epochs
-    recipe = recipe_from_config(raw)
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
     data = DataConfig(**yaml.safe_load((ROOT / "conf" / "data" / "digits.yaml").read_text()))
     archs = {
         "smallest": space.smallest(),

@@ -15,7 +15,7 @@ from evaluate.load import load_exported
 from supernet import count_cost, load_space
 from supernet.errors import ArchSpaceMismatchError, ArchValidationError, ConfigError
 from train.data import DataConfig
-from train.recipes import Recipe, build_mixup, epoch_batches, parse_randaugment
+from train.recipes import Recipe, build_mixup, epoch_batches, load_recipe, parse_randaugment
 from train.retrain import (
     RETRAIN_FORMAT,
     RetrainOptions,
@@ -103,6 +103,7 @@ def test_recipes_compose_into_typed_objects(name: str) -> None:
 
     recipe = recipe_from_config(OmegaConf.to_container(cfg.recipe, resolve=True))
     assert recipe.name == name and recipe.schedule.epochs == recipe.epochs
+    assert load_recipe(name) == recipe  # the Hydra-free loader reads the same file
     assert (recipe.randaugment is not None) == (name != "digits")
 
 
@@ -127,6 +128,10 @@ def test_bad_recipe_values_raise() -> None:
         parse_randaugment("m9-x3")
     with pytest.raises(ConfigError, match="ema_decay"):
         Recipe(ema_decay=1.0)
+    with pytest.raises(ConfigError, match="unknown recipe keys"):
+        Recipe.from_dict({"epochz": 3})
+    with pytest.raises(ConfigError, match="shipped"):
+        load_recipe("nope")
 
 
 def _cfg(tmp_path: Path, raw: dict, *overrides: str):
