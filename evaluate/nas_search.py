@@ -99,6 +99,7 @@ class SearchResult:
     best: ScoredArch
     run_dir: Path
     summary: dict[str, Any]
+    space: SearchSpace
 
     @property
     def pareto(self) -> list[ScoredArch]:
@@ -275,7 +276,7 @@ def _write_outputs(
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     plot_pareto(rows, settings.budget, run_dir / "pareto.png")
     plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy)
-    return SearchResult(history, rows, best, run_dir, summary)
+    return SearchResult(history, rows, best, run_dir, summary, space)
 
 
 def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+from hydra import compose, initialize_config_module
+
+from evaluate.pipeline import run
+
+SHRUNK = [
+    "schedule.epochs=1",
+    "data.max_train_images=128",
+    "data.calib_images=64",
+    "search.num_samples=8",
+    "search.batch_size=4",
+    "search.num_init=4",
+    "search.calib_images=32",
+    "retrain.top_k=2",
+    "recipe.epochs=1",
+    "retrain.latency.repeats=3",
+    "retrain.latency.warmup=1",
+    "progress=false",
+    "supernet.tensorboard=false",
+    "retrain.tensorboard=false",
+]
+
+
+def _cfg(run_dir, *overrides: str):
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose("pipeline", overrides=[*SHRUNK, f"run_dir={run_dir}", *overrides])
+
+
+def test_pipeline_runs_every_stage_and_resumes(tmp_path) -> None:
+    summary = run(_cfg(tmp_path))
+    assert set(summary["stage_seconds"]) == {"supernet", "search", "retrain"}
+    assert len(summary["retrained"]) == 2
+    winner = summary["winner"]
+    assert winner["macs"] <= 600e3  # the default budget of the digits pipeline
+    assert winner["inherited_val_accuracy"] == max(
+        r["inherited_val_accuracy"] for r in summary["retrained"]
+    )
+    for name in ("model.pt", "model.onnx", "model.torchscript.pt", "arch.json"):
+        assert (tmp_path / winner["export_dir"] / name).stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert f"{100 * winner['test_top1']:.2f}%" in report
+    assert json.loads((tmp_path / "pipeline.json").read_text())["winner"] == winner
+
+    final = tmp_path / "supernet" / "final.pt"
+    metrics = tmp_path / "retrain" / "rank1" / "metrics.json"
+    stamps = (final.stat().st_mtime_ns, metrics.stat().st_mtime_ns)
+    again = run(_cfg(tmp_path))
+    assert (final.stat().st_mtime_ns, metrics.stat().st_mtime_ns) == stamps  # nothing redone
+    assert again["winner"] == winner
+    assert again["stage_seconds"]["supernet"] < summary["stage_seconds"]["supernet"]
