@@ -17,15 +17,19 @@ from torch import Tensor, nn
 from supernet import Supernet, load_space
 
 
-def time_steps(step: Callable[[], None], steps: int, warmup: int = 5) -> list[float]:
-    """Wall-clock seconds of ``steps`` calls of ``step`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+def time_alternating(
+    steps: dict[str, Callable[[], None]], rounds: int, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Seconds per call of each step, alternating them so machine load hits both alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -53,12 +57,9 @@ def compare(space_name: str, batch: int, steps: int, num_classes: int = 10) -> d
     y = torch.randint(0, num_classes, (batch,), generator=gen)
     super_step = train_step(lambda t: supernet(t, arch), list(supernet.parameters()), x, y)
     static_step = train_step(static, list(static.parameters()), x, y)
-    super_times, static_times = [], []
-    for _ in range(3):  # interleave to share machine noise fairly
-        super_times += time_steps(super_step, steps // 3)
-        static_times += time_steps(static_step, steps // 3)
-    super_ms = 1000 * statistics.median(super_times)
-    static_ms = 1000 * statistics.median(static_times)
+    times = time_alternating({"supernet": super_step, "static": static_step}, steps)
+    super_ms = 1000 * statistics.median(times["supernet"])
+    static_ms = 1000 * statistics.median(times["static"])
     return {"supernet_ms": super_ms, "static_ms": static_ms, "ratio": super_ms / static_ms}
 
 
@@ -67,7 +68,10 @@ def main() -> None:
     parser.add_argument("--space", default="tiny")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = compare(args.space, args.batch, args.steps)
     print(
         f"{args.space} largest, batch {args.batch}: supernet {result['supernet_ms']:.2f} ms, "

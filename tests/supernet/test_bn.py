@@ -31,7 +31,8 @@ def test_stats_are_the_average_over_exactly_num_images() -> None:
     out = recalibrate_bn(model, iter(batches), num_images=6)
     assert out is model and not model.training
     assert model.seen == [4, 2]
-    expected = (batches[0].mean((0, 2, 3)) + batches[1][:2].mean((0, 2, 3))) / 2
+    # batches weighted by their image count: the mean over exactly the 6 images used
+    expected = torch.cat([batches[0], batches[1][:2]]).mean((0, 2, 3))
     torch.testing.assert_close(model.bn.running_mean, expected)
     assert model.bn.momentum == 0.3
 
