@@ -33,6 +33,8 @@ CHECKPOINT_FORMAT = "lamoo-nas/supernet"
 CHECKPOINT_VERSION = 1
 LAST_NAME = "last.pt"
 FINAL_NAME = "final.pt"
+LOADER_RULE = "torch.Generator().manual_seed(seed * 100_003 + epoch)"
+"""How each epoch's data-loader generator (order and augmentation seeds) is derived."""
 REQUIRED_KEYS = (
     "format",
     "version",
@@ -234,6 +236,7 @@ class RunMeta:
     config: dict[str, Any]
     model_options: dict[str, Any]
     middle_arch: dict[str, Any]
+    loader_seed: int = 0
 
 
 def capture_rng(arch_rng: np.random.Generator) -> dict[str, Any]:
@@ -265,7 +268,10 @@ def training_checkpoint(
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict() if parts.scaler.is_enabled() else None,
         "ema": parts.ema.module.state_dict() if parts.ema is not None else None,
-        "rng": capture_rng(parts.arch_rng),
+        "rng": {
+            **capture_rng(parts.arch_rng),
+            "loader": {"seed": meta.loader_seed, "epoch": state.epoch, "rule": LOADER_RULE},
+        },
         "epoch": state.epoch,
         "step": state.step,
         "batch_in_epoch": state.batch_in_epoch,

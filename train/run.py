@@ -91,11 +91,12 @@ class SupernetTrainConfig:
 
 @dataclass
 class TrainSummary:
-    """Where the run wrote its files and its last per-epoch metrics row."""
+    """Where the run wrote its files, its last per-epoch metrics row and the trained model."""
 
     run_dir: Path
     final_checkpoint: Path
     metrics: dict[str, Any]
+    model: Supernet
 
 
 def _check_options(opts: RunOptions, device: torch.device) -> None:
@@ -145,7 +146,7 @@ def epoch_batches(
         raise ConfigError(f"data.batch_size={batch_size} leaves no step per epoch")
 
     def batches(epoch: int, skip: int) -> DataLoader[Any]:
-        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)  # LOADER_RULE
         aug_seeds = torch.randint(2**62, (n,), generator=generator).tolist()
         share.set_epoch(epoch)
         order = list(share)[: steps * batch_size]
@@ -249,13 +250,14 @@ def train_supernet(
         config=cfg.resolved,
         model_options={"kernel_transform": cfg.run.kernel_transform},
         middle_arch=cfg.space.arch_to_json(middle),
+        loader_seed=cfg.run.seed,
     )
     total = cfg.schedule.epochs * steps_per_epoch
     hooks = _hooks(cfg, bundle, parts, meta, run_dir, total) if ctx.is_main else []
     SupernetTrainer(model, parts, batches, cfg.schedule.epochs, hooks, state).train()
     barrier(ctx)
     rows = read_metrics(run_dir) if ctx.is_main else []
-    return TrainSummary(run_dir, run_dir / FINAL_NAME, rows[-1] if rows else {})
+    return TrainSummary(run_dir, run_dir / FINAL_NAME, rows[-1] if rows else {}, model)
 
 
 def _plain(data: DataConfig) -> dict[str, Any]:
