@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -125,3 +126,29 @@ def test_channels_last_input() -> None:
     torch.testing.assert_close(
         net(x.to(memory_format=torch.channels_last), arch), net(x, arch), atol=1e-5, rtol=1e-4
     )
+
+
+def test_static_net_exports_to_onnx() -> None:
+    ort = pytest.importorskip("onnxruntime")
+    space = load_space("tiny")
+    arch = space.largest()
+    net = build_static(space, arch, 10).eval()
+    x = torch.randn(2, 3, arch.resolution, arch.resolution)
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (x,), buffer, dynamo=False, input_names=["x"], output_names=["y"])
+    session = ort.InferenceSession(buffer.getvalue())
+    (y,) = session.run(None, {"x": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(y), net(x), atol=1e-5, rtol=1e-4)
+
+
+def test_gradients_reach_only_active_weights() -> None:
+    space = load_space("tiny")
+    net = Supernet(space, 10, kernel_transform=True).train()
+    arch = space.smallest()  # kernel 3 everywhere: goes through the 5to3 transform
+    net(torch.randn(4, 3, arch.resolution, arch.resolution), arch).sum().backward()
+    block = net.stages[1][0]
+    width = arch.stages[1].width
+    assert block.project.weight.grad[:width].abs().sum() > 0
+    assert block.project.weight.grad[width:].abs().sum() == 0
+    assert block.depthwise.transforms["5to3"].grad.abs().sum() > 0
+    assert net.stages[1][1].project.weight.grad is None  # inactive block
