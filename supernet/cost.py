@@ -72,8 +72,9 @@ def linear_cost(in_features: int, out_features: int) -> Cost:
     return Cost(in_features * out_features, in_features * out_features + out_features)
 
 
+@lru_cache(maxsize=16384)
 def block_cost(shape: BlockShape) -> Cost:
-    """One inverted residual block (see :class:`supernet.static.StaticBlock`)."""
+    """One inverted residual block (see :class:`supernet.static.StaticBlock`); memoised."""
     mid, out_size = shape.mid_channels, shape.out_size
     cost = ZERO
     if shape.expand:

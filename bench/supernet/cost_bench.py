@@ -1,8 +1,9 @@
 """Analytic cost model vs fvcore tracing: speed, plus MACs/params of each preset's extremes.
 
 Run: ``python -m bench.supernet.cost_bench``. Writes ``bench/results/cost.json`` and prints a
-markdown table. Speed: microseconds per ``count_cost`` call (uncached), per cached
-``CostModel`` call, and per fvcore ``FlopCountAnalysis`` of the same extracted subnet.
+markdown table. Speed: microseconds per ``count_cost`` call (no arch-level cache; its
+per-block formulas are memoised), per cached ``CostModel`` call, and per fvcore
+``FlopCountAnalysis`` of the same extracted subnet (including building it).
 """
 
 from __future__ import annotations
