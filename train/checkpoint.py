@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from supernet.errors import ArchSpaceMismatchError, CheckpointError
+from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
+from supernet.model import Supernet
 from supernet.space import SearchSpace
+from train.data import DataConfig
 from train.loop import StepParts, TrainState
 from train.sampler import generator_state, restore_generator
 
@@ -167,10 +169,10 @@ class SpaceMismatchCheckpointError(CheckpointError, ArchSpaceMismatchError):
 class LoadedSupernet:
     """A trained supernet and everything needed to use it (see :func:`load_supernet`)."""
 
-    model: Any  # supernet.model.Supernet (eval mode)
+    model: Supernet  # eval mode
     space: SearchSpace
     num_classes: int
-    data_config: Any  # train.data.DataConfig
+    data_config: DataConfig
     config: dict[str, Any]
     path: Path
     epoch: int
@@ -194,9 +196,6 @@ def load_supernet(
         >>> loaded.model(x, loaded.space.largest()).shape  # doctest: +SKIP
         torch.Size([8, 10])
     """
-    from supernet.model import Supernet
-    from train.data import DataConfig
-
     path = find_checkpoint(path_or_run_dir)
     ckpt = read_checkpoint(path, map_location)
     space = SearchSpace.from_dict(ckpt["space"])
@@ -237,6 +236,7 @@ class RunMeta:
     model_options: dict[str, Any]
     middle_arch: dict[str, Any]
     loader_seed: int = 0
+    steps_per_epoch: int = 0
 
 
 def capture_rng(arch_rng: np.random.Generator) -> dict[str, Any]:
@@ -282,13 +282,28 @@ def training_checkpoint(
         "config": meta.config,
         "model_options": meta.model_options,
         "middle_arch": meta.middle_arch,
+        "steps_per_epoch": meta.steps_per_epoch,
     }
 
 
 def restore_training(
-    ckpt: Mapping[str, Any], model: torch.nn.Module, parts: StepParts
+    ckpt: Mapping[str, Any],
+    model: torch.nn.Module,
+    parts: StepParts,
+    steps_per_epoch: int | None = None,
 ) -> TrainState:
-    """Load a :func:`training_checkpoint` into the model and parts; return the progress."""
+    """Load a :func:`training_checkpoint` into the model and parts; return the progress.
+
+    With ``steps_per_epoch``, raises :class:`ConfigError` if the checkpoint's differs (another
+    batch size, dataset cap or number of ranks would shift the mid-epoch position).
+    """
+    saved = ckpt.get("steps_per_epoch")
+    if steps_per_epoch is not None and saved and saved != steps_per_epoch:
+        raise ConfigError(
+            f"the checkpoint was written with {ckpt['steps_per_epoch']} steps per epoch, this "
+            f"config gives {steps_per_epoch}; resume with the same data.batch_size, "
+            "data.max_train_images and number of processes"
+        )
     model.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
     parts.scheduler.load_state_dict(dict(ckpt["scheduler"]))

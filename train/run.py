@@ -241,7 +241,7 @@ def train_supernet(
         path = find_checkpoint(cfg.run.resume, prefer=(LAST_NAME,))
         ckpt = read_checkpoint(path, map_location=ctx.device)
         check_space(ckpt, cfg.space, path)
-        state = restore_training(ckpt, model, parts)
+        state = restore_training(ckpt, model, parts, steps_per_epoch)
         middle = cfg.space.arch_from_json(ckpt["middle_arch"])
     meta = RunMeta(
         space=cfg.space,
@@ -251,6 +251,7 @@ def train_supernet(
         model_options={"kernel_transform": cfg.run.kernel_transform},
         middle_arch=cfg.space.arch_to_json(middle),
         loader_seed=cfg.run.seed,
+        steps_per_epoch=steps_per_epoch,
     )
     total = cfg.schedule.epochs * steps_per_epoch
     hooks = _hooks(cfg, bundle, parts, meta, run_dir, total) if ctx.is_main else []

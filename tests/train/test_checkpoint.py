@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from supernet import load_space
-from supernet.errors import CheckpointError
+from supernet.errors import CheckpointError, ConfigError
 from tests.train._supernet_config import compose_cfg
 from train.checkpoint import (
     atomic_torch_save,
@@ -106,6 +106,12 @@ def test_checkpoint_of_another_space_names_both(trained):
 def test_resume_with_another_space_is_a_clear_error(trained):
     cfg = compose_cfg("space=cifar", f"resume={trained.final_checkpoint}")
     with pytest.raises(CheckpointError, match=r"'tiny'.*'cifar'"):
+        run(cfg)
+
+
+def test_resume_with_another_batch_size_is_refused(trained):
+    cfg = compose_cfg("schedule.epochs=2", "data.batch_size=32", f"resume={trained.run_dir}")
+    with pytest.raises(ConfigError, match="steps per epoch"):
         run(cfg)
 
 
