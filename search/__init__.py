@@ -15,6 +15,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
+with warnings.catch_warnings():
+    # linear_operator (botorch's dependency) calls the deprecated torch.jit.script at import
+    # time; silence that one warning here, where it is first imported, and nowhere else.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
+    import botorch  # noqa: F401
+
 from search.codec import BoxCodec, CategoricalCodec, SpaceCodec
 from search.driver import run_search
 from search.errors import (

@@ -253,7 +253,7 @@ def run_training(
                 f"resume requested but there is no {last}; give the run_dir of the run to "
                 "continue (resume=true run_dir=...) or drop resume"
             )
-        state = restore_training(read_retrain_checkpoint(last, arch, space), model, parts)
+        state = restore_training(read_retrain_checkpoint(last, arch, space), model, parts, steps)
     randaugment = None
     if recipe.randaugment is not None:
         mean, std = NORMALIZATION[data_cfg.name]
