@@ -10,7 +10,23 @@ Examples (shell)::
     nas-train-supernet schedule.epochs=5 optim.lr=1e-3 sampler=uniform distill=none
     nas-train-supernet resume=true run_dir=outputs/train_supernet/2024-01-01_00-00-00
     nas-train-supernet -m optim.lr=1e-3,3e-3             # a sweep, one run dir per job
-    torchrun --nproc_per_node 2 -m train.supernet device=cpu   # data parallel (gloo on CPU)
+    torchrun --nproc_per_node 2 -m train.supernet device=cpu run_dir=outputs/ddp  # gloo on CPU
+
+Notes:
+
+* Outputs (rank 0 only) in the run dir: ``last.pt`` (every ``checkpoint.every_steps`` steps
+  and each epoch end), ``final.pt``, ``metrics.csv``/``metrics.jsonl`` (per epoch: train loss,
+  lr, img/s, validation top-1 of the smallest, largest and a fixed middle arch after BN
+  recalibration), ``tensorboard/`` and ``training_curve.png``.
+* ``resume=true`` continues ``last.pt`` of ``run_dir`` (or of Hydra's run dir); ``resume=PATH``
+  continues a run dir or checkpoint and writes into its folder. The run continues mid-epoch
+  with the exact batches, augmentations and architectures of an uninterrupted run (same
+  weights); the config must give the same steps per epoch. After a mid-epoch resume that
+  epoch's train_loss/img_per_s cover the steps after the resume only.
+* Under torchrun ``data.batch_size`` is per process; give ``run_dir`` explicitly so every
+  rank agrees on it. ``sync_bn=true`` is refused (elastic BN cannot be converted).
+* ``compile=true`` wraps the supernet in ``torch.compile``; the forward depends on the
+  architecture, so expect recompilations (worth it on GPU for long runs only).
 """
 
 from __future__ import annotations

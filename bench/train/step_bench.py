@@ -27,7 +27,7 @@ from train.optim import OptimConfig, build_optimizer
 # preset -> (resolution, batch size); ofa_mbv3 at res 128 with a small batch to stay quick.
 PRESETS: dict[str, tuple[int | None, int]] = {
     "tiny": (None, 64),
-    "cifar": (None, 32),
+    "cifar": (None, 16),
     "ofa_mbv3": (128, 8),
 }
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "train_step.json"
