@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from supernet.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -47,7 +49,14 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     """``auto`` -> this rank's CUDA device if there is one, else CPU; or the named device."""
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError as err:
+        raise ConfigError(f"device is {requested!r}; allowed: auto, cpu, cuda, cuda:N") from err
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device is {requested!r}; allowed: auto, cpu, cuda, cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={requested} but no CUDA device is visible; use device=cpu")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     return device

@@ -134,11 +134,12 @@ class SupernetTrainer:
         self._call("before_train")
         while self.state.epoch < self.epochs:
             self.stats = EpochStats()
+            start = time.perf_counter()  # img/s counts data loading too
             for images, labels in self.batches(self.state.epoch, self.state.batch_in_epoch):
-                start = time.perf_counter()
                 self.last_step = self.run_step(images, labels)
                 self._account(self.last_step, time.perf_counter() - start)
                 self._call("after_step")
+                start = time.perf_counter()
             average_buffers(self.model, self.parts.ctx)
             self.state.epoch += 1
             self.state.batch_in_epoch = 0

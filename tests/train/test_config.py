@@ -73,6 +73,14 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
         train_supernet(build_config(cfg, tmp_path), tmp_path)
 
 
+def test_bad_device_is_a_config_error():
+    from train.distributed import pick_device
+
+    with pytest.raises(ConfigError, match="allowed: auto, cpu"):
+        pick_device("tpu9")
+    assert pick_device("cpu").type == "cpu"
+
+
 def test_resume_values(tmp_path):
     assert resolve_resume(False, tmp_path) is None
     assert resolve_resume(True, tmp_path) == str(tmp_path / "last.pt")
