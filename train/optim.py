@@ -31,7 +31,7 @@ class OptimConfig:
     """``name``: one of :data:`OPTIMIZERS`; ``clip_grad_norm``: max global grad norm (0 = off)."""
 
     name: str = "adamw"
-    lr: float = 3e-3
+    lr: float = 6e-3
     weight_decay: float = 0.05
     momentum: float = 0.9
     clip_grad_norm: float = 5.0
@@ -55,7 +55,7 @@ class ScheduleConfig:
     """Cosine decay over ``epochs`` after ``warmup_epochs`` (may be fractional) of linear warmup
     from ``warmup_lr`` to the optimizer's lr; ends at ``min_lr``."""
 
-    epochs: int = 20
+    epochs: int = 16
     warmup_epochs: float = 1.0
     warmup_lr: float = 1e-5
     min_lr: float = 1e-5
