@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -120,4 +121,11 @@ def test_atomic_writes_replace_and_leave_no_temp_files(tmp_path):
     atomic_write_text(path, "two")
     atomic_torch_save({"x": torch.ones(1)}, tmp_path / "b.pt")
     assert path.read_text() == "two"
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.pt"]
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
