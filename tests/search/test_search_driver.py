@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from search_problems import GRID_REF, grid_codec, grid_objectives
 
 from search import HistoryMismatchError, SearchHistory, make_strategy, run_search
+from tests.search.search_problems import GRID_REF, grid_codec, grid_objectives
 
 
 class _Killed(RuntimeError):

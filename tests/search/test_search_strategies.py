@@ -8,7 +8,6 @@ import pytest
 import torch
 from botorch.models import SingleTaskGP
 from botorch.models.model import ModelList
-from search_problems import GRID_REF, ZDT_REF, box3, grid_codec, grid_objectives, zdt1_like
 
 from search import (
     CategoricalCodec,
@@ -23,6 +22,14 @@ from search import (
     make_strategy,
 )
 from search.lamoo.tree import region_accepts
+from tests.search.search_problems import (
+    GRID_REF,
+    ZDT_REF,
+    box3,
+    grid_codec,
+    grid_objectives,
+    zdt1_like,
+)
 
 SMALL_QEHVI = QEHVIOptions(pool_size=100)
 SMALL_LAMOO_TREE = TreeOptions(split_min=8)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from supernet_helpers import randomise
 from torch import Tensor, nn
 
 from supernet import Supernet, load_space, recalibrate_bn
 from supernet.bn import BNRecalibrationError
+from tests.supernet.supernet_helpers import randomise
 
 
 class _Recorder(nn.Module):

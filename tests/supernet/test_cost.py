@@ -17,7 +17,6 @@ from collections import Counter
 import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
-from supernet_helpers import NUM_CLASSES, PRESETS, archs
 from thop import profile
 from thop.vision.basic_hooks import zero_ops
 from torch import nn
@@ -25,6 +24,7 @@ from torch import nn
 from supernet import Cost, CostModel, build_static, count_cost, load_space
 from supernet.errors import ArchValidationError
 from supernet.space import ArchConfig
+from tests.supernet.supernet_helpers import NUM_CLASSES, PRESETS, archs
 
 # fvcore traces cost ~0.1 s (tiny) to ~0.5 s (ofa_mbv3) each on 2 CPU cores: the default
 # suite runs >= 50 random archs of tiny only, the slow suite >= 50 of every preset.

@@ -8,12 +8,12 @@ import io
 import numpy as np
 import pytest
 import torch
-from supernet_helpers import NUM_CLASSES, PRESETS, randomise, small_archs
 
 from supernet import Supernet, build_static, count_cost, load_space, resize_to
 from supernet.errors import ArchValidationError
 from supernet.ops import ElasticDepthwiseConv
 from supernet.space import ArchConfig, StageArch
+from tests.supernet.supernet_helpers import NUM_CLASSES, PRESETS, randomise, small_archs
 
 RANDOM_ARCHS = {"tiny": 6, "cifar": 2, "ofa_mbv3": 1}
 
