@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--budget-params", type=float, default=None)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=5)
+    parser.add_argument("--num-init", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--strategies", nargs="+", default=["lamoo", "random"])
     parser.add_argument("--calib-images", type=int, default=256)
@@ -78,6 +79,7 @@ def main() -> None:
                 budget=budget,
                 num_samples=args.samples,
                 batch_size=args.batch_size,
+                num_init=args.num_init,
                 seed=seed,
                 progress=False,
             )
