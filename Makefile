@@ -24,8 +24,12 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+# Benchmarks write JSON (and plots) to bench/results/ and print Markdown tables.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.supernet.cost_bench
+	$(BIN)/python -m bench.train.step_bench
+	$(BIN)/python -m bench.evaluate.retrain_digits
+	$(BIN)/python -m bench.search.lamoo_bench --quick
 
 clean:
 	rm -rf $(VENV) outputs multirun

@@ -3,7 +3,7 @@ default recipe (``conf/recipe/digits.yaml``): test top-1, train time (wall and t
 CPU time, which is what counts on a shared box), export time. Target: >= 97% test top-1 and
 ~30-40 s per arch on 2 CPU cores.
 
-Writes ``bench/evaluate/results/retrain_digits.json`` and prints a markdown table.
+Writes ``bench/results/retrain_digits.json`` and prints a markdown table.
 
 Run: ``python -m bench.evaluate.retrain_digits [--threads 1 --archs smallest largest]``.
 """
@@ -27,7 +27,7 @@ from train.recipes import load_recipe
 from train.retrain import RetrainOptions, retrain
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench" / "evaluate" / "results" / "retrain_digits.json"
+RESULTS = ROOT / "bench" / "results" / "retrain_digits.json"
 
 
 def main() -> None:
