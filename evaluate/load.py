@@ -7,7 +7,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
 from supernet.errors import CheckpointError, SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import StaticNet, build_static
+from train.checkpoint import load_tagged
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
 
@@ -53,28 +53,15 @@ def resolve_export_path(path: str | Path) -> Path:
 
 def read_export(path: str | Path) -> dict[str, Any]:
     """The raw ``model.pt`` dict, checked; raises :class:`NotAnExportError` with the reason."""
-    path = resolve_export_path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails on foreign bytes with many types (KeyError...)
-        raise NotAnExportError(
-            f"{path} is not a readable exported model ({type(err).__name__}: "
-            f"{_first_line(err)}); "
-            "it is corrupt, truncated or not a torch file"
-        ) from err
-    if not isinstance(raw, Mapping) or raw.get("format") != EXPORT_FORMAT:
-        raise NotAnExportError(
-            f"{path} is not an exported model of this project (no format tag "
-            f"{EXPORT_FORMAT!r}); give the model.pt written by nas-retrain or export_model"
-        )
-    missing = [key for key in REQUIRED_KEYS if key not in raw]
-    if missing:
-        raise NotAnExportError(f"exported model {path} lacks keys {missing}; it is incomplete")
-    if raw["version"] != EXPORT_VERSION:
-        raise NotAnExportError(
-            f"exported model {path} has version {raw['version']}; this code reads {EXPORT_VERSION}"
-        )
-    return dict(raw)
+    return load_tagged(
+        resolve_export_path(path),
+        fmt=EXPORT_FORMAT,
+        version=EXPORT_VERSION,
+        required=REQUIRED_KEYS,
+        what="exported model",
+        hint="give the model.pt written by nas-retrain or export_model",
+        error=NotAnExportError,
+    )
 
 
 def load_exported(path: str | Path, map_location: str | torch.device = "cpu") -> ExportedModel:
@@ -108,8 +95,3 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu") ->
         metrics=dict(raw.get("metrics") or {}),
         path=path,
     )
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

@@ -13,9 +13,7 @@ Example:
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,30 +128,58 @@ def find_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check a checkpoint of ours; raises :class:`CheckpointError` with the reason."""
-    path = find_checkpoint(path)
+def load_tagged(
+    path: Path,
+    *,
+    fmt: str,
+    version: int,
+    required: tuple[str, ...],
+    what: str,
+    hint: str,
+    error: type[CheckpointError] = CheckpointError,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Load a torch file of ours safely (``weights_only=True``) and check its format tag,
+    version and keys; any failure raises ``error`` naming ``what`` was expected and ``hint``.
+
+    Example:
+        >>> load_tagged(Path("final.pt"), fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+        ...             required=REQUIRED_KEYS, what="supernet checkpoint",
+        ...             hint="train one with nas-train-supernet")  # doctest: +SKIP
+    """
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); "
-            "delete it and resume from another checkpoint or retrain"
+    except Exception as err:  # foreign bytes fail in many ways (pickle, zip, EOF, Key...)
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        reason = lines[0] if lines else ""
+        raise error(
+            f"{path} is corrupt or truncated, or not a torch file ({type(err).__name__}: "
+            f"{reason}); {hint}"
         ) from err
-    if not isinstance(raw, Mapping) or raw.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not a supernet checkpoint of this project (no format tag "
-            f"{CHECKPOINT_FORMAT!r}); give a last.pt/final.pt written by nas-train-supernet"
+    if not isinstance(raw, Mapping) or raw.get("format") != fmt:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise error(
+            f"{path} is not {article} {what} of this project (no format tag {fmt!r}); {hint}"
         )
-    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    missing = [key for key in required if key not in raw]
     if missing:
-        raise CheckpointError(f"checkpoint {path} lacks keys {missing}; it is incomplete")
-    if raw["version"] != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {raw['version']}, this code reads "
-            f"version {CHECKPOINT_VERSION}"
-        )
+        raise error(f"{what} {path} lacks keys {missing}; it is incomplete")
+    if raw["version"] != version:
+        raise error(f"{what} {path} has format version {raw['version']}, this code reads {version}")
     return dict(raw)
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a checkpoint of ours; raises :class:`CheckpointError` with the reason."""
+    return load_tagged(
+        find_checkpoint(path),
+        fmt=CHECKPOINT_FORMAT,
+        version=CHECKPOINT_VERSION,
+        required=REQUIRED_KEYS,
+        what="supernet checkpoint",
+        hint="give a last.pt/final.pt written by nas-train-supernet, or resume from another",
+        map_location=map_location,
+    )
 
 
 def check_space(checkpoint: Mapping[str, Any], space: SearchSpace, path: str | Path) -> None:
