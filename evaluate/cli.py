@@ -13,7 +13,6 @@ Examples (shell)::
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from torch import nn
 
 from evaluate.latency import measure_latency_ms
 from evaluate.rank import plot_rank_scatter, rank_fidelity, read_pairs
-from supernet.errors import ConfigError, NASError
+from supernet.errors import ConfigError
 from supernet.space import ArchConfig, SearchSpace
 
 MODES = ("auto", "model", "supernet", "rank")
@@ -221,27 +220,17 @@ def _device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def _hydra_main(cfg: Any) -> None:
+def _task(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        run_from_config(cfg, run_dir)
-    except NASError as err:
-        sys.exit(f"error: {err}")
+    run_from_config(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 def main() -> None:
     """``nas-evaluate model=PATH`` / ``supernet=RUN arch=JSON`` / ``mode=rank pairs=FILE``."""
-    from supernet._guard import check_project_packages
+    from train._cli import run_cli
 
-    try:
-        check_project_packages()
-    except NASError as err:
-        sys.exit(f"error: {err}")
-    import hydra
-
-    hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")(_hydra_main)()
+    run_cli("evaluate", _task)
 
 
 if __name__ == "__main__":

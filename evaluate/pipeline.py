@@ -22,19 +22,17 @@ Examples (shell)::
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evaluate.report import RetrainedRow, write_report
 from search import SearchError
-from supernet._guard import check_project_packages
 from supernet.errors import ConfigError, NASError
+from train._cli import run_cli
 from train.checkpoint import FINAL_NAME, LAST_NAME, atomic_write_text
 
 SUPERNET_GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
@@ -172,19 +170,13 @@ def _run_dir(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-@hydra.main(config_path="../conf", config_name="pipeline", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float:
-    try:
-        summary = run(cfg)
-    except (NASError, SearchError) as err:
-        sys.exit(f"error: {err}")
-    return float(summary["winner"]["test_top1"])
+def _task(cfg: DictConfig) -> float:
+    return float(run(cfg)["winner"]["test_top1"])
 
 
 def main() -> None:
     """Console entry point ``nas-pipeline``."""
-    check_project_packages()
-    _hydra_main()
+    run_cli("pipeline", _task, (NASError, SearchError))
 
 
 if __name__ == "__main__":

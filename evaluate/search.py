@@ -13,12 +13,10 @@ Examples (shell)::
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evaluate.codec import Budget
@@ -26,8 +24,8 @@ from evaluate.evaluator import InheritedAccuracyEvaluator
 from evaluate.nas_search import SearchResult, SearchSettings, lamoo_options, run_nas_search
 from search import NSGA2Options, QEHVIOptions, SearchError
 from supernet import CostModel
-from supernet._guard import check_project_packages
 from supernet.errors import ConfigError, NASError
+from train._cli import run_cli
 from train.checkpoint import load_supernet
 from train.data import build_data
 from train.distributed import pick_device
@@ -99,19 +97,13 @@ def _run_dir(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-@hydra.main(config_path="../conf", config_name="search", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float:
-    try:
-        result = run(cfg)
-    except (NASError, SearchError) as err:
-        sys.exit(f"error: {err}")
-    return float(result.summary["hypervolume"])
+def _task(cfg: DictConfig) -> float:
+    return float(run(cfg).summary["hypervolume"])
 
 
 def main() -> None:
     """Console entry point ``nas-search``."""
-    check_project_packages()
-    _hydra_main()
+    run_cli("search", _task, (NASError, SearchError))
 
 
 if __name__ == "__main__":

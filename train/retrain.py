@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from evaluate.export import ExportPaths, check_export_target, export_model
 from evaluate.latency import measure_latency_ms
 from supernet.cost import count_cost
-from supernet.errors import CheckpointError, ConfigError, NASError
+from supernet.errors import CheckpointError, ConfigError
 from supernet.model import resize_to
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import build_static
@@ -489,26 +488,17 @@ def _print_summary(result: RetrainResult) -> None:
         print(f"exported: {result.export_paths.root}")
 
 
-def _hydra_main(cfg: Any) -> None:
+def _task(cfg: Any) -> None:
     from train.supernet import run_dir_for  # run_dir, else the resumed run's, else Hydra's
 
-    try:
-        run_from_config(cfg, run_dir_for(cfg))
-    except NASError as err:
-        sys.exit(f"error: {err}")
+    run_from_config(cfg, run_dir_for(cfg))
 
 
 def main() -> None:
     """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from supernet._guard import check_project_packages
+    from train._cli import run_cli
 
-    try:
-        check_project_packages()
-    except NASError as err:
-        sys.exit(f"error: {err}")
-    import hydra
-
-    hydra.main(config_path="../conf", config_name="retrain", version_base="1.3")(_hydra_main)()
+    run_cli("retrain", _task)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from supernet._guard import check_project_packages
 from supernet.errors import ConfigError
 from supernet.space import SearchSpace
+from train._cli import run_cli
 from train.checkpoint import LAST_NAME
 from train.data import DataConfig
 from train.distill import DistillConfig
@@ -126,8 +125,7 @@ def run(cfg: DictConfig) -> TrainSummary:
         shutdown(ctx)
 
 
-@hydra.main(config_path="../conf", config_name="train_supernet", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def _task(cfg: DictConfig) -> float | None:
     summary = run(cfg)
     value = summary.metrics.get("val_acc_largest")
     return float(value) if value is not None else None
@@ -135,8 +133,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console entry point ``nas-train-supernet``."""
-    check_project_packages()
-    _hydra_main()
+    run_cli("train_supernet", _task)
 
 
 if __name__ == "__main__":

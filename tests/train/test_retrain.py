@@ -153,15 +153,18 @@ def test_space_comes_from_the_arch_json_or_must_match(tmp_path: Path) -> None:
         _arch_and_space(_cfg(tmp_path, raw))
 
 
-def test_cli_bad_arch_is_one_line_error(tmp_path: Path) -> None:
-    from train.retrain import _hydra_main
+def test_cli_bad_arch_is_one_line_error(tmp_path: Path, monkeypatch) -> None:
+    from train.retrain import main
 
     tiny = load_space("tiny")
     raw = tiny.arch_to_json(tiny.smallest())
     raw["resolution"] = 13
-    cfg = _cfg(tmp_path, raw, f"run_dir={tmp_path / 'r'}")
+    arch_path = tmp_path / "arch.json"
+    arch_path.write_text(json.dumps(raw))
+    argv = ["nas-retrain", f"arch={arch_path}", f"run_dir={tmp_path / 'r'}"]
+    monkeypatch.setattr("sys.argv", [*argv, f"hydra.run.dir={tmp_path / 'h'}"])
     with pytest.raises(SystemExit) as info:
-        _hydra_main(cfg)
+        main()
     message = str(info.value.code)
     assert message.startswith("error:") and "13" in message and "\n" not in message
     assert not (tmp_path / "r").exists()

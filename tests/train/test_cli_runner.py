@@ -1,0 +1,31 @@
+"""Every console script goes through train._cli.run_cli: the project's errors end in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from train.supernet import main as train_main
+
+
+def test_bad_training_config_is_one_line_error(tmp_path, monkeypatch) -> None:
+    argv = ["nas-train-supernet", "schedule.epochs=-2", f"run_dir={tmp_path / 'run'}"]
+    monkeypatch.setattr("sys.argv", [*argv, f"hydra.run.dir={tmp_path / 'h'}"])
+    with pytest.raises(SystemExit) as info:
+        train_main()
+    message = str(info.value.code)
+    assert message.startswith("error:") and "epochs" in message and "-2" in message
+    assert "\n" not in message
+
+
+def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch) -> None:
+    import train.supernet as cli
+
+    def broken(cfg):
+        raise ZeroDivisionError("a bug, not bad input")
+
+    monkeypatch.setattr(cli, "run", broken)
+    argv = ["nas-train-supernet", f"run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path}"]
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ZeroDivisionError):
+        train_main()

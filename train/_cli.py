@@ -1,0 +1,44 @@
+"""What every console script shares: the import guard, Hydra, and one-line errors.
+
+Each ``nas-*`` entry point is ``run_cli(CONFIG_NAME, task)``: it checks that ``train`` and
+``evaluate`` are this project's packages, composes ``conf/CONFIG_NAME.yaml`` with the command
+line, runs ``task(cfg)`` and turns the project's own errors into ``error: <message>`` on stderr
+with exit status 1 instead of a traceback (unexpected errors still show theirs).
+
+Example:
+    >>> run_cli("search", run)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from supernet._guard import check_project_packages
+from supernet.errors import NASError
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
+
+
+def run_cli(
+    config_name: str,
+    task: Callable[[Any], Any],
+    expected: tuple[type[BaseException], ...] = EXPECTED_ERRORS,
+) -> None:
+    """Run ``task`` as a Hydra app over ``conf/<config_name>.yaml``; see the module docstring."""
+    try:
+        check_project_packages()
+    except NASError as err:
+        sys.exit(f"error: {err}")
+    import hydra
+
+    def hydra_task(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except expected as err:
+            sys.exit(f"error: {err}")
+
+    # Hydra resolves config_path against hydra_task's module (train._cli): pkg://conf, which
+    # works in a checkout and in a wheel install alike.
+    hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
