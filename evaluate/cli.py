@@ -24,6 +24,7 @@ from evaluate.latency import measure_latency_ms
 from evaluate.rank import plot_rank_scatter, rank_fidelity, read_pairs
 from supernet.errors import ConfigError
 from supernet.space import ArchConfig, SearchSpace
+from train.distributed import pick_device
 
 MODES = ("auto", "model", "supernet", "rank")
 SPLITS = ("test", "val")
@@ -181,7 +182,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     out = Path(cfg.out) if cfg.out else run_dir / RESULT_NAME
     latency = LatencyOptions(int(cfg.latency.batch_size), int(cfg.latency.warmup),
                              int(cfg.latency.repeats))  # fmt: skip
-    device = _device(str(cfg.device))
+    device = pick_device(str(cfg.device))
     if mode == "auto":
         mode = "supernet" if cfg.supernet else "model" if cfg.model else "none"
     if mode == "rank":
@@ -212,12 +213,6 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     print(format_table(result))
     print(f"written: {out}")
     return result
-
-
-def _device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
 
 
 def _task(cfg: Any) -> None:

@@ -98,15 +98,13 @@ def plot_rank_scatter(
     Example:
         >>> plot_rank_scatter([0.1, 0.3], [0.5, 0.7], "rank.png")  # doctest: +SKIP
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     report = report or rank_fidelity(inherited, retrained)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4.5, 4.0), dpi=120)
+    fig = Figure(figsize=(4.5, 4.0), dpi=120)
+    ax = fig.subplots()
     ax.scatter(inherited, retrained, s=18)
     for i, label in enumerate(labels or []):
         ax.annotate(label, (inherited[i], retrained[i]), fontsize=6)
@@ -119,7 +117,6 @@ def plot_rank_scatter(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

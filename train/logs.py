@@ -144,16 +144,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Train loss and validation accuracies per epoch, as a PNG (matplotlib, Agg)."""
+    """Train loss and validation accuracies per epoch, as a PNG."""
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="train loss (mean over the step's archs)")
     for key in sorted(k for k in rows[-1] if k.startswith("val_acc_")):
@@ -164,5 +162,4 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
         ax_acc.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
