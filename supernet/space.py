@@ -300,21 +300,12 @@ class SearchSpace:
         return arch
 
     def sample(self, rng: np.random.Generator) -> ArchConfig:
-        """One architecture drawn uniformly per choice."""
-        stages = []
-        for spec in self.stages:
-            depth = int(rng.choice(spec.depths))
-            stages.append(
-                StageArch(
-                    depth=depth,
-                    kernel_sizes=tuple(int(rng.choice(spec.kernel_sizes)) for _ in range(depth)),
-                    expand_ratios=tuple(
-                        float(rng.choice(spec.expand_ratios)) for _ in range(depth)
-                    ),
-                    width=int(rng.choice(spec.widths)),
-                )
-            )
-        return ArchConfig(int(rng.choice(self.resolutions)), tuple(stages))
+        """One architecture drawn uniformly per choice.
+
+        One uniform vector decoded: choice ``i`` of ``k`` is picked when its coordinate falls in
+        ``[i / k, (i + 1) / k)``, so every choice of every field is equally likely.
+        """
+        return self.decode(rng.random(self.encoding_dim))
 
     def smallest(self) -> ArchConfig:
         """Every choice at its minimum."""
