@@ -106,7 +106,13 @@ def _resume(
             f"{path} has objectives {history.objective_names}, this search uses {objective_names}; "
             "use another history_path or the same objectives"
         )
-    if len(history):
-        archs = [strategy.codec.from_json(e.arch) for e in history.evaluations]
+    archs = [strategy.codec.from_json(e.arch) for e in history.evaluations]  # checks the space
+    if not np.allclose(history.ref_point, ref_point, rtol=1e-9, atol=0.0):
+        raise HistoryMismatchError(
+            f"{path} was searched with reference point {history.ref_point}, this search uses "
+            f"{ref_point} (a different budget or objective scale); use another history_path, "
+            "or the same settings to resume"
+        )
+    if archs:
         strategy.tell(archs, history.objectives())
     return history

@@ -128,3 +128,16 @@ def test_unknown_strategy_and_infeasible_budget(
         )
     with pytest.raises(InfeasibleBudgetError, match="smallest architecture"):
         run_nas_search(tiny_space, cost_model, evaluator, _settings(Budget(macs=10)), tmp_path)
+
+
+def test_resuming_with_another_budget_is_refused(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+) -> None:
+    from search import HistoryMismatchError
+
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    budget = _half_budget(tiny_space, cost_model)
+    run_nas_search(tiny_space, cost_model, evaluator, _settings(budget, num_samples=4), tmp_path)
+    tighter = Budget(macs=budget.macs * 0.9)
+    with pytest.raises(HistoryMismatchError, match="reference point"):
+        run_nas_search(tiny_space, cost_model, evaluator, _settings(tighter), tmp_path)

@@ -103,3 +103,21 @@ def test_resume_refuses_other_objectives(tmp_path: Path) -> None:
             ["accuracy", "params"],
             GRID_REF,
         )
+
+
+def test_resume_refuses_another_reference_point(tmp_path: Path) -> None:
+    """A changed budget moves the reference point: old results must not leak into the front."""
+    path = tmp_path / "h.json"
+    strategy = make_strategy("random", grid_codec(), GRID_REF, 2)
+    run_search(strategy, grid_objectives, path, 5, 5, ["a", "b"], GRID_REF)
+    tighter = [GRID_REF[0], GRID_REF[1] + 0.5]
+    with pytest.raises(HistoryMismatchError, match="reference point"):
+        run_search(
+            make_strategy("random", grid_codec(), tighter, 2),
+            grid_objectives,
+            path,
+            10,
+            5,
+            ["a", "b"],
+            tighter,
+        )
