@@ -28,7 +28,7 @@ from supernet.errors import ConfigError, NASError
 from train._cli import run_cli
 from train.checkpoint import load_supernet
 from train.data import build_data
-from train.distributed import pick_device
+from train.distributed import init_from_env, shutdown
 
 
 def settings_from_config(cfg: Mapping[Any, Any]) -> SearchSettings:
@@ -54,20 +54,35 @@ def settings_from_config(cfg: Mapping[Any, Any]) -> SearchSettings:
 
 
 def run(cfg: DictConfig) -> SearchResult:
-    """Load the supernet and its data, search, write the outputs into the run directory."""
+    """Load the supernet and its data, search, write the outputs into the run directory.
+
+    Under ``torchrun`` every rank proposes the same architectures (same seed) and scores its
+    shard of the validation split; the correct counts are summed across ranks. Rank 0 writes the
+    run directory, the other ranks keep their copies under ``<run_dir>/.ranks/``.
+    """
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     settings = settings_from_config(resolved)
-    device = pick_device(str(cfg.device))
-    loaded = load_supernet(str(cfg.supernet), map_location=device, use_ema=bool(cfg.use_ema))
-    data_cfg = dataclasses.replace(loaded.data_config, **(resolved.get("data") or {}))
-    bundle = build_data(data_cfg, image_size=max(loaded.space.resolutions))
-    evaluator = InheritedAccuracyEvaluator.from_bundle(
-        loaded.model, bundle, int(cfg.calib_images), data_cfg.eval_batch_size, device
-    )
-    cost_model = CostModel(loaded.space, loaded.num_classes)
-    result = run_nas_search(loaded.space, cost_model, evaluator, settings, _run_dir(cfg))
-    print(format_front(result))
+    ctx = init_from_env(str(cfg.device))
+    run_dir = _run_dir(cfg)
+    if not ctx.is_main:
+        run_dir = run_dir / ".ranks" / f"rank{ctx.rank}"
+        settings = dataclasses.replace(settings, progress=False)
+    try:
+        loaded = load_supernet(
+            str(cfg.supernet), map_location=ctx.device, use_ema=bool(cfg.use_ema)
+        )
+        data_cfg = dataclasses.replace(loaded.data_config, **(resolved.get("data") or {}))
+        bundle = build_data(data_cfg, image_size=max(loaded.space.resolutions))
+        evaluator = InheritedAccuracyEvaluator.from_bundle(
+            loaded.model, bundle, int(cfg.calib_images), data_cfg.eval_batch_size, ctx.device
+        )
+        cost_model = CostModel(loaded.space, loaded.num_classes)
+        result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
+    finally:
+        shutdown(ctx)
+    if ctx.is_main:
+        print(format_front(result))
     return result
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +74,23 @@ def test_command_line_reports_bad_input_in_one_line(trained_run, tmp_path) -> No
     smallest = CostModel(load_space("tiny"), 10).smallest()
     assert f"costs {smallest.macs:,} MACs and {smallest.params:,} params" in last_line
     assert "Traceback" not in proc.stderr
+
+
+def test_two_ranks_shard_validation_and_match_one_process(trained_run, tmp_path) -> None:
+    """torchrun with 2 CPU ranks (gloo): same architectures, same accuracies as one process."""
+    common = ["num_samples=8", "batch_size=4", "num_init=4", "calib_images=32", "progress=false"]
+    single = run(_cfg(f"supernet={trained_run}", f"run_dir={tmp_path / 'one'}"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "evaluate.search", f"supernet={trained_run}", f"run_dir={tmp_path / 'two'}",
+         "device=cpu", f"hydra.run.dir={tmp_path / 'hydra'}", *common],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "two" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["accuracy"]) for r in rows] == [r.accuracy for r in single.rows]
+    assert [single.space.arch_from_json(r["arch"]) for r in rows] == [r.arch for r in single.rows]
+    assert (tmp_path / "two" / ".ranks" / "rank1" / "results.csv").exists()
+    assert proc.stdout.count("Pareto front") == 1  # rank 0 alone reports
