@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -113,29 +114,90 @@ class ElasticBatchNorm2d(nn.BatchNorm2d):
     """``BatchNorm2d`` over the leading ``C`` channels of the input ``(N, C, H, W)``.
 
     In training mode the batch statistics of the active channels normalise the input and only
-    their running statistics are updated (the buffers are updated through views).
+    their running statistics are updated (the buffers are updated through views). With
+    ``sync = True`` (see :func:`convert_sync_batchnorm`) and a process group of several ranks,
+    the batch statistics are those of the global batch (sums all-reduced across ranks,
+    differentiably), so every rank normalises as one large batch would.
     """
+
+    sync: bool = False
 
     def forward(self, x: Tensor) -> Tensor:
         channels = x.shape[1]
+        distributed = dist.is_available() and dist.is_initialized()
+        if self.sync and self.training and distributed and dist.get_world_size() > 1:
+            return self._synced(x, channels)
         if channels == self.num_features:
             return super().forward(x)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
-        use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(
             x,
             None if self.running_mean is None else self.running_mean[:channels],
             None if self.running_var is None else self.running_var[:channels],
             self.weight[:channels],
             self.bias[:channels],
-            use_batch_stats,
-            factor,
+            self.training or self.running_mean is None,
+            self._update_factor(),
             self.eps,
         )
+
+    def _update_factor(self) -> float:
+        """Running-stat update weight of this step (counts the step in training mode)."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        return factor
+
+    def _synced(self, x: Tensor, channels: int) -> Tensor:
+        from torch.distributed.nn.functional import all_reduce
+
+        count = torch.full((1,), x.numel() / channels, dtype=x.dtype, device=x.device)
+        local = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count])
+        total = all_reduce(local)  # sums over ranks; its backward all-reduces the gradients
+        n = total[-1]
+        mean = total[:channels] / n
+        var = total[channels : 2 * channels] / n - mean * mean
+        factor = self._update_factor()
+        if self.running_mean is not None and self.running_var is not None:
+            with torch.no_grad():
+                self.running_mean[:channels].lerp_(mean.detach(), factor)
+                self.running_var[:channels].lerp_(var.detach() * n / (n - 1), factor)
+        scale = self.weight[:channels] * torch.rsqrt(var + self.eps)
+        shift = self.bias[:channels] - mean * scale
+        return x * scale[None, :, None, None] + shift[None, :, None, None]
+
+
+def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Make every batch norm of ``module`` synchronise its batch statistics across ranks.
+
+    Plain ``BatchNorm2d`` layers become :class:`ElasticBatchNorm2d` (same parameters and
+    buffers, so state dicts are unchanged) and all get ``sync = True``. Unlike
+    ``torch.nn.SyncBatchNorm`` this keeps channel slicing, and runs on CPU (gloo) as well.
+
+    Example:
+        >>> model = convert_sync_batchnorm(Supernet(space, 10))  # doctest: +SKIP
+    """
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.BatchNorm2d):
+            if not isinstance(child, ElasticBatchNorm2d):
+                elastic = ElasticBatchNorm2d(
+                    child.num_features,
+                    child.eps,
+                    child.momentum,
+                    child.affine,
+                    child.track_running_stats,
+                )
+                tensors = [*child.parameters(), *child.buffers()]
+                elastic.to(tensors[0].device if tensors else "cpu")
+                elastic.load_state_dict(child.state_dict())
+                elastic.train(child.training)
+                setattr(module, name, elastic)
+                child = elastic
+            child.sync = True
+        else:
+            convert_sync_batchnorm(child)
+    return module
 
 
 class ElasticSqueezeExcite(nn.Module):

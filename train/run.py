@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from supernet.errors import ConfigError
 from supernet.model import Supernet, resize_to
+from supernet.ops import convert_sync_batchnorm
 from supernet.space import SearchSpace
 from train.checkpoint import (
     FINAL_NAME,
@@ -52,8 +53,8 @@ class RunOptions:
     """Everything of a run that is not data, space, sampler, distillation or optimisation.
 
     ``resume``: a checkpoint or run directory to continue, or None. ``amp``: one of
-    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only). ``sync_bn`` is refused
-    (see :func:`_check_options`).
+    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only). ``sync_bn``: batch norm
+    statistics of the global batch under torchrun (:func:`supernet.ops.convert_sync_batchnorm`).
     """
 
     seed: int = 0
@@ -104,13 +105,6 @@ def _check_options(opts: RunOptions, device: torch.device) -> None:
         raise ConfigError(f"amp is {opts.amp!r}; allowed: {', '.join(AMP_MODES)}")
     if opts.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU")
-    if opts.sync_bn:
-        raise ConfigError(
-            "sync_bn=true is not supported: the supernet's elastic BatchNorm slices its "
-            "statistics per architecture and torch.nn.SyncBatchNorm would replace it with a "
-            "non-elastic layer. Keep sync_bn=false (per-rank BN statistics; every subnet's BN "
-            "is recalibrated before evaluation anyway)"
-        )
     for name in ("log_every_steps", "eval_every_epochs"):
         if getattr(opts, name) <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(opts, name)!r}")
@@ -230,6 +224,8 @@ def train_supernet(
     bundle = build_data(cfg.data, image_size=max(cfg.space.resolutions))
     model = Supernet(cfg.space, bundle.num_classes, kernel_transform=cfg.run.kernel_transform)
     model.to(ctx.device)
+    if cfg.run.sync_bn:
+        convert_sync_batchnorm(model)
     if cfg.run.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     broadcast_module(model, ctx)

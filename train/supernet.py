@@ -24,7 +24,7 @@ Notes:
   weights); the config must give the same steps per epoch. After a mid-epoch resume that
   epoch's train_loss/img_per_s cover the steps after the resume only.
 * Under torchrun ``data.batch_size`` is per process; give ``run_dir`` explicitly so every
-  rank agrees on it. ``sync_bn=true`` is refused (elastic BN cannot be converted).
+  rank agrees on it. ``sync_bn=true`` normalises with the statistics of the global batch.
 * ``compile=true`` wraps the supernet in ``torch.compile``; the forward depends on the
   architecture, so expect recompilations (worth it on GPU for long runs only).
 """

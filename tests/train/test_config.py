@@ -57,14 +57,6 @@ def test_bad_values_raise_config_error_naming_them(tmp_path, override, fragment)
         _check_options(typed.run, pick_device("cpu"))
 
 
-def test_sync_bn_is_refused_with_a_reason(tmp_path):
-    from train.run import train_supernet
-
-    typed = build_config(compose_cfg("sync_bn=true", "device=cpu"), tmp_path)
-    with pytest.raises(ConfigError, match="elastic BatchNorm"):
-        train_supernet(typed, tmp_path)
-
-
 def test_missing_dataset_says_how_to_get_it(tmp_path):
     from train.run import train_supernet
 

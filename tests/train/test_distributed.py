@@ -6,6 +6,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -18,7 +19,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, world_size: int, port: int, out_dir: str, sync_bn: bool) -> None:
     from hydra import compose, initialize_config_module
 
     from train.supernet import run
@@ -30,7 +31,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     overrides = [
         *TINY_OVERRIDES, "schedule.epochs=1", "eval.every_epochs=1", "device=cpu",
-        f"run_dir={Path(out_dir) / f'rank{rank}'}",
+        f"run_dir={Path(out_dir) / f'rank{rank}'}", f"sync_bn={str(sync_bn).lower()}",
     ]  # fmt: skip
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=overrides)
@@ -38,8 +39,9 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     torch.save(summary.model.state_dict(), Path(out_dir) / f"weights{rank}.pt")
 
 
-def test_two_gloo_ranks_end_identical_and_only_rank0_writes(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+@pytest.mark.parametrize("sync_bn", [False, True], ids=["per-rank-bn", "sync-bn"])
+def test_two_gloo_ranks_end_identical_and_only_rank0_writes(tmp_path, sync_bn):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), sync_bn), nprocs=2, join=True)
     w0 = torch.load(tmp_path / "weights0.pt", weights_only=True)
     w1 = torch.load(tmp_path / "weights1.pt", weights_only=True)
     assert w0.keys() == w1.keys()
