@@ -6,8 +6,9 @@ Stages, each resumable (re-run with the same ``run_dir`` keeps finished stages):
    resumed from ``last.pt`` when only that exists.
 2. ``search/``: constrained search over inherited-weight accuracy and exact cost
    (``evaluate.nas_search``); resumes from its history.
-3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy,
-   retrained from scratch, measured on the test split and exported; a finished one is kept.
+3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy
+   (topped up with the best architectures off the front when the front is smaller), retrained
+   from scratch, measured on the test split and exported; a finished one is kept.
 4. ``report.md`` (+ ``pipeline.json``): front, retrained results, rank fidelity, stage times.
 
 The winner is the architecture with the best inherited *validation* accuracy within the budget
@@ -107,14 +108,16 @@ def search_stage(cfg: DictConfig, supernet_dir: Path, run_dir: Path) -> Any:
 
 
 def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[RetrainedRow]:
-    """Retrain the ``top_k`` front architectures of highest inherited accuracy."""
+    """Retrain the ``top_k`` front architectures of highest inherited accuracy (topped up with
+    the most accurate architectures off the front when the front has fewer than ``top_k``)."""
     from train.data import DataConfig
     from train.retrain import options_from_config, recipe_from_config, retrain
 
     top_k = int(cfg.retrain.top_k)
     if top_k < 1:
         raise ConfigError(f"retrain.top_k must be >= 1, got {top_k}")
-    front = sorted(search_result.pareto, key=lambda r: (-r.accuracy, r.macs))[:top_k]
+    by_accuracy = sorted(search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs))
+    front = by_accuracy[:top_k]  # the front first; its best-accuracy members first
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     plain = {str(k): v for k, v in container.items()}
