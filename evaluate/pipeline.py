@@ -22,6 +22,7 @@ Examples (shell)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -110,8 +111,13 @@ def search_stage(cfg: DictConfig, supernet_dir: Path, run_dir: Path) -> Any:
 def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[RetrainedRow]:
     """Retrain the ``top_k`` front architectures of highest inherited accuracy (topped up with
     the most accurate architectures off the front when the front has fewer than ``top_k``)."""
+    from evaluate.retrain import (
+        finish_options_from_config,
+        options_from_config,
+        recipe_from_config,
+        retrain_and_export,
+    )
     from train.data import DataConfig
-    from train.retrain import options_from_config, recipe_from_config, retrain
 
     top_k = int(cfg.retrain.top_k)
     if top_k < 1:
@@ -140,7 +146,12 @@ def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[Re
                 },
             )
             options = options_from_config(section, {**plain, "arch": str(scored.arch)})
-            retrain(scored.arch, search_result.space, data_cfg, recipe, target, options)
+            finish = finish_options_from_config(section)
+            if options.resume:  # an unfinished rank dir is the pipeline's own: redo its export
+                finish = dataclasses.replace(finish, export_overwrite=True)
+            retrain_and_export(
+                scored.arch, search_result.space, data_cfg, recipe, target, options, finish
+            )
         metrics = json.loads(metrics_path.read_text())
         rows.append(RetrainedRow(rank, scored, metrics, target))
     return rows

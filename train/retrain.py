@@ -1,10 +1,11 @@
-"""Retrain one architecture from scratch, measure it on the test split and export it.
+"""Retrain one architecture from scratch and measure it on the test split.
 
-:func:`retrain` is the Python API (the pipeline calls it); :func:`main` is the ``nas-retrain``
-Hydra CLI (``conf/retrain.yaml``). The network is :func:`supernet.build_static` with fresh
-weights (never the supernet's), trained by the supernet's loop (:class:`train.loop.SupernetTrainer`
-with a one-architecture sampler) and its hooks: progress bar, CSV/JSONL/TensorBoard, atomic
-``last.pt``/``final.pt`` that hold the arch JSON and the space definition, ``resume=true``.
+:func:`retrain` trains :func:`supernet.build_static` with fresh weights (never the supernet's)
+with the supernet's loop (:class:`train.loop.SupernetTrainer` with a one-architecture sampler)
+and its hooks: progress bar, CSV/JSONL/TensorBoard, atomic ``last.pt``/``final.pt`` that hold
+the arch JSON and the space definition, ``resume=true``. It returns test top-1/top-5, MACs and
+params; latency, ``metrics.json`` and the export are added by :mod:`evaluate.retrain`, which
+also holds the ``nas-retrain`` CLI.
 
 Example:
     >>> space = load_space("tiny")
@@ -16,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from evaluate.export import ExportPaths, check_export_target, export_model
-from evaluate.latency import measure_latency_ms
 from supernet.cost import count_cost
 from supernet.errors import CheckpointError, ConfigError
 from supernet.model import resize_to
@@ -36,7 +34,6 @@ from train.checkpoint import (
     LAST_NAME,
     RunMeta,
     atomic_torch_save,
-    atomic_write_text,
     restore_training,
     training_checkpoint,
 )
@@ -58,8 +55,6 @@ from train.recipes import (
 
 RETRAIN_FORMAT = "lamoo-nas/retrain"
 RETRAIN_VERSION = 1
-METRICS_NAME = "metrics.json"
-EXPORT_DIR = "export"
 
 
 @dataclass(frozen=True)
@@ -71,10 +66,6 @@ class RetrainOptions:
     device: str = "auto"
     amp: str = "auto"
     resume: bool = False
-    export: bool = True
-    export_overwrite: bool = False
-    latency_warmup: int = 10
-    latency_repeats: int = 50
     log_every_steps: int = 10
     checkpoint_every_steps: int = 0
     tensorboard: bool = True
@@ -85,16 +76,14 @@ class RetrainOptions:
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """Test metrics (also in ``run_dir/metrics.json``), the run folder, the export's files.
-
-    Under torchrun only rank 0 measures and exports: other ranks get ``metrics == {}``,
-    ``export_paths is None`` and ``is_main`` false.
-    """
+    """Test metrics, the run folder and the trained model (the EMA copy when it validated
+    better). Under torchrun only rank 0 measures: other ranks get ``metrics == {}`` and
+    ``is_main`` false."""
 
     metrics: dict[str, Any]
     run_dir: Path
-    export_paths: ExportPaths | None
     model: torch.nn.Module
+    num_classes: int
     is_main: bool = True
 
 
@@ -106,44 +95,23 @@ def retrain(
     run_dir: str | Path,
     options: RetrainOptions | None = None,
 ) -> RetrainResult:
-    """Train ``arch`` from scratch with ``recipe``; write metrics.json and ``run_dir/export``.
+    """Train ``arch`` from scratch with ``recipe`` in ``run_dir``; measure it on the test split.
 
     Example:
         >>> res = retrain(arch, space, DataConfig(), recipe, "runs/x")  # doctest: +SKIP
         >>> sorted(res.metrics)[:3]  # doctest: +SKIP
-        ['latency_cpu_ms', 'macs', 'params']
+        ['arch', 'epochs', 'macs']
     """
     options = options or RetrainOptions()
     space.validate(arch)
-    run_dir = Path(run_dir)
-    if options.export:  # fail before training, not after it
-        check_export_target(run_dir / EXPORT_DIR, options.export_overwrite)
-    outcome = run_training(arch, space, data_cfg, recipe, run_dir, options)
-    export_paths = None
-    if outcome.is_main:
-        atomic_write_text(run_dir / METRICS_NAME, json.dumps(outcome.metrics, indent=2) + "\n")
-        if options.export:
-            export_paths = export_model(
-                outcome.model,
-                arch,
-                space,
-                outcome.num_classes,
-                run_dir / EXPORT_DIR,
-                metrics=outcome.metrics,
-                overwrite=options.export_overwrite,
-            )
-    return RetrainResult(outcome.metrics, run_dir, export_paths, outcome.model, outcome.is_main)
+    # Weight init and dropout draw from torch's global RNGs: seed them from options.seed inside
+    # a fork, so the run is reproducible and the caller's RNG state is left as it was.
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+        torch.manual_seed(options.seed)
+        return run_training(arch, space, data_cfg, recipe, Path(run_dir), options)
 
 
 # --------------------------------------------------------------------------- training
-@dataclass
-class _Outcome:
-    metrics: dict[str, Any]
-    model: torch.nn.Module
-    num_classes: int
-    is_main: bool
-
-
 class RetrainCheckpointHook(CheckpointHook):
     """:class:`train.hooks.CheckpointHook` whose checkpoints say they hold a retrained
     architecture: format :data:`RETRAIN_FORMAT` plus the arch JSON."""
@@ -230,13 +198,12 @@ def run_training(
     recipe: Recipe,
     run_dir: Path,
     options: RetrainOptions,
-) -> _Outcome:
+) -> RetrainResult:
     """Train, pick raw or EMA weights on val, score the test split; no files but checkpoints."""
     if options.num_threads is not None:
         torch.set_num_threads(options.num_threads)
     ctx = init_from_env(options.device)
     bundle = build_data(data_cfg, arch.resolution)
-    torch.manual_seed(options.seed)  # only the weight init reads torch's global RNG here
     model = build_static(space, arch, bundle.num_classes).to(ctx.device)
     broadcast_module(model, ctx)
     loader_for_epoch = _loader_factory(bundle, data_cfg.batch_size, options.seed, ctx)
@@ -266,9 +233,9 @@ def run_training(
     train_time_s = time.perf_counter() - start
     final, weights = _pick_weights(model, parts.ema, bundle, data_cfg, ctx.device)
     shutdown(ctx)
-    if not ctx.is_main:  # rank 0 alone measures, writes and exports
-        return _Outcome({}, final.cpu().eval(), bundle.num_classes, False)
-    metrics = _final_metrics(final, arch, space, bundle, data_cfg, ctx.device, options)
+    if not ctx.is_main:  # rank 0 alone measures
+        return RetrainResult({}, run_dir, final.cpu().eval(), bundle.num_classes, False)
+    metrics = _final_metrics(final, arch, space, bundle, data_cfg, ctx.device)
     metrics.update(
         weights=weights,
         train_time_s=round(train_time_s, 3),
@@ -276,7 +243,7 @@ def run_training(
         steps=trainer.state.step,
         recipe=recipe.name,
     )
-    return _Outcome(metrics, final.cpu().eval(), bundle.num_classes, True)
+    return RetrainResult(metrics, run_dir, final.cpu().eval(), bundle.num_classes, True)
 
 
 def _step_parts(
@@ -382,7 +349,6 @@ def _final_metrics(
     bundle: Any,
     data_cfg: DataConfig,
     device: torch.device,
-    options: RetrainOptions,
 ) -> dict[str, Any]:
     test = evaluate_top_k(model, bundle.eval_loader("test", data_cfg.eval_batch_size), device)
     cost = count_cost(space, arch, bundle.num_classes)
@@ -392,114 +358,13 @@ def _final_metrics(
             f"the cost model says {cost.params} params but the network has {counted}; "
             "supernet.cost and supernet.static disagree"
         )
-    shape = (1, 3, arch.resolution, arch.resolution)
-    cpu = measure_latency_ms(model, shape, "cpu", options.latency_warmup, options.latency_repeats)
     metrics: dict[str, Any] = {
         "split": "test",
         **{k: test[k] for k in ("top1", "top5") if k in test},
         "num_test_images": test["num_images"],
         "macs": cost.macs,
         "params": cost.params,
-        "latency_cpu_ms": round(cpu.median_ms, 4),
-        "latency_cpu": cpu.to_dict(),
         "arch": space.arch_to_json(arch),
         "num_classes": bundle.num_classes,
     }
-    if torch.cuda.is_available():
-        gpu = measure_latency_ms(
-            model, shape, "cuda", options.latency_warmup, options.latency_repeats
-        )
-        metrics.update(latency_gpu_ms=round(gpu.median_ms, 4), latency_gpu=gpu.to_dict())
     return metrics
-
-
-# --------------------------------------------------------------------------- the CLI
-def _arch_and_space(cfg: Any) -> tuple[ArchConfig, SearchSpace]:
-    from supernet.space import load_space
-
-    path = Path(str(cfg.arch))
-    if not path.is_file():
-        raise CheckpointError(f"arch={cfg.arch} is not a file; give the path to an arch JSON")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"arch file {path} is not valid JSON: {err}") from err
-    if cfg.get("space") is not None:
-        from omegaconf import OmegaConf
-
-        space_raw = OmegaConf.to_container(cfg.space, resolve=True)
-        if not isinstance(space_raw, dict):
-            raise ConfigError(f"space must be a definition mapping, got {space_raw!r}")
-        space = SearchSpace.from_dict({str(k): v for k, v in space_raw.items()})
-    else:
-        if not isinstance(raw, dict) or "space" not in raw:
-            raise CheckpointError(f"arch file {path} names no space; pass space=<name>")
-        space = load_space(str(raw["space"]))
-    return space.arch_from_json(raw), space
-
-
-def recipe_from_config(raw: dict[str, Any]) -> Recipe:
-    """Typed :class:`Recipe` from the composed ``recipe`` group (a plain dict)."""
-    return Recipe.from_dict(raw)
-
-
-def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:
-    return RetrainOptions(
-        seed=int(cfg.seed),
-        device=str(cfg.device),
-        amp=str(cfg.amp),
-        resume=cfg.resume not in (None, False),
-        export=bool(cfg.export.enabled),
-        export_overwrite=bool(cfg.export.overwrite),
-        latency_warmup=int(cfg.latency.warmup),
-        latency_repeats=int(cfg.latency.repeats),
-        log_every_steps=int(cfg.log_every_steps),
-        checkpoint_every_steps=int(cfg.checkpoint_every_steps),
-        tensorboard=bool(cfg.tensorboard),
-        progress=bool(cfg.progress),
-        num_threads=None if cfg.num_threads is None else int(cfg.num_threads),
-        config=config,
-    )
-
-
-def run_from_config(cfg: Any, run_dir: Path) -> RetrainResult:
-    """Build the typed objects from a composed config and call :func:`retrain`."""
-    from omegaconf import OmegaConf
-
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    config = {str(k): v for k, v in container.items()}
-    arch, space = _arch_and_space(cfg)
-    data_cfg = DataConfig(**config["data"])
-    recipe = recipe_from_config(config["recipe"])
-    options = options_from_config(cfg, config)
-    result = retrain(arch, space, data_cfg, recipe, run_dir, options)
-    if result.is_main:
-        _print_summary(result)
-    return result
-
-
-def _print_summary(result: RetrainResult) -> None:
-    m = result.metrics
-    keys = ("top1", "top5", "macs", "params", "latency_cpu_ms", "latency_gpu_ms", "train_time_s")
-    print("  ".join(f"{k}={m[k]}" for k in keys if k in m))
-    print(f"run dir: {result.run_dir}")
-    if result.export_paths is not None:
-        print(f"exported: {result.export_paths.root}")
-
-
-def _task(cfg: Any) -> None:
-    from train.supernet import run_dir_for  # run_dir, else the resumed run's, else Hydra's
-
-    run_from_config(cfg, run_dir_for(cfg))
-
-
-def main() -> None:
-    """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from train._cli import run_cli
-
-    run_cli("retrain", _task)
-
-
-if __name__ == "__main__":
-    main()

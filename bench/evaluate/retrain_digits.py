@@ -21,10 +21,11 @@ import numpy as np
 import torch
 import yaml
 
+from evaluate.retrain import retrain_and_export
 from supernet import load_space
 from train.data import DataConfig
 from train.recipes import load_recipe
-from train.retrain import RetrainOptions, retrain
+from train.retrain import RetrainOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "retrain_digits.json"
@@ -52,7 +53,9 @@ def main() -> None:
     for name in args.archs:
         with tempfile.TemporaryDirectory() as tmp:
             wall, cpu = time.perf_counter(), time.process_time()
-            result = retrain(archs[name], space, data, recipe, Path(tmp) / "run", options)
+            result = retrain_and_export(
+                archs[name], space, data, recipe, Path(tmp) / "run", options
+            )
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         m = result.metrics
         rows.append({"arch": name, "top1": m["top1"], "macs": m["macs"], "params": m["params"],

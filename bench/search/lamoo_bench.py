@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="skip seeds below this (split a run across jobs)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     done = {(r["problem"], r["strategy"], r["seed"]) for r in runs}
     for problem_name in args.problems:
         problem = get_problem(problem_name)
-        for seed in range(num_seeds):
+        for seed in range(args.first_seed, num_seeds):
             for name in args.strategies:
                 if (problem.name, name, seed) in done:
                     continue

@@ -51,3 +51,16 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path) -> None:
     assert (final.stat().st_mtime_ns, metrics.stat().st_mtime_ns) == stamps  # nothing redone
     assert again["winner"] == winner
     assert again["stage_seconds"]["supernet"] < summary["stage_seconds"]["supernet"]
+
+    # killed after rank2's export but before its metrics.json: the rerun finishes rank2 alone
+    rank2 = tmp_path / "retrain" / "rank2"
+    old = json.loads((rank2 / "metrics.json").read_text())
+    (rank2 / "metrics.json").unlink()
+    exported = rank2 / "export" / "model.pt"
+    export_stamp = exported.stat().st_mtime_ns
+    third = run(_cfg(tmp_path))
+    assert metrics.stat().st_mtime_ns == stamps[1]  # rank1 untouched
+    new = json.loads((rank2 / "metrics.json").read_text())
+    assert new["steps"] == old["steps"]  # resumed from last.pt, not trained again
+    assert exported.stat().st_mtime_ns != export_stamp  # the export was redone, not refused
+    assert third["winner"]["test_top1"] == winner["test_top1"]

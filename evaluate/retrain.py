@@ -1,0 +1,214 @@
+"""Retrain an architecture from scratch, then measure its latency and export it: ``nas-retrain``.
+
+:func:`retrain_and_export` is the Python API (the pipeline calls it): :func:`train.retrain.retrain`
+trains and scores the test split, then this module adds CPU (and CUDA, when present) latency,
+exports the model to ``run_dir/export`` (:func:`evaluate.export.export_model`) and writes
+``run_dir/metrics.json`` last, so a run with ``metrics.json`` is a finished one. :func:`main` is
+the ``nas-retrain`` Hydra CLI (``conf/retrain.yaml``).
+
+Example:
+    >>> space = load_space("tiny")
+    >>> done = retrain_and_export(space.smallest(), space, DataConfig(), Recipe(epochs=1),
+    ...                           "runs/r1")  # doctest: +SKIP
+    >>> done.export_paths.onnx.name  # doctest: +SKIP
+    'model.onnx'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluate.export import ExportPaths, check_export_target, export_model
+from evaluate.latency import measure_latency_ms
+from supernet.errors import CheckpointError, ConfigError
+from supernet.space import ArchConfig, SearchSpace
+from train.checkpoint import atomic_write_text
+from train.data import DataConfig
+from train.recipes import Recipe
+from train.retrain import RetrainOptions, retrain
+
+METRICS_NAME = "metrics.json"
+EXPORT_DIR = "export"
+
+
+@dataclass(frozen=True)
+class FinishOptions:
+    """What happens after training: export (``overwrite`` replaces an existing export folder)
+    and the latency measurement (median of ``latency_repeats`` runs after ``latency_warmup``)."""
+
+    export: bool = True
+    export_overwrite: bool = False
+    latency_warmup: int = 10
+    latency_repeats: int = 50
+
+
+@dataclass(frozen=True)
+class RetrainedModel:
+    """Test metrics with latency (also in ``run_dir/metrics.json``), the run folder, the
+    export's files and the model. Under torchrun only rank 0 measures and exports: other ranks
+    get ``metrics == {}``, ``export_paths is None`` and ``is_main`` false."""
+
+    metrics: dict[str, Any]
+    run_dir: Path
+    export_paths: ExportPaths | None
+    model: torch.nn.Module
+    is_main: bool = True
+
+
+def retrain_and_export(
+    arch: ArchConfig,
+    space: SearchSpace,
+    data_cfg: DataConfig,
+    recipe: Recipe,
+    run_dir: str | Path,
+    options: RetrainOptions | None = None,
+    finish: FinishOptions | None = None,
+) -> RetrainedModel:
+    """Train ``arch`` from scratch, measure test accuracy and latency, export, write metrics.
+
+    Example:
+        >>> done = retrain_and_export(arch, space, DataConfig(), recipe, "runs/x")  # doctest: +SKIP
+        >>> done.metrics["latency_cpu_ms"] > 0  # doctest: +SKIP
+        True
+    """
+    finish = finish or FinishOptions()
+    run_dir = Path(run_dir)
+    if finish.export:  # fail before training, not after it
+        check_export_target(run_dir / EXPORT_DIR, finish.export_overwrite)
+    trained = retrain(arch, space, data_cfg, recipe, run_dir, options)
+    if not trained.is_main:
+        return RetrainedModel({}, run_dir, None, trained.model, False)
+    metrics = {**trained.metrics, **latency_metrics(trained.model, arch, finish)}
+    export_paths = None
+    if finish.export:
+        export_paths = export_model(
+            trained.model,
+            arch,
+            space,
+            trained.num_classes,
+            run_dir / EXPORT_DIR,
+            metrics=metrics,
+            overwrite=finish.export_overwrite,
+        )
+    atomic_write_text(run_dir / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
+    return RetrainedModel(metrics, run_dir, export_paths, trained.model, True)
+
+
+def latency_metrics(
+    model: torch.nn.Module, arch: ArchConfig, finish: FinishOptions
+) -> dict[str, Any]:
+    """Batch-1 latency on the CPU, and on CUDA when there is one (median ms plus the stats)."""
+    shape = (1, 3, arch.resolution, arch.resolution)
+    warmup, repeats = finish.latency_warmup, finish.latency_repeats
+    cpu = measure_latency_ms(model, shape, "cpu", warmup, repeats)
+    metrics: dict[str, Any] = {
+        "latency_cpu_ms": round(cpu.median_ms, 4),
+        "latency_cpu": cpu.to_dict(),
+    }
+    if torch.cuda.is_available():
+        gpu = measure_latency_ms(model, shape, "cuda", warmup, repeats)
+        metrics.update(latency_gpu_ms=round(gpu.median_ms, 4), latency_gpu=gpu.to_dict())
+    return metrics
+
+
+# --------------------------------------------------------------------------- the CLI
+def _arch_and_space(cfg: Any) -> tuple[ArchConfig, SearchSpace]:
+    from supernet.space import load_space
+
+    path = Path(str(cfg.arch))
+    if not path.is_file():
+        raise CheckpointError(f"arch={cfg.arch} is not a file; give the path to an arch JSON")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"arch file {path} is not valid JSON: {err}") from err
+    if cfg.get("space") is not None:
+        from omegaconf import OmegaConf
+
+        space_raw = OmegaConf.to_container(cfg.space, resolve=True)
+        if not isinstance(space_raw, dict):
+            raise ConfigError(f"space must be a definition mapping, got {space_raw!r}")
+        space = SearchSpace.from_dict({str(k): v for k, v in space_raw.items()})
+    else:
+        if not isinstance(raw, dict) or "space" not in raw:
+            raise CheckpointError(f"arch file {path} names no space; pass space=<name>")
+        space = load_space(str(raw["space"]))
+    return space.arch_from_json(raw), space
+
+
+def recipe_from_config(raw: dict[str, Any]) -> Recipe:
+    """Typed :class:`Recipe` from the composed ``recipe`` group (a plain dict)."""
+    return Recipe.from_dict(raw)
+
+
+def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:
+    return RetrainOptions(
+        seed=int(cfg.seed),
+        device=str(cfg.device),
+        amp=str(cfg.amp),
+        resume=cfg.resume not in (None, False),
+        log_every_steps=int(cfg.log_every_steps),
+        checkpoint_every_steps=int(cfg.checkpoint_every_steps),
+        tensorboard=bool(cfg.tensorboard),
+        progress=bool(cfg.progress),
+        num_threads=None if cfg.num_threads is None else int(cfg.num_threads),
+        config=config,
+    )
+
+
+def finish_options_from_config(cfg: Any) -> FinishOptions:
+    return FinishOptions(
+        export=bool(cfg.export.enabled),
+        export_overwrite=bool(cfg.export.overwrite),
+        latency_warmup=int(cfg.latency.warmup),
+        latency_repeats=int(cfg.latency.repeats),
+    )
+
+
+def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
+    """Build the typed objects from a composed config and call :func:`retrain_and_export`."""
+    from omegaconf import OmegaConf
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    config = {str(k): v for k, v in container.items()}
+    arch, space = _arch_and_space(cfg)
+    data_cfg = DataConfig(**config["data"])
+    recipe = recipe_from_config(config["recipe"])
+    options = options_from_config(cfg, config)
+    finish = finish_options_from_config(cfg)
+    result = retrain_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
+    if result.is_main:
+        _print_summary(result)
+    return result
+
+
+def _print_summary(result: RetrainedModel) -> None:
+    m = result.metrics
+    keys = ("top1", "top5", "macs", "params", "latency_cpu_ms", "latency_gpu_ms", "train_time_s")
+    print("  ".join(f"{k}={m[k]}" for k in keys if k in m))
+    print(f"run dir: {result.run_dir}")
+    if result.export_paths is not None:
+        print(f"exported: {result.export_paths.root}")
+
+
+def _task(cfg: Any) -> None:
+    from train.supernet import run_dir_for  # run_dir, else the resumed run's, else Hydra's
+
+    run_from_config(cfg, run_dir_for(cfg))
+
+
+def main() -> None:
+    """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
+    from train._cli import run_cli
+
+    run_cli("retrain", _task)
+
+
+if __name__ == "__main__":
+    main()
