@@ -1,0 +1,64 @@
+"""The dependency direction of STYLE.md, read from the import statements of every module
+(function-level imports included): ``search`` imports nothing of the project, ``supernet``
+nothing but itself, ``train`` only ``supernet``; Hydra/OmegaConf only in the CLI modules."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = {"supernet", "search", "train", "evaluate", "conf"}
+ALLOWED = {
+    "supernet": {"supernet"},
+    "search": {"search"},
+    "train": {"train", "supernet"},
+    "evaluate": {"evaluate", "train", "supernet", "search"},
+}
+ENTRY_POINTS = distribution("lamoo-nas").entry_points
+SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
+CLI_MODULES = {target.split(":")[0] for target in SCRIPTS.values()} | {"train._cli"}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def _modules(package: str) -> list[tuple[str, Path]]:
+    root = REPO / package
+    return [
+        (".".join(p.relative_to(REPO).with_suffix("").parts), p) for p in sorted(root.rglob("*.py"))
+    ]
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_packages_import_only_in_the_allowed_direction(package: str) -> None:
+    modules = _modules(package)
+    assert modules
+    for module, path in modules:
+        used = {name.split(".")[0] for name in _imports(path)} & PROJECT
+        assert used <= ALLOWED[package], f"{module} imports {sorted(used - ALLOWED[package])}"
+
+
+def test_only_cli_modules_import_hydra() -> None:
+    for package in ALLOWED:
+        for module, path in _modules(package):
+            roots = {name.split(".")[0] for name in _imports(path)}
+            if roots & {"hydra", "omegaconf"}:
+                assert module in CLI_MODULES, f"{module} imports Hydra/OmegaConf"
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_console_scripts_point_at_functions(script: str) -> None:
+    module, function = SCRIPTS[script].split(":")
+    assert callable(getattr(importlib.import_module(module), function))
