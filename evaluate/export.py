@@ -5,6 +5,8 @@
     model.pt               {"format": "lamoo-nas/exported-model", "version", "state_dict",
                             "arch", "space", "num_classes", "metrics"}; weights_only=True loads it
     model.torchscript.pt   torch.jit.trace of the eval-mode model; plain ``torch.jit.load``
+    model.pt2              torch.export ExportedProgram (dynamic batch); ``torch.export.load``,
+                           then ``.module()``: the format that replaces TorchScript
     model.onnx             opset 18, dynamic batch axis, input ``"input"``, output ``"logits"``
     arch.json              the architecture JSON (names its space and fingerprint)
     metrics.json           whatever metrics were passed (``{}`` otherwise)
@@ -43,6 +45,7 @@ EXPORT_FORMAT = "lamoo-nas/exported-model"
 EXPORT_VERSION = 1
 CHECKPOINT_NAME = "model.pt"
 TORCHSCRIPT_NAME = "model.torchscript.pt"
+EXPORTED_PROGRAM_NAME = "model.pt2"
 ONNX_NAME = "model.onnx"
 ARCH_NAME = "arch.json"
 METRICS_NAME = "metrics.json"
@@ -66,6 +69,7 @@ class ExportPaths:
     root: Path
     checkpoint: Path
     torchscript: Path
+    exported_program: Path
     onnx: Path
     arch_json: Path
     metrics_json: Path
@@ -77,6 +81,7 @@ class ExportPaths:
             root=root,
             checkpoint=root / CHECKPOINT_NAME,
             torchscript=root / TORCHSCRIPT_NAME,
+            exported_program=root / EXPORTED_PROGRAM_NAME,
             onnx=root / ONNX_NAME,
             arch_json=root / ARCH_NAME,
             metrics_json=root / METRICS_NAME,
@@ -113,6 +118,7 @@ def export_model(
         paths = ExportPaths.under(tmp)
         _write_checkpoint(net, arch, space, num_classes, metrics, paths.checkpoint)
         _write_torchscript(net, example, paths.torchscript)
+        _write_exported_program(net, example, paths.exported_program)
         _write_onnx(net, example, paths.onnx)
         arch_text = json.dumps(space.arch_to_json(arch), indent=2) + "\n"
         paths.arch_json.write_text(arch_text)
@@ -195,6 +201,23 @@ def _write_torchscript(net: nn.Module, example: torch.Tensor, path: Path) -> Non
             torch.jit.save(traced, str(path))
     except (RuntimeError, TypeError) as err:
         raise ExportError(f"TorchScript export failed: {err}") from err
+
+
+def _write_exported_program(net: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """``torch.export`` with a dynamic batch dimension, checked on a batch of one."""
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            batch = torch.export.Dim("batch")
+            program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
+            got = program.module()(example[:1])
+            if not torch.allclose(got, net(example[:1]), atol=1e-5, rtol=1e-4):
+                raise ExportError("the torch.export program disagrees with the model")
+            torch.export.save(program, str(path))
+    except ExportError:
+        raise
+    except Exception as err:  # torch.export raises many unrelated types
+        raise ExportError(f"torch.export failed: {type(err).__name__}: {err}") from err
 
 
 def _write_onnx(net: nn.Module, example: torch.Tensor, path: Path) -> None:

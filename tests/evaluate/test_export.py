@@ -1,4 +1,4 @@
-"""Export: files, loading without this project (TorchScript, onnxruntime), errors."""
+"""Export: files, loading without this project (TorchScript, torch.export, onnxruntime), errors."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ x = np.load(folder + '/x.npy'); expected = np.load(folder + '/y.npy')
 ts = torch.jit.load(folder + '/export/model.torchscript.pt').eval()
 with torch.no_grad():
     got_ts = ts(torch.from_numpy(x)).numpy()
+    got_ep = torch.export.load(folder + '/export/model.pt2').module()(torch.from_numpy(x)).numpy()
 sess = ort.InferenceSession(folder + '/export/model.onnx', providers=['CPUExecutionProvider'])
 got_onnx = sess.run(None, {sess.get_inputs()[0].name: x})[0]
 assert 'evaluate' not in sys.modules and 'supernet' not in sys.modules
-print(float(np.abs(got_ts - expected).max()), float(np.abs(got_onnx - expected).max()))
+print(*(float(np.abs(got - expected).max()) for got in (got_ts, got_ep, got_onnx)))
 """
 
 
@@ -49,7 +50,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
 
 def test_export_writes_every_file_and_no_temp_dirs(exported) -> None:
     folder, paths, _, arch, space = exported
-    for path in (paths.checkpoint, paths.torchscript, paths.onnx, paths.arch_json):
+    for path in (paths.checkpoint, paths.torchscript, paths.exported_program, paths.onnx):
         assert path.is_file() and path.stat().st_size > 0
     assert json.loads(paths.metrics_json.read_text()) == {"top1": 0.5}
     assert space.arch_from_json(paths.arch_json.read_text()) == arch
@@ -64,7 +65,7 @@ def test_checkpoint_is_self_describing_and_weights_only(exported) -> None:
     assert raw["space"] == space.to_dict() and raw["num_classes"] == NUM_CLASSES
 
 
-def test_torchscript_and_onnx_match_outside_the_project(exported) -> None:
+def test_torchscript_exported_program_and_onnx_match_outside_the_project(exported) -> None:
     folder, _, net, arch, _ = exported
     x = torch.randn(3, 3, arch.resolution, arch.resolution)  # batch 3: not the traced batch 2
     with torch.no_grad():
@@ -76,8 +77,8 @@ def test_torchscript_and_onnx_match_outside_the_project(exported) -> None:
         capture_output=True, text=True, cwd="/", timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    ts_err, onnx_err = map(float, done.stdout.split())
-    assert ts_err < 1e-4 and onnx_err < 1e-4
+    errors = [float(e) for e in done.stdout.split()]
+    assert len(errors) == 3 and max(errors) < 1e-4, errors
 
 
 def test_load_exported_round_trips(exported) -> None:

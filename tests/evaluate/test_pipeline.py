@@ -38,7 +38,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path) -> None:
     assert winner["inherited_val_accuracy"] == max(
         r["inherited_val_accuracy"] for r in summary["retrained"]
     )
-    for name in ("model.pt", "model.onnx", "model.torchscript.pt", "arch.json"):
+    for name in ("model.pt", "model.onnx", "model.torchscript.pt", "model.pt2", "arch.json"):
         assert (tmp_path / winner["export_dir"] / name).stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
     assert f"{100 * winner['test_top1']:.2f}%" in report
