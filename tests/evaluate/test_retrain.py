@@ -19,18 +19,11 @@ from evaluate.retrain import (
 )
 from supernet import load_space
 from supernet.errors import ArchSpaceMismatchError, ArchValidationError
-from train.data import DataConfig
-from train.recipes import Recipe, load_recipe
-from train.retrain import RetrainOptions
+from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
+from train.recipes import load_recipe
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
-DATA = DataConfig(name="digits", batch_size=32, max_train_images=128, calib_images=32)
-OPTIONS = RetrainOptions(tensorboard=False, progress=False)
 FINISH = FinishOptions(latency_warmup=1, latency_repeats=3)
-
-
-def _recipe(epochs: int = 1) -> Recipe:
-    return Recipe(epochs=epochs, steps_per_epoch=2, warmup_epochs=0.0, ema_decay=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,11 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     space = load_space("tiny")
     arch = space.smallest()
     run_dir = tmp_path_factory.mktemp("retrain")
-    return space, arch, retrain_and_export(arch, space, DATA, _recipe(), run_dir, OPTIONS, FINISH)
+    return (
+        space,
+        arch,
+        retrain_and_export(arch, space, DATA, tiny_recipe(), run_dir, OPTIONS, FINISH),
+    )
 
 
 def test_metrics_json_holds_test_accuracy_cost_and_latency(run) -> None:
@@ -66,7 +63,7 @@ def test_existing_export_is_not_overwritten(run) -> None:
 
     before = (result.run_dir / "last.pt").stat().st_mtime_ns
     with pytest.raises(ExportExistsError, match="overwrite"):
-        retrain_and_export(arch, space, DATA, _recipe(), result.run_dir, OPTIONS, FINISH)
+        retrain_and_export(arch, space, DATA, tiny_recipe(), result.run_dir, OPTIONS, FINISH)
     assert (result.run_dir / "last.pt").stat().st_mtime_ns == before  # failed before training
 
 

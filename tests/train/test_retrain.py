@@ -10,16 +10,9 @@ import torch
 
 from supernet import count_cost, load_space
 from supernet.errors import ConfigError
-from train.data import DataConfig
+from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
 from train.recipes import Recipe, build_mixup, epoch_batches, load_recipe, parse_randaugment
 from train.retrain import RETRAIN_FORMAT, RetrainOptions, retrain
-
-DATA = DataConfig(name="digits", batch_size=32, max_train_images=128, calib_images=32)
-OPTIONS = RetrainOptions(tensorboard=False, progress=False)
-
-
-def _recipe(epochs: int = 1) -> Recipe:
-    return Recipe(epochs=epochs, steps_per_epoch=2, warmup_epochs=0.0, ema_decay=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +20,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     space = load_space("tiny")
     arch = space.smallest()
     run_dir = tmp_path_factory.mktemp("retrain")
-    return space, arch, retrain(arch, space, DATA, _recipe(), run_dir, OPTIONS)
+    return space, arch, retrain(arch, space, DATA, tiny_recipe(), run_dir, OPTIONS)
 
 
 def test_retrain_scores_the_test_split_and_checkpoints(run) -> None:
@@ -59,12 +52,12 @@ def test_resume_continues_from_last_checkpoint(run, tmp_path: Path) -> None:
     run_dir.mkdir()
     (run_dir / "last.pt").write_bytes((first.run_dir / "last.pt").read_bytes())
     options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
-    result = retrain(arch, space, DATA, _recipe(epochs=2), run_dir, options)
+    result = retrain(arch, space, DATA, tiny_recipe(epochs=2), run_dir, options)
     assert result.metrics["steps"] == 4  # 2 restored + 2 new
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "export").exists()
     other = space.largest()
     with pytest.raises(Exception, match="holds architecture"):
-        retrain(other, space, DATA, _recipe(epochs=3), run_dir, options)
+        retrain(other, space, DATA, tiny_recipe(epochs=3), run_dir, options)
 
 
 def test_mixup_batches_are_soft_and_seeded() -> None:
@@ -100,7 +93,7 @@ def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
     space = load_space("tiny")
     options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
     with pytest.raises(CheckpointError, match=r"no .*last\.pt"):
-        retrain(space.smallest(), space, DATA, _recipe(), tmp_path, options)
+        retrain(space.smallest(), space, DATA, tiny_recipe(), tmp_path, options)
 
 
 def test_randaugment_is_driven_by_the_injected_generator() -> None:
@@ -125,8 +118,8 @@ def test_retrain_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    first = retrain(space.smallest(), space, DATA, _recipe(), tmp_path / "a", OPTIONS)
+    first = retrain(space.smallest(), space, DATA, tiny_recipe(), tmp_path / "a", OPTIONS)
     assert torch.equal(torch.rand(3), expected)
-    second = retrain(space.smallest(), space, DATA, _recipe(), tmp_path / "b", OPTIONS)
+    second = retrain(space.smallest(), space, DATA, tiny_recipe(), tmp_path / "b", OPTIONS)
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
         torch.testing.assert_close(a, b)  # same seed, same weights

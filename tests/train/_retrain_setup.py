@@ -1,0 +1,15 @@
+"""Shared tiny retraining setup for the train and evaluate retrain tests (digits, 2 steps)."""
+
+from __future__ import annotations
+
+from train.data import DataConfig
+from train.recipes import Recipe
+from train.retrain import RetrainOptions
+
+DATA = DataConfig(name="digits", batch_size=32, max_train_images=128, calib_images=32)
+OPTIONS = RetrainOptions(tensorboard=False, progress=False)
+
+
+def tiny_recipe(epochs: int = 1) -> Recipe:
+    """``epochs`` epochs of 2 steps each, no warm-up, a fast EMA."""
+    return Recipe(epochs=epochs, steps_per_epoch=2, warmup_epochs=0.0, ema_decay=0.9)
