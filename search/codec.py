@@ -6,8 +6,9 @@ them, filter them by a budget and store them as JSON. Two generic codecs are pro
 
 * :class:`BoxCodec`: a continuous box ``[lower, upper]^d``; a point is a tuple of floats.
 * :class:`CategoricalCodec`: ``d`` categorical dimensions with ``k_j`` choices each; a point is a
-  tuple of choice indices, encoded as ``(i + 0.5) / k_j``; an optional feasibility predicate acts
-  as a hard budget filter.
+  tuple of choice indices, encoded as ``(i + 0.5) / k_j`` (``encoding="ordinal"``, for choices
+  with an order) or as one-hot blocks (``encoding="onehot"``, for unordered choices such as
+  operation types); an optional feasibility predicate acts as a hard budget filter.
 
 A NAS project writes its own codec (e.g. for a MobileNetV3 ``ArchConfig``) against the protocol.
 """
@@ -145,9 +146,12 @@ class BoxCodec:
 class CategoricalCodec:
     """``len(num_choices)`` categorical dimensions; a point is a tuple of choice indices.
 
-    Choice ``i`` of a dimension with ``k`` choices is encoded as ``(i + 0.5) / k``. ``feasible``
-    is an optional predicate on a point (the hard budget filter); sampling rejects infeasible
-    points with a bounded number of draws and raises
+    ``encoding="ordinal"`` (default): choice ``i`` of a dimension with ``k`` choices is one
+    coordinate ``(i + 0.5) / k``, which tells a model that choice 1 lies between 0 and 2.
+    ``encoding="onehot"``: ``k`` coordinates per dimension, 1 at the choice and 0 elsewhere
+    (``dim == sum(num_choices)``); any point decodes to the largest coordinate of each block.
+    ``feasible`` is an optional predicate on a point (the hard budget filter); sampling rejects
+    infeasible points with a bounded number of draws and raises
     :class:`~search.errors.InfeasibleBudgetError` when none is found.
 
     Example:
@@ -162,17 +166,22 @@ class CategoricalCodec:
         num_choices: Sequence[int],
         feasible: Callable[[tuple[int, ...]], bool] | None = None,
         infeasible_hint: str = "relax the budget (the feasibility predicate)",
+        encoding: str = "ordinal",
     ) -> None:
         if len(num_choices) == 0 or any(int(k) < 1 for k in num_choices):
             raise ValueError(f"num_choices must be non-empty and >= 1 each, got {num_choices}")
+        if encoding not in ("ordinal", "onehot"):
+            raise ValueError(f"encoding must be 'ordinal' or 'onehot', got {encoding!r}")
         self.num_choices = tuple(int(k) for k in num_choices)
+        self.encoding = encoding
         self._k = np.asarray(self.num_choices, dtype=np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(self._k)[:-1]])
         self._feasible = feasible
         self.infeasible_hint = infeasible_hint
 
     @property
     def dim(self) -> int:
-        return len(self.num_choices)
+        return int(self._k.sum()) if self.encoding == "onehot" else len(self.num_choices)
 
     @property
     def size(self) -> int:
@@ -180,13 +189,14 @@ class CategoricalCodec:
         return int(np.prod(self._k))
 
     def sample(self, rng: np.random.Generator, n: int) -> list[tuple[int, ...]]:
+        num_dims = len(self.num_choices)
         if self._feasible is None:
-            return self._as_points(rng.integers(0, self._k, size=(n, self.dim)))
+            return self._as_points(rng.integers(0, self._k, size=(n, num_dims)))
         found: list[tuple[int, ...]] = []
         draws = 0
         chunk = max(64, 4 * n)
         while len(found) < n and draws < _MAX_REJECTION_DRAWS:
-            candidates = self._as_points(rng.integers(0, self._k, size=(chunk, self.dim)))
+            candidates = self._as_points(rng.integers(0, self._k, size=(chunk, num_dims)))
             draws += chunk
             found.extend(a for a in candidates if self._feasible(a))
         if not found:
@@ -197,23 +207,34 @@ class CategoricalCodec:
         return found[:n]
 
     def encode(self, archs: Sequence[tuple[int, ...]]) -> np.ndarray:
-        idx = np.asarray(archs, dtype=np.float64).reshape(len(archs), self.dim)
+        idx = np.asarray(archs, dtype=np.int64).reshape(len(archs), len(self.num_choices))
         if np.any(idx < 0) or np.any(idx >= self._k):
             raise ValueError(f"choice index out of range for num_choices={self.num_choices}")
-        return (idx + 0.5) / self._k
+        if self.encoding == "ordinal":
+            return (idx + 0.5) / self._k
+        out = np.zeros((len(idx), self.dim))
+        np.put_along_axis(out, idx + self._offsets, 1.0, axis=1)
+        return out
 
     def decode(self, x: np.ndarray) -> list[tuple[int, ...]]:
         unit = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
-        idx = np.clip(np.floor(unit * self._k), 0, self._k - 1).astype(np.int64)
+        if self.encoding == "ordinal":
+            idx = np.clip(np.floor(unit * self._k), 0, self._k - 1).astype(np.int64)
+        else:  # the largest coordinate of each block; ties to the lower choice
+            idx = np.stack(
+                [block.argmax(axis=1) for block in np.split(unit, self._offsets[1:], axis=1)],
+                axis=1,
+            )
         return self._as_points(idx)
 
     def mutate(
         self, arch: tuple[int, ...], rng: np.random.Generator, prob: float
     ) -> tuple[int, ...]:
         out = list(arch)
-        change = rng.random(self.dim) < prob
+        num_dims = len(self.num_choices)
+        change = rng.random(num_dims) < prob
         if not change.any():
-            change[rng.integers(self.dim)] = True
+            change[rng.integers(num_dims)] = True
         for j in np.flatnonzero(change):
             k = self.num_choices[j]
             if k > 1:  # a different choice, uniformly among the other k - 1
@@ -223,7 +244,7 @@ class CategoricalCodec:
     def crossover(
         self, a: tuple[int, ...], b: tuple[int, ...], rng: np.random.Generator
     ) -> tuple[int, ...]:
-        take_b = rng.random(self.dim) < 0.5
+        take_b = rng.random(len(self.num_choices)) < 0.5
         return tuple(int(bi if t else ai) for ai, bi, t in zip(a, b, take_b))
 
     def is_feasible(self, archs: Sequence[tuple[int, ...]]) -> np.ndarray:

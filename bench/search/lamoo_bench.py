@@ -24,6 +24,7 @@ from bench.search.report import summarise, write_plot, write_table
 from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
 
 PROBLEMS = ("branincurrin", "vehiclesafety", "dtlz2", "nb201-params", "nb201-flops")
+DIAGNOSTICS = ("nb201-params-onehot", "nb201-flops-onehot")  # on request, not by default
 STRATEGIES = ("random", "nsga2", "qehvi", "lamoo-random", "lamoo-evolution", "lamoo-qehvi")
 RESULTS_DIR = Path(__file__).parents[1] / "results"
 
@@ -65,7 +66,9 @@ def run_one(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 40 samples, small pools")
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
+    parser.add_argument(
+        "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + DIAGNOSTICS
+    )
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument(

@@ -16,6 +16,23 @@ def test_categorical_round_trip_and_encoding() -> None:
     assert codec.from_json(codec.to_json(archs[0])) == archs[0]
 
 
+def test_onehot_encoding_round_trips_and_decodes_any_point() -> None:
+    codec = CategoricalCodec(num_choices=(3, 2, 1), encoding="onehot")
+    assert codec.dim == 6
+    points = [(2, 0, 0), (0, 1, 0), (1, 1, 0)]
+    x = codec.encode(points)
+    np.testing.assert_array_equal(x[0], [0, 0, 1, 1, 0, 1])
+    assert codec.decode(x) == points and x.sum(axis=1).tolist() == [3.0] * 3
+    rng = np.random.default_rng(0)
+    unit = rng.random((50, codec.dim))
+    decoded = codec.decode(unit)
+    assert all(0 <= a[0] < 3 and 0 <= a[1] < 2 and a[2] == 0 for a in decoded)
+    assert decoded[0] == (int(unit[0, :3].argmax()), int(unit[0, 3:5].argmax()), 0)
+    assert len(set(codec.decode(rng.random((400, codec.dim))))) == 6  # every point reachable
+    with pytest.raises(ValueError, match="onehot"):
+        CategoricalCodec(num_choices=(3,), encoding="binary")
+
+
 def test_categorical_mutation_changes_and_stays_in_range() -> None:
     codec = CategoricalCodec(num_choices=(4,) * 5)
     rng = np.random.default_rng(0)

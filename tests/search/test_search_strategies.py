@@ -57,9 +57,10 @@ def test_same_seed_same_initial_design_across_strategies() -> None:
     assert first["random"] == first["lamoo"]
 
 
+@pytest.mark.parametrize("encoding", ["ordinal", "onehot"])
 @pytest.mark.parametrize("name", ["random", "nsga2", "lamoo-random", "lamoo-evolution"])
-def test_never_proposes_twice_and_exhausts_cleanly(name: str) -> None:
-    codec = CategoricalCodec(num_choices=(3, 3, 2))  # 18 points
+def test_never_proposes_twice_and_exhausts_cleanly(name: str, encoding: str) -> None:
+    codec = CategoricalCodec(num_choices=(3, 3, 2), encoding=encoding)  # 18 points
     strategy = _run(name, codec, grid_like_3, [-1.0, -1.0], seed=0, num_samples=18)
     assert len(set(strategy.archs)) == len(strategy.archs) == 18
     with pytest.raises(SearchSpaceExhaustedError):
@@ -154,6 +155,14 @@ def test_cheap_strategies_improve_over_random(name: str) -> None:
 def test_model_based_strategies_improve_over_random(name: str) -> None:
     lamoo = LaMOOOptions(tree=SMALL_LAMOO_TREE, qehvi=SMALL_QEHVI)
     _improves_over_random(name, box3(), zdt1_like, ZDT_REF, 0, 25, qehvi=SMALL_QEHVI, lamoo=lamoo)
+
+
+@pytest.mark.parametrize("name", ["qehvi", "lamoo-qehvi"])
+def test_model_based_strategies_run_on_a_onehot_codec(name: str) -> None:
+    codec = CategoricalCodec(num_choices=(5,) * 4, encoding="onehot")
+    lamoo = LaMOOOptions(tree=SMALL_LAMOO_TREE, qehvi=SMALL_QEHVI)
+    strategy = _run(name, codec, grid_objectives, GRID_REF, 0, 20, qehvi=SMALL_QEHVI, lamoo=lamoo)
+    assert len(set(strategy.archs)) == 20 and codec.encode(strategy.archs).shape == (20, 20)
 
 
 def test_path_selection_alias_mcts_descends_by_ucb() -> None:
