@@ -32,8 +32,10 @@ from supernet.space import ArchConfig, SearchSpace
 from supernet.static import build_static
 from train.checkpoint import (
     LAST_NAME,
+    REQUIRED_KEYS,
     RunMeta,
     atomic_torch_save,
+    load_tagged,
     restore_training,
     training_checkpoint,
 )
@@ -134,13 +136,15 @@ class RetrainCheckpointHook(CheckpointHook):
 
 def read_retrain_checkpoint(path: Path, arch: ArchConfig, space: SearchSpace) -> dict[str, Any]:
     """Load ``last.pt`` of a retrain run (``weights_only``) and check it is of ``arch``."""
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails on foreign bytes with many exception types
-        raise CheckpointError(f"{path} is corrupt or truncated ({err}); delete it") from err
-    if not isinstance(raw, dict) or raw.get("format") != RETRAIN_FORMAT:
-        raise CheckpointError(f"{path} is not a retrain checkpoint (format {RETRAIN_FORMAT!r})")
-    if raw.get("space_fingerprint") != space.fingerprint:
+    raw = load_tagged(
+        path,
+        fmt=RETRAIN_FORMAT,
+        version=RETRAIN_VERSION,
+        required=(*REQUIRED_KEYS, "arch"),
+        what="retrain checkpoint",
+        hint="delete it and start again, or resume from another run_dir",
+    )
+    if raw["space_fingerprint"] != space.fingerprint:
         raise CheckpointError(f"{path} was trained on another space; start a new run_dir")
     if space.arch_from_json(raw["arch"]) != arch:
         raise CheckpointError(

@@ -123,3 +123,16 @@ def test_retrain_leaves_the_global_rng_alone(tmp_path: Path) -> None:
     second = retrain(space.smallest(), space, DATA, tiny_recipe(), tmp_path / "b", OPTIONS)
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
         torch.testing.assert_close(a, b)  # same seed, same weights
+
+
+def test_corrupt_or_foreign_last_checkpoint_is_a_clear_error(run, tmp_path: Path) -> None:
+    from supernet.errors import CheckpointError
+
+    space, arch, first = run
+    options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
+    (tmp_path / "last.pt").write_bytes((first.run_dir / "last.pt").read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        retrain(arch, space, DATA, tiny_recipe(), tmp_path, options)
+    torch.save({"format": "something-else"}, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="not a retrain checkpoint"):
+        retrain(arch, space, DATA, tiny_recipe(), tmp_path, options)
