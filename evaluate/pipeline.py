@@ -22,7 +22,6 @@ Examples (shell)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -147,8 +146,6 @@ def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[Re
             )
             options = options_from_config(section, {**plain, "arch": str(scored.arch)})
             finish = finish_options_from_config(section)
-            if options.resume:  # an unfinished rank dir is the pipeline's own: redo its export
-                finish = dataclasses.replace(finish, export_overwrite=True)
             retrain_and_export(
                 scored.arch, search_result.space, data_cfg, recipe, target, options, finish
             )

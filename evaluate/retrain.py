@@ -3,8 +3,9 @@
 :func:`retrain_and_export` is the Python API (the pipeline calls it): :func:`train.retrain.retrain`
 trains and scores the test split, then this module adds CPU (and CUDA, when present) latency,
 exports the model to ``run_dir/export`` (:func:`evaluate.export.export_model`) and writes
-``run_dir/metrics.json`` last, so a run with ``metrics.json`` is a finished one. :func:`main` is
-the ``nas-retrain`` Hydra CLI (``conf/retrain.yaml``).
+``run_dir/metrics.json`` last, so a run with ``metrics.json`` is a finished one (resuming a run
+without it redoes its export). :func:`main` is the ``nas-retrain`` Hydra CLI
+(``conf/retrain.yaml``).
 
 Example:
     >>> space = load_space("tiny")
@@ -16,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +80,9 @@ def retrain_and_export(
     """
     finish = finish or FinishOptions()
     run_dir = Path(run_dir)
+    if options is not None and options.resume and not (run_dir / METRICS_NAME).exists():
+        # an unfinished run: its export, if any, is its own, cut off before metrics.json
+        finish = dataclasses.replace(finish, export_overwrite=True)
     if finish.export:  # fail before training, not after it
         check_export_target(run_dir / EXPORT_DIR, finish.export_overwrite)
     trained = retrain(arch, space, data_cfg, recipe, run_dir, options)

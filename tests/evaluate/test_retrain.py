@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -65,6 +66,21 @@ def test_existing_export_is_not_overwritten(run) -> None:
     with pytest.raises(ExportExistsError, match="overwrite"):
         retrain_and_export(arch, space, DATA, tiny_recipe(), result.run_dir, OPTIONS, FINISH)
     assert (result.run_dir / "last.pt").stat().st_mtime_ns == before  # failed before training
+
+
+def test_resuming_a_run_cut_off_before_metrics_redoes_its_export(run, tmp_path: Path) -> None:
+    import shutil
+
+    space, arch, first = run
+    run_dir = tmp_path / "r"
+    shutil.copytree(first.run_dir, run_dir)
+    (run_dir / "metrics.json").unlink()  # killed between the export and metrics.json
+    stamp = (run_dir / "export" / "model.pt").stat().st_mtime_ns
+    options = dataclasses.replace(OPTIONS, resume=True)
+    done = retrain_and_export(arch, space, DATA, tiny_recipe(), run_dir, options, FINISH)
+    assert done.metrics["steps"] == first.metrics["steps"]  # nothing trained again
+    assert (run_dir / "metrics.json").is_file()
+    assert (run_dir / "export" / "model.pt").stat().st_mtime_ns != stamp
 
 
 @pytest.mark.parametrize("name", ["digits", "cifar", "imagenet"])
