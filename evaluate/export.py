@@ -210,14 +210,14 @@ def _write_exported_program(net: nn.Module, example: torch.Tensor, path: Path) -
             warnings.simplefilter("ignore")
             batch = torch.export.Dim("batch")
             program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
-            got = program.module()(example[:1])
-            if not torch.allclose(got, net(example[:1]), atol=1e-5, rtol=1e-4):
-                raise ExportError("the torch.export program disagrees with the model")
-            torch.export.save(program, str(path))
-    except ExportError:
-        raise
+            agrees = torch.allclose(
+                program.module()(example[:1]), net(example[:1]), atol=1e-5, rtol=1e-4
+            )
     except Exception as err:  # torch.export raises many unrelated types
         raise ExportError(f"torch.export failed: {type(err).__name__}: {err}") from err
+    if not agrees:
+        raise ExportError("the torch.export program disagrees with the model")
+    torch.export.save(program, str(path))
 
 
 def _write_onnx(net: nn.Module, example: torch.Tensor, path: Path) -> None:
