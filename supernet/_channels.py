@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from supernet.space import ArchConfig, SearchSpace
+from supernet.space import IDENTITY, ArchConfig, SearchSpace
 
 CHANNEL_DIVISOR = 8
 SE_REDUCTION = 4
@@ -45,13 +45,22 @@ def max_mid_channels(in_choices: tuple[int, ...], expand_ratios: tuple[float, ..
 def stage_in_choices(space: SearchSpace, stage_index: int) -> tuple[int, ...]:
     """Widths that can enter the first block of stage ``stage_index``."""
     if stage_index == 0:
-        return (space.first_block.channels,)
+        return (stem_out_channels(space),)
     return space.stages[stage_index - 1].widths
+
+
+def stem_out_channels(space: SearchSpace) -> int:
+    """Width entering the first stage: the first block's, or the stem's where there is none."""
+    return space.first_block.channels if space.first_block is not None else space.stem.channels
 
 
 @dataclass(frozen=True)
 class BlockShape:
-    """One active inverted residual block: ``in -> mid -> out`` at input size ``size``."""
+    """One active inverted residual block: ``in -> mid -> out`` at input size ``size``.
+
+    With ``projection`` the layer is the identity op of a layer that changes shape: a strided
+    1x1 conv + BN (``kernel_size`` 1, no expand, no SE, no activation, no residual).
+    """
 
     in_channels: int
     mid_channels: int
@@ -62,6 +71,7 @@ class BlockShape:
     se: bool
     activation: str
     size: int
+    projection: bool = False
 
     @property
     def out_size(self) -> int:
@@ -69,7 +79,7 @@ class BlockShape:
 
     @property
     def use_residual(self) -> bool:
-        return self.stride == 1 and self.in_channels == self.out_channels
+        return not self.projection and self.stride == 1 and self.in_channels == self.out_channels
 
 
 def conv_out_size(size: int, stride: int) -> int:
@@ -80,16 +90,22 @@ def conv_out_size(size: int, stride: int) -> int:
 def block_shapes(space: SearchSpace, arch: ArchConfig) -> list[BlockShape]:
     """The active blocks of ``arch`` in order (``arch`` is assumed valid)."""
     size = conv_out_size(arch.resolution, space.stem.stride)
-    in_channels = space.first_block.channels
+    in_channels = stem_out_channels(space)
     shapes = []
     for spec, stage in zip(space.stages, arch.stages):
         for j in range(stage.depth):
+            stride = spec.stride if j == 0 else 1
+            if (stage.kernel_sizes[j], stage.expand_ratios[j]) == IDENTITY:
+                shape = projection_shape(in_channels, stage.width, stride, spec.activation, size)
+                shapes.append(shape)
+                in_channels, size = shape.out_channels, shape.out_size
+                continue
             shape = BlockShape(
                 in_channels=in_channels,
                 mid_channels=mid_channels(in_channels, stage.expand_ratios[j]),
                 out_channels=stage.width,
                 kernel_size=stage.kernel_sizes[j],
-                stride=spec.stride if j == 0 else 1,
+                stride=stride,
                 expand=stage.expand_ratios[j] != 1,
                 se=spec.se,
                 activation=spec.activation,
@@ -98,3 +114,21 @@ def block_shapes(space: SearchSpace, arch: ArchConfig) -> list[BlockShape]:
             shapes.append(shape)
             in_channels, size = shape.out_channels, shape.out_size
     return shapes
+
+
+def projection_shape(
+    in_channels: int, out_channels: int, stride: int, activation: str, size: int
+) -> BlockShape:
+    """The identity op of a shape-changing layer: strided 1x1 conv + BN."""
+    return BlockShape(
+        in_channels=in_channels,
+        mid_channels=in_channels,
+        out_channels=out_channels,
+        kernel_size=1,
+        stride=stride,
+        expand=False,
+        se=False,
+        activation=activation,
+        size=size,
+        projection=True,
+    )

@@ -19,15 +19,17 @@ from supernet.ops import (
     ElasticPointwiseConv,
     ElasticSqueezeExcite,
 )
-from supernet.space import StageSpec
-from supernet.static import ConvBN, SqueezeExcite, StaticBlock, activation
+from supernet.space import IDENTITY, StageSpec
+from supernet.static import ConvBN, Projection, SqueezeExcite, StaticBlock, activation
 
 
 class ElasticInvertedResidual(nn.Module):
     """Expand 1x1 -> depthwise kxk (stride) -> [SE] -> project 1x1, every size elastic.
 
     ``forward(x, kernel_size, expand_ratio, out_channels)``: ``(N, Cin, H, W) ->
-    (N, out_channels, ceil(H/stride), ceil(W/stride))``; ``Cin`` is read from ``x``.
+    (N, out_channels, ceil(H/stride), ceil(W/stride))``; ``Cin`` is read from ``x``. With
+    ``identity`` the layer also holds the identity op of a shape-changing layer (a strided 1x1
+    conv + BN, its own weights), run when ``(kernel_size, expand_ratio) == IDENTITY``.
     """
 
     def __init__(
@@ -36,8 +38,14 @@ class ElasticInvertedResidual(nn.Module):
         spec: StageSpec,
         stride: int,
         kernel_transform: bool = False,
+        identity: bool = False,
     ) -> None:
         super().__init__()
+        self.identity_conv: ElasticPointwiseConv | None = None
+        self.identity_bn: ElasticBatchNorm2d | None = None
+        if identity:
+            self.identity_conv = ElasticPointwiseConv(max(in_choices), spec.max_width)
+            self.identity_bn = ElasticBatchNorm2d(spec.max_width)
         max_mid = max_mid_channels(in_choices, spec.expand_ratios)
         self.stride = stride
         self.expand_conv: ElasticPointwiseConv | None = None
@@ -56,6 +64,9 @@ class ElasticInvertedResidual(nn.Module):
         self, x: Tensor, kernel_size: int, expand_ratio: float, out_channels: int
     ) -> Tensor:
         in_channels = x.shape[1]
+        if (kernel_size, expand_ratio) == IDENTITY:
+            assert self.identity_conv is not None and self.identity_bn is not None
+            return self.identity_bn(self.identity_conv(x, out_channels, self.stride))
         hidden = x
         if expand_ratio != 1:
             assert self.expand_conv is not None and self.expand_bn is not None
@@ -70,8 +81,15 @@ class ElasticInvertedResidual(nn.Module):
         return out
 
     @torch.no_grad()
-    def to_static(self, shape: BlockShape) -> StaticBlock:
-        """A :class:`StaticBlock` holding copies of the weights ``shape`` uses."""
+    def to_static(self, shape: BlockShape) -> nn.Module:
+        """A :class:`StaticBlock` (or :class:`Projection`) with copies of the weights it uses."""
+        if shape.projection:
+            assert self.identity_conv is not None and self.identity_bn is not None
+            projection = Projection(shape).to(self.project.weight)
+            weight = self.identity_conv.sliced_weight(shape.out_channels, shape.in_channels)
+            projection.project.conv.weight.copy_(weight)
+            copy_bn(projection.project.bn, self.identity_bn)
+            return projection
         block = StaticBlock(shape).to(self.project.weight)
         mid = shape.mid_channels
         if shape.expand:

@@ -24,7 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from supernet._channels import BlockShape, block_shapes, conv_out_size, se_channels
+from supernet._channels import (
+    BlockShape,
+    block_shapes,
+    conv_out_size,
+    se_channels,
+    stem_out_channels,
+)
 from supernet.space import ArchConfig, SearchSpace
 
 
@@ -76,6 +82,8 @@ def linear_cost(in_features: int, out_features: int) -> Cost:
 def block_cost(shape: BlockShape) -> Cost:
     """One inverted residual block (see :class:`supernet.static.StaticBlock`); memoised."""
     mid, out_size = shape.mid_channels, shape.out_size
+    if shape.projection:
+        return conv_bn_cost(shape.in_channels, shape.out_channels, 1, out_size)
     cost = ZERO
     if shape.expand:
         cost += conv_bn_cost(shape.in_channels, mid, 1, shape.size)
@@ -99,14 +107,17 @@ def count_cost(
     size = conv_out_size(arch.resolution, space.stem.stride)
     stem, first = space.stem.channels, space.first_block
     cost = conv_bn_cost(in_channels, stem, 3, size)
-    cost += conv_bn_cost(stem, stem, first.kernel_size, size, groups=stem)
-    cost += conv_bn_cost(stem, first.channels, 1, size)
-    last = first.channels
+    if first is not None:
+        cost += conv_bn_cost(stem, stem, first.kernel_size, size, groups=stem)
+        cost += conv_bn_cost(stem, first.channels, 1, size)
+    last = stem_out_channels(space)
     for shape in block_shapes(space, arch):
         cost += block_cost(shape)
         last, size = shape.out_channels, shape.out_size
     final, head = space.final_expand.channels, space.head.channels
     cost += conv_bn_cost(last, final, 1, size)
+    if head is None:
+        return cost + linear_cost(final, num_classes)
     cost += conv_cost(final, head, 1, 1)
     return cost + linear_cost(head, num_classes)
 

@@ -29,11 +29,10 @@ from supernet.space import ArchConfig, SearchSpace
 from supernet.static import (
     ConvBN,
     Head,
-    StaticBlock,
     StaticNet,
     activation,
-    first_block_shape,
     init_weights,
+    optional_first_block,
 )
 
 
@@ -65,7 +64,7 @@ class Supernet(nn.Module):
         self.kernel_transform = kernel_transform
         stem = space.stem
         self.stem = ConvBN(3, stem.channels, 3, stem.stride, act=stem.activation)
-        self.first_block = StaticBlock(first_block_shape(space, max(space.resolutions)))
+        self.first_block = optional_first_block(space, max(space.resolutions))
         self.stages = nn.ModuleList(
             nn.ModuleList(
                 ElasticInvertedResidual(
@@ -73,6 +72,7 @@ class Supernet(nn.Module):
                     spec,
                     spec.stride if j == 0 else 1,
                     kernel_transform,
+                    identity=spec.identity and j == 0,
                 )
                 for j in range(spec.max_depth)
             )

@@ -44,8 +44,8 @@ class ElasticPointwiseConv(nn.Module):
     def sliced_weight(self, out_channels: int, in_channels: int) -> Tensor:
         return take2(self.weight, out_channels, in_channels)
 
-    def forward(self, x: Tensor, out_channels: int) -> Tensor:
-        return F.conv2d(x, take2(self.weight, out_channels, x.shape[1]))
+    def forward(self, x: Tensor, out_channels: int, stride: int = 1) -> Tensor:
+        return F.conv2d(x, take2(self.weight, out_channels, x.shape[1]), stride=stride)
 
 
 class ElasticLinear(nn.Module):

@@ -28,6 +28,10 @@ import yaml
 from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
 
 ACTIVATIONS = ("relu", "hswish")
+IDENTITY: tuple[int, float] = (0, 0.0)
+"""The identity op, as ``(kernel_size, expand_ratio)``: a strided 1x1 projection + BN where the
+layer changes shape (the only place an architecture holds it; elsewhere a skipped layer is a
+smaller depth)."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,20 @@ class FirstBlockSpec:
     activation: str
 
 
+Op = tuple[int, float]
+"""A layer's operation as ``(kernel_size, expand_ratio)``; :data:`IDENTITY` is the identity."""
+
+
 @dataclass(frozen=True)
 class StageSpec:
-    """One elastic stage: its first block has ``stride``, the others stride 1."""
+    """One elastic stage: its first block has ``stride``, the others stride 1.
+
+    A stage offers its layers either every ``kernel_sizes x expand_ratios`` pair (OFA style,
+    ``explicit_ops`` false) or the explicit list ``ops`` of ``(kernel, expand)`` pairs (YAML
+    ``ops: [[3, 3], [5, 6]]``); ``ops`` holds the pairs either way, and ``kernel_sizes`` /
+    ``expand_ratios`` the distinct values in them. With ``identity`` the first layer may also be
+    :data:`IDENTITY`, a strided 1x1 projection + BN (only where that layer changes shape).
+    """
 
     depths: tuple[int, ...]
     kernel_sizes: tuple[int, ...]
@@ -59,6 +74,14 @@ class StageSpec:
     stride: int
     activation: str
     se: bool
+    ops: tuple[Op, ...] = ()
+    explicit_ops: bool = False
+    identity: bool = False
+
+    def layer_ops(self, layer: int) -> tuple[Op, ...]:
+        """The ops layer ``layer`` may take, cheapest first (the identity, if offered, first)."""
+        ordered = tuple(sorted(self.ops, key=lambda op: (op[1], op[0])))
+        return ((IDENTITY,) if self.identity and layer == 0 else ()) + ordered
 
     @property
     def max_depth(self) -> int:
@@ -87,9 +110,13 @@ class FinalExpandSpec:
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """Pooled features -> 1x1 conv to ``channels`` -> activation -> dropout -> classifier."""
+    """Pooled features -> 1x1 conv to ``channels`` -> activation -> dropout -> classifier.
 
-    channels: int
+    ``channels`` None (YAML ``channels: null``): no head conv, the pooled features of the final
+    expand go through dropout straight to the classifier.
+    """
+
+    channels: int | None
     activation: str
     dropout: float
 
@@ -117,7 +144,10 @@ class ArchConfig:
     def __str__(self) -> str:
         parts = [
             f"d{s.depth}w{s.width}:"
-            + ",".join(f"k{k}e{e:g}" for k, e in zip(s.kernel_sizes, s.expand_ratios))
+            + ",".join(
+                "id" if (k, e) == IDENTITY else f"k{k}e{e:g}"
+                for k, e in zip(s.kernel_sizes, s.expand_ratios)
+            )
             for s in self.stages
         ]
         return f"r{self.resolution}|" + "|".join(parts)
@@ -188,7 +218,7 @@ class SearchSpace:
 
     name: str
     stem: StemSpec
-    first_block: FirstBlockSpec
+    first_block: FirstBlockSpec | None
     stages: tuple[StageSpec, ...]
     final_expand: FinalExpandSpec
     head: HeadSpec
@@ -209,16 +239,16 @@ class SearchSpace:
             stride=_positive_int(stem_raw.get("stride", 2), "stem.stride"),
             activation=_activation(stem_raw.get("activation", "hswish"), "stem.activation"),
         )
-        first_raw = _section(raw, "first_block")
-        first = FirstBlockSpec(
-            channels=_positive_int(first_raw.get("channels"), "first_block.channels"),
-            kernel_size=_positive_int(first_raw.get("kernel_size", 3), "first_block.kernel_size"),
-            activation=_activation(first_raw.get("activation", "relu"), "first_block.activation"),
-        )
+        first = _first_block(raw)
         stages_raw = raw.get("stages")
         if not isinstance(stages_raw, Sequence) or not stages_raw:
             raise SpaceDefinitionError("the space definition needs a non-empty `stages:` list")
-        stages = tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(stages_raw))
+        in_widths: tuple[int, ...] = (first.channels if first is not None else stem.channels,)
+        stages_list: list[StageSpec] = []
+        for i, stage_raw in enumerate(stages_raw):
+            stages_list.append(_stage(stage_raw, f"stages[{i}]", in_widths))
+            in_widths = stages_list[-1].widths
+        stages = tuple(stages_list)
         final_raw = _section(raw, "final_expand")
         final = FinalExpandSpec(
             channels=_positive_int(final_raw.get("channels"), "final_expand.channels"),
@@ -230,15 +260,14 @@ class SearchSpace:
         dropout = head_raw.get("dropout", 0.0)
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise SpaceDefinitionError(f"head.dropout must be in [0, 1), got {dropout!r}")
+        head_channels = head_raw.get("channels")
         head = HeadSpec(
-            channels=_positive_int(head_raw.get("channels"), "head.channels"),
+            channels=None
+            if head_channels is None
+            else _positive_int(head_channels, "head.channels"),
             activation=_activation(head_raw.get("activation", "hswish"), "head.activation"),
             dropout=float(dropout),
         )
-        if first.kernel_size % 2 == 0:
-            raise SpaceDefinitionError(
-                f"first_block.kernel_size must be odd, got {first.kernel_size}"
-            )
         return cls(name, stem, first, stages, final, head, _resolutions(raw.get("resolutions")))
 
     @classmethod
@@ -256,9 +285,7 @@ class SearchSpace:
         """Plain data (lists, numbers, strings) that :meth:`from_dict` reads back."""
         out = asdict(self)
         out["resolutions"] = list(self.resolutions)
-        for stage in out["stages"]:
-            for key in ("depths", "kernel_sizes", "expand_ratios", "widths"):
-                stage[key] = list(stage[key])
+        out["stages"] = [_stage_dict(stage) for stage in self.stages]
         return out
 
     @property
@@ -286,6 +313,9 @@ class SearchSpace:
             where = f"stages[{i}]"
             _check(stage.depth, spec.depths, f"{where}.depth")
             _check(stage.width, spec.widths, f"{where}.width")
+            if spec.explicit_ops:
+                _check_ops(spec, stage, where)
+                continue
             for name, values, allowed in (
                 ("kernel_sizes", stage.kernel_sizes, spec.kernel_sizes),
                 ("expand_ratios", stage.expand_ratios, spec.expand_ratios),
@@ -316,16 +346,23 @@ class SearchSpace:
         return self._extreme(max)
 
     def _extreme(self, pick: Any) -> ArchConfig:
-        stages = tuple(
-            StageArch(
-                depth=pick(s.depths),
-                kernel_sizes=(pick(s.kernel_sizes),) * pick(s.depths),
-                expand_ratios=(pick(s.expand_ratios),) * pick(s.depths),
-                width=pick(s.widths),
+        stages = []
+        for s in self.stages:
+            depth = pick(s.depths)
+            if s.explicit_ops:  # layer_ops is ordered cheapest first
+                end = 0 if pick is min else -1
+                ops = [s.layer_ops(j)[end] for j in range(depth)]
+            else:
+                ops = [(pick(s.kernel_sizes), pick(s.expand_ratios))] * depth
+            stages.append(
+                StageArch(
+                    depth=depth,
+                    kernel_sizes=tuple(k for k, _ in ops),
+                    expand_ratios=tuple(e for _, e in ops),
+                    width=pick(s.widths),
+                )
             )
-            for s in self.stages
-        )
-        return ArchConfig(pick(self.resolutions), stages)
+        return ArchConfig(pick(self.resolutions), tuple(stages))
 
     # ----------------------------------------------------------------- JSON
     def arch_to_json(self, arch: ArchConfig) -> dict[str, Any]:
@@ -373,8 +410,9 @@ class SearchSpace:
     # ----------------------------------------------------------------- numeric encoding
     @property
     def encoding_dim(self) -> int:
-        """Length of :meth:`encode`'s vectors: per stage depth, 2 per max block, width; +res."""
-        return sum(2 + 2 * s.max_depth for s in self.stages) + 1
+        """Length of :meth:`encode`'s vectors: per stage depth, per max block 2 (kernel and
+        expand; 1, the op, in a stage of explicit ops), width; + resolution."""
+        return sum(2 + (1 if s.explicit_ops else 2) * s.max_depth for s in self.stages) + 1
 
     def encode(self, arch: ArchConfig) -> np.ndarray:
         """Fixed-length vector in [0, 1]^encoding_dim; choice i of k maps to (i + 0.5) / k.
@@ -387,6 +425,10 @@ class SearchSpace:
             out.append(_code(stage.depth, spec.depths))
             for j in range(spec.max_depth):
                 active = j < stage.depth
+                if spec.explicit_ops:
+                    op = (stage.kernel_sizes[j], stage.expand_ratios[j]) if active else None
+                    out.append(_code(op, spec.layer_ops(j)))
+                    continue
                 out.append(_code(stage.kernel_sizes[j] if active else None, spec.kernel_sizes))
                 out.append(_code(stage.expand_ratios[j] if active else None, spec.expand_ratios))
             out.append(_code(stage.width, spec.widths))
@@ -406,7 +448,12 @@ class SearchSpace:
         for spec in self.stages:
             depth = _pick(next(it), spec.depths)
             kernels, expands = [], []
-            for _ in range(spec.max_depth):
+            for j in range(spec.max_depth):
+                if spec.explicit_ops:
+                    kernel, expand = _pick(next(it), spec.layer_ops(j))
+                    kernels.append(kernel)
+                    expands.append(expand)
+                    continue
                 kernels.append(_pick(next(it), spec.kernel_sizes))
                 expands.append(_pick(next(it), spec.expand_ratios))
             width = _pick(next(it), spec.widths)
@@ -428,7 +475,21 @@ class SearchSpace:
         return self.decode(np.where(take_b, vb, va))
 
 
-def _stage(raw: Any, where: str) -> StageSpec:
+def _first_block(raw: Mapping[str, Any]) -> FirstBlockSpec | None:
+    if "first_block" in raw and raw["first_block"] is None:
+        return None  # `first_block: null`: the stem feeds the first stage directly
+    first_raw = _section(raw, "first_block")
+    first = FirstBlockSpec(
+        channels=_positive_int(first_raw.get("channels"), "first_block.channels"),
+        kernel_size=_positive_int(first_raw.get("kernel_size", 3), "first_block.kernel_size"),
+        activation=_activation(first_raw.get("activation", "relu"), "first_block.activation"),
+    )
+    if first.kernel_size % 2 == 0:
+        raise SpaceDefinitionError(f"first_block.kernel_size must be odd, got {first.kernel_size}")
+    return first
+
+
+def _stage(raw: Any, where: str, in_widths: tuple[int, ...]) -> StageSpec:
     if not isinstance(raw, Mapping):
         raise SpaceDefinitionError(f"{where} must be a mapping, got {raw!r}")
     depths = _choices(raw.get("depths"), f"{where}.depths", int)
@@ -438,21 +499,110 @@ def _stage(raw: Any, where: str) -> StageSpec:
             f"{where}.depths has {max(depths)}, above the stage's max_depth {max_depth}; "
             "lower the depth choice or raise max_depth"
         )
-    kernels = _choices(raw.get("kernel_sizes"), f"{where}.kernel_sizes", int)
+    explicit = "ops" in raw
+    if explicit:
+        if "kernel_sizes" in raw or "expand_ratios" in raw:
+            raise SpaceDefinitionError(
+                f"{where} has both ops and kernel_sizes/expand_ratios; give either the list of "
+                "(kernel, expand) pairs `ops: [[3, 3], [5, 6]]` or the two factor lists"
+            )
+        ops = _ops(raw["ops"], f"{where}.ops")
+        kernels = tuple(sorted({k for k, _ in ops}))
+        expands = tuple(sorted({e for _, e in ops}))
+    else:
+        kernels = _choices(raw.get("kernel_sizes"), f"{where}.kernel_sizes", int)
+        expands = _choices(raw.get("expand_ratios"), f"{where}.expand_ratios", float)
+        ops = tuple((k, e) for k in kernels for e in expands)
     if any(k % 2 == 0 for k in kernels):
         raise SpaceDefinitionError(f"{where}.kernel_sizes must be odd, got {list(kernels)}")
-    se = raw.get("se", False)
-    if not isinstance(se, bool):
-        raise SpaceDefinitionError(f"{where}.se must be true or false, got {se!r}")
+    se, identity = (_flag(raw, key, where) for key in ("se", "identity"))
+    widths = _choices(raw.get("widths"), f"{where}.widths", int)
+    stride = _positive_int(raw.get("stride", 1), f"{where}.stride")
+    if identity and not explicit:
+        raise SpaceDefinitionError(
+            f"{where}.identity needs the ops form (`ops: [[3, 3], [5, 6]]`), not kernel_sizes x "
+            "expand_ratios"
+        )
+    if identity and stride == 1 and set(in_widths) == set(widths) and len(widths) == 1:
+        raise SpaceDefinitionError(
+            f"{where}.identity: the stage's first layer keeps its input's shape, so an identity "
+            "there skips the layer; declare that with a smaller depth choice instead"
+        )
     return StageSpec(
         depths=depths,
         kernel_sizes=kernels,
-        expand_ratios=_choices(raw.get("expand_ratios"), f"{where}.expand_ratios", float),
-        widths=_choices(raw.get("widths"), f"{where}.widths", int),
-        stride=_positive_int(raw.get("stride", 1), f"{where}.stride"),
+        expand_ratios=expands,
+        widths=widths,
+        stride=stride,
         activation=_activation(raw.get("activation", "relu"), f"{where}.activation"),
         se=se,
+        ops=ops,
+        explicit_ops=explicit,
+        identity=identity,
     )
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise SpaceDefinitionError(f"{where}.{key} must be true or false, got {value!r}")
+    return value
+
+
+def _ops(value: Any, field: str) -> tuple[Op, ...]:
+    hint = "write e.g. `ops: [[3, 3], [5, 6]]` (kernel size, expand ratio)"
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise SpaceDefinitionError(f"{field} must be a non-empty list of pairs; {hint}")
+    ops = []
+    for item in value:
+        ok = isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2
+        numbers = ok and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in item
+        )
+        if not numbers or int(item[0]) != item[0]:
+            raise SpaceDefinitionError(
+                f"{field} has {item!r}; each op is a pair of a positive integer kernel size "
+                f"and a positive expand ratio; {hint}"
+            )
+        ops.append((int(item[0]), float(item[1])))
+    if len(set(ops)) != len(ops):
+        raise SpaceDefinitionError(f"{field} repeats an op: {list(value)!r}")
+    return tuple(sorted(ops))
+
+
+def _stage_dict(stage: StageSpec) -> dict[str, Any]:
+    """Plain data of a stage in the form its YAML was written in (so fingerprints are stable)."""
+    out: dict[str, Any] = {"depths": list(stage.depths)}
+    if stage.explicit_ops:
+        out["ops"] = [[k, e] for k, e in stage.ops]
+    else:
+        out["kernel_sizes"] = list(stage.kernel_sizes)
+        out["expand_ratios"] = list(stage.expand_ratios)
+    out.update(widths=list(stage.widths), stride=stage.stride, activation=stage.activation)
+    out["se"] = stage.se
+    if stage.identity:
+        out["identity"] = True
+    return out
+
+
+def _check_ops(spec: StageSpec, stage: StageArch, where: str) -> None:
+    for name, values in (
+        ("kernel_sizes", stage.kernel_sizes),
+        ("expand_ratios", stage.expand_ratios),
+    ):
+        if len(values) != stage.depth:
+            raise ArchValidationError(
+                f"{where}.{name} has {len(values)} entries but depth is {stage.depth}; "
+                "give one choice per active block"
+            )
+    for j, op in enumerate(zip(stage.kernel_sizes, stage.expand_ratios)):
+        allowed = spec.layer_ops(j)
+        if op not in allowed:
+            names = [list(o) for o in allowed]
+            raise ArchValidationError(
+                f"{where} layer {j} has (kernel, expand) {list(op)}; allowed: {names}"
+                + ("; the identity [0, 0] only in a stage's first layer" if spec.identity else "")
+            )
 
 
 def _check(value: Any, allowed: tuple[Any, ...], field: str) -> None:

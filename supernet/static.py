@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from supernet._channels import BlockShape, block_shapes, se_channels
+from supernet._channels import BlockShape, block_shapes, se_channels, stem_out_channels
 from supernet.space import ArchConfig, SearchSpace
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswish}
@@ -86,26 +86,50 @@ class StaticBlock(nn.Module):
         return out
 
 
+class Projection(nn.Module):
+    """The identity op of a layer that changes shape: strided 1x1 conv -> BN (no activation)."""
+
+    def __init__(self, shape: BlockShape) -> None:
+        super().__init__()
+        self.project = ConvBN(shape.in_channels, shape.out_channels, 1, shape.stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(x)
+
+
+def make_block(shape: BlockShape) -> nn.Module:
+    """The static module of one active layer: :class:`Projection` or :class:`StaticBlock`."""
+    return Projection(shape) if shape.projection else StaticBlock(shape)
+
+
 class Head(nn.Module):
-    """Global average pool -> 1x1 conv -> activation -> dropout -> linear; ``-> (N, classes)``."""
+    """Global average pool -> [1x1 conv -> activation] -> dropout -> linear; ``-> (N, classes)``.
+
+    ``channels`` None: no conv, the pooled features go straight to dropout and the classifier.
+    """
 
     def __init__(
-        self, in_channels: int, channels: int, act: str, dropout: float, num_classes: int
+        self, in_channels: int, channels: int | None, act: str, dropout: float, num_classes: int
     ) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.conv = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.act = activation(act)
+        self.conv: nn.Module = nn.Identity()
+        self.act: nn.Module = nn.Identity()
+        if channels is not None:
+            self.conv = nn.Conv2d(in_channels, channels, 1, bias=False)
+            self.act = activation(act)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(channels, num_classes)
+        self.classifier = nn.Linear(in_channels if channels is None else channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.act(self.conv(self.pool(x)))
         return self.classifier(self.dropout(torch.flatten(x, 1)))
 
 
-def first_block_shape(space: SearchSpace, resolution: int) -> BlockShape:
+def first_block_shape(space: SearchSpace, resolution: int) -> BlockShape | None:
     """The fixed depthwise-separable block after the stem (expand ratio 1, stride 1, no SE)."""
+    if space.first_block is None:
+        return None
     channels = space.stem.channels
     return BlockShape(
         in_channels=channels,
@@ -134,10 +158,10 @@ class StaticNet(nn.Module):
         self.num_classes = num_classes
         stem = space.stem
         self.stem = ConvBN(3, stem.channels, 3, stem.stride, act=stem.activation)
-        self.first_block = StaticBlock(first_block_shape(space, arch.resolution))
+        self.first_block = optional_first_block(space, arch.resolution)
         shapes = block_shapes(space, arch)
-        self.blocks = nn.Sequential(*(StaticBlock(s) for s in shapes))
-        last = shapes[-1].out_channels if shapes else space.first_block.channels
+        self.blocks = nn.Sequential(*(make_block(s) for s in shapes))
+        last = shapes[-1].out_channels if shapes else stem_out_channels(space)
         final = space.final_expand
         self.final_expand = ConvBN(last, final.channels, 1, act=final.activation)
         head = space.head
@@ -147,6 +171,12 @@ class StaticNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.blocks(self.first_block(self.stem(x)))
         return self.head(self.final_expand(x))
+
+
+def optional_first_block(space: SearchSpace, resolution: int) -> nn.Module:
+    """The space's first block, or an ``nn.Identity`` where it declares none."""
+    shape = first_block_shape(space, resolution)
+    return nn.Identity() if shape is None else StaticBlock(shape)
 
 
 def init_weights(model: nn.Module) -> None:

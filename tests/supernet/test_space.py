@@ -163,3 +163,64 @@ def test_stage_arch_is_plain_data() -> None:
         "stages": [{"depth": 1, "kernel_sizes": (3,), "expand_ratios": (2.0,), "width": 12}],
     }
     assert str(arch) == "r16|d1w12:k3e2"
+
+
+def test_preset_fingerprints_are_unchanged_by_the_ops_format() -> None:
+    """Checkpoints and arch JSONs store the fingerprint: the presets must keep theirs."""
+    expected = {"tiny": "33b7e7f7ebacea65", "cifar": "40d08de8d3e65545",
+                "ofa_mbv3": "96eb8ebf316796ba"}  # fmt: skip
+    assert {name: load_space(name).fingerprint for name in expected} == expected
+
+
+def _ops_space(**stage: object) -> dict:
+    raw = load_space("nbmacro").to_dict()
+    raw["stages"][0].update(stage)
+    return raw
+
+
+def test_ops_form_round_trips_and_validates() -> None:
+    space = load_space("nbmacro")
+    assert SearchSpace.from_dict(space.to_dict()) == space
+    assert space.stages[0].layer_ops(0) == ((0, 0.0), (3, 3.0), (5, 6.0))
+    assert space.stages[0].layer_ops(1) == ((3, 3.0), (5, 6.0))
+    cases = [
+        ({"kernel_sizes": [3]}, "both ops and kernel_sizes"),
+        ({"ops": [[3, 3], [3, 3]]}, "repeats an op"),
+        ({"ops": [[4, 3]]}, "must be odd"),
+        ({"ops": [[3]]}, "pair of a positive integer"),
+        ({"ops": "35"}, "non-empty list of pairs"),
+        ({"identity": "yes"}, "identity must be true or false"),
+    ]
+    for update, message in cases:
+        with pytest.raises(SpaceDefinitionError, match=message):
+            SearchSpace.from_dict(_ops_space(**update))
+
+
+def test_identity_needs_a_shape_changing_layer_and_the_ops_form() -> None:
+    with pytest.raises(SpaceDefinitionError, match="keeps its input's shape"):
+        SearchSpace.from_dict(_ops_space(stride=1, widths=[32]))
+    raw = load_space("tiny").to_dict()
+    raw["stages"][0]["identity"] = True
+    with pytest.raises(SpaceDefinitionError, match="needs the ops form"):
+        SearchSpace.from_dict(raw)
+
+
+def test_identity_is_refused_outside_a_stage_first_layer() -> None:
+    space = load_space("nbmacro")
+    arch = space.largest()
+    stage = dataclasses.replace(arch.stages[1], kernel_sizes=(5, 0, 5), expand_ratios=(6, 0, 6))
+    bad = dataclasses.replace(arch, stages=(arch.stages[0], stage, arch.stages[2]))
+    with pytest.raises(ArchValidationError, match=r"stages\[1\] layer 1 .*only in a stage's first"):
+        space.validate(bad)
+    pair = dataclasses.replace(arch.stages[0], kernel_sizes=(5, 3), expand_ratios=(3.0, 3.0))
+    with pytest.raises(ArchValidationError, match=r"\[5, 3.0\]; allowed"):
+        space.validate(dataclasses.replace(arch, stages=(pair, *arch.stages[1:])))
+
+
+def test_no_first_block_and_no_head_conv_in_yaml() -> None:
+    space = load_space("nbmacro")
+    assert space.first_block is None and space.head.channels is None
+    raw = space.to_dict()
+    del raw["first_block"]
+    with pytest.raises(SpaceDefinitionError, match="first_block"):
+        SearchSpace.from_dict(raw)
