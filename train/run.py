@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from timm.utils import ModelEmaV3
+from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from supernet.errors import ConfigError
@@ -124,7 +126,10 @@ def epoch_batches(
 
     The epoch's order and augmentation seeds come from a generator seeded by (seed, epoch), so
     skipping the first ``skip`` batches after a resume gives exactly the batches the
-    uninterrupted run saw. Each rank gets its ``DistributedSampler`` share.
+    uninterrupted run saw. Each rank gets its ``DistributedSampler`` share. With
+    ``bundle.in_memory`` the batches are augmented whole, on ``ctx.device``, from per-image
+    parameters drawn by that generator (:meth:`DataBundle.batched_train`); otherwise a
+    ``DataLoader`` runs the per-image pipeline.
     """
     n = len(bundle.train)
     share: DistributedSampler[int] = DistributedSampler(
@@ -139,8 +144,15 @@ def epoch_batches(
     if steps == 0:
         raise ConfigError(f"data.batch_size={batch_size} leaves no step per epoch")
 
-    def batches(epoch: int, skip: int) -> DataLoader[Any]:
+    source = bundle.batched_train(ctx.device) if bundle.in_memory else None
+
+    def batches(epoch: int, skip: int) -> Iterable[tuple[Tensor, Tensor]]:
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)  # LOADER_RULE
+        if source is not None:
+            params = source.draw(generator)
+            share.set_epoch(epoch)
+            order = list(share)[skip * batch_size : steps * batch_size]
+            return source.batches(order, batch_size, params)
         aug_seeds = torch.randint(2**62, (n,), generator=generator).tolist()
         share.set_epoch(epoch)
         order = list(share)[: steps * batch_size]

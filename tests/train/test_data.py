@@ -135,6 +135,7 @@ def test_max_train_images_caps_train_only(digits: DataBundle) -> None:
         ({"batch_size": 0}, ConfigError, r"batch_size.*0"),
         ({"num_workers": -1}, ConfigError, r"num_workers"),
         ({"max_train_images": 0}, ConfigError, r"max_train_images"),
+        ({"in_memory": "yes"}, ConfigError, r"in_memory must be true or false, got 'yes'"),
     ],
 )
 def test_bad_config_values_are_named(kwargs: dict, error: type, pattern: str) -> None:

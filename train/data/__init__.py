@@ -6,6 +6,11 @@ the search space; the training loop resizes per step). ``val`` is carved out of 
 data (stratified, ``split_seed``), the official test split is left untouched, and ``calib`` is a
 fixed stratified subset of ``train`` without augmentation. Same config, same splits.
 
+``in_memory=true`` holds each split as one tensor (image folders are decoded once and cached
+beside the data) and batches whole: :meth:`DataBundle.eval_loader` slices and normalises,
+:meth:`DataBundle.batched_train` augments on the training device. ``false`` keeps the per-image
+pipeline behind a ``DataLoader`` (the digits default; image folders then read files per access).
+
 Example:
     >>> bundle = build_data(DataConfig(name="digits"), image_size=16)
     >>> len(bundle.train) + len(bundle.val) + len(bundle.test), bundle.num_classes
@@ -72,6 +77,7 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
         class_names=raw.class_names,
         image_size=image_size,
         num_workers=cfg.num_workers,
+        in_memory=cfg.in_memory,
     )
 
 

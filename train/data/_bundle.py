@@ -12,8 +12,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from supernet.errors import DatasetError
+from train.data._batched import BatchPipeline, EvalBatches, TrainBatches
 from train.data._sources import FileImages, TensorImages
-from train.data._transforms import Pipeline
+from train.data._transforms import Pipeline, TensorPipeline
 
 EVAL_SPLITS = ("val", "test", "calib")
 
@@ -81,7 +82,9 @@ class DataBundle:
 
     ``train`` (augmented through :meth:`train_loader`), ``val`` (carved from the training data,
     for search), ``test`` (never used by training or search) and ``calib`` (a fixed subset of
-    ``train`` with evaluation transforms, for BN recalibration).
+    ``train`` with evaluation transforms, for BN recalibration). With ``in_memory``,
+    :meth:`eval_loader` slices and normalises whole batches of the in-memory images, and the
+    supernet trainer takes its batches from :meth:`batched_train`.
 
     Example:
         >>> bundle = build_data(DataConfig(), image_size=16)
@@ -98,6 +101,7 @@ class DataBundle:
     class_names: list[str]
     image_size: int
     num_workers: int = 0
+    in_memory: bool = False
 
     def train_loader(
         self, batch_size: int, generator: torch.Generator, sampler: Sampler[int] | None = None
@@ -119,12 +123,45 @@ class DataBundle:
             **self._worker_options(),
         )
 
-    def eval_loader(self, split: str, batch_size: int) -> DataLoader[Any]:
+    def eval_loader(self, split: str, batch_size: int) -> DataLoader[Any] | EvalBatches:
         """Batches of ``"val"``, ``"test"`` or ``"calib"`` in a fixed order, not augmented."""
         if split not in EVAL_SPLITS:
             raise DatasetError(f"unknown eval split {split!r}; allowed: {', '.join(EVAL_SPLITS)}")
-        dataset = getattr(self, split)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=False, **self._worker_options())
+        view = getattr(self, split)
+        if self.in_memory:
+            return EvalBatches(
+                _tensor(view), view.positions, view.targets, _batched(view), batch_size
+            )
+        return DataLoader(view, batch_size=batch_size, shuffle=False, **self._worker_options())
+
+    def batched_train(self, device: torch.device) -> TrainBatches:
+        """The train split moved to ``device`` once, with its batched augmentation.
+
+        Needs in-memory images (``in_memory`` data, or digits/CIFAR); see
+        :class:`~train.data._batched.TrainBatches`.
+        """
+        view = self.train
+        images = _tensor(view).index_select(0, torch.from_numpy(view.positions))
+        labels = torch.from_numpy(view.targets)
+        return TrainBatches(images, labels, _batched(view), view.augment, device)
 
     def _worker_options(self) -> dict[str, Any]:
         return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+
+
+def _tensor(view: LabelledView) -> Tensor:
+    if not isinstance(view.images, TensorImages):
+        raise DatasetError(
+            "batched loading needs the images in memory, but this split reads image files on "
+            "each access; build the data with data.in_memory=true"
+        )
+    return view.images.images
+
+
+def _batched(view: LabelledView) -> BatchPipeline:
+    if not isinstance(view.pipeline, TensorPipeline):
+        raise DatasetError(
+            f"batched loading needs a TensorPipeline, got {type(view.pipeline).__name__}; "
+            "build the data with data.in_memory=true"
+        )
+    return BatchPipeline.like(view.pipeline)

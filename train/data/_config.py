@@ -26,6 +26,10 @@ class DataConfig:
     split is never used by training or search. ``calib_images`` is the size of the fixed
     BN-recalibration subset (train split, eval transforms), capped at the train split's size.
     ``max_train_images`` caps the train split (stratified) for quick runs; val is unaffected.
+    ``in_memory``: hold every split as one tensor (uint8 for CIFAR and image folders) and
+    augment whole batches on the training device (``imagefolder`` decodes its files once into
+    a cache beside the data, see :mod:`train.data._cache`); false keeps the per-image pipeline
+    (and, for ``imagefolder``, decodes the files on every access: for data too large for memory).
 
     Example:
         >>> DataConfig(name="cifar10", root="data/cifar", batch_size=128).val_fraction
@@ -43,6 +47,7 @@ class DataConfig:
     calib_images: int = 512
     augment: bool = True
     max_train_images: int | None = None
+    in_memory: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
@@ -57,6 +62,11 @@ class DataConfig:
             raise ConfigError(f"data.num_workers must be an integer >= 0, got {self.num_workers!r}")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if not isinstance(self.in_memory, bool):
+            raise ConfigError(
+                f"data.in_memory must be true or false, got {self.in_memory!r}; true holds the "
+                "data as one tensor and augments whole batches on the training device"
+            )
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(
                 f"data.val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}; "

@@ -17,6 +17,7 @@ import torch.nn.functional as nnf
 from torch import Tensor
 
 from supernet.errors import DatasetError
+from train.data._cache import decoded_images, stored_size
 from train.data._config import NORMALIZATION, DataConfig
 from train.data._splits import carve
 from train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
@@ -148,7 +149,14 @@ def load_cifar(cfg: DataConfig, image_size: int) -> RawData:
 
 
 def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
-    """``root/train/<class>/*`` is the pool; ``root/val/`` (or ``root/test/``) is the test set."""
+    """``root/train/<class>/*`` is the pool; ``root/val/`` (or ``root/test/``) is the test set.
+
+    ``in_memory=false``: files are decoded on every access, ImageNet-style transforms
+    (:class:`ImagePipeline`). ``in_memory=true``: both splits are decoded once into uint8
+    tensors at :func:`~train.data._cache.stored_size` (cached beside the data, see
+    :mod:`train.data._cache`) and get CIFAR-style transforms (:class:`TensorPipeline`:
+    RandomCrop with ``S // 8`` pixels of padding, 4 at 32 x 32, plus a horizontal flip).
+    """
     if cfg.root is None:
         raise DatasetError(f"data.root is not set for imagefolder; {IMAGEFOLDER_LAYOUT}")
     root = Path(cfg.root)
@@ -168,6 +176,16 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
         )
     test_paths, test_targets = _scan(test_dir, {c: class_to_idx[c] for c in test_classes})
     mean, std = NORMALIZATION["imagefolder"]
+    if cfg.in_memory:
+        size = stored_size(pool_paths[0], image_size)
+        return RawData(
+            pool_images=TensorImages(decoded_images(pool_paths, root, size)),
+            pool_targets=pool_targets,
+            test_images=TensorImages(decoded_images(test_paths, root, size)),
+            test_targets=test_targets,
+            class_names=class_names,
+            pipeline=TensorPipeline(image_size, mean, std, pad_crop=max(1, size // 8), flip=True),
+        )
     return RawData(
         pool_images=FileImages(pool_paths),
         pool_targets=pool_targets,
