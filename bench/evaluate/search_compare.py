@@ -7,6 +7,15 @@ Every strategy and seed searches the same supernet with the same budget and the 
 evaluator; the evaluator's accuracy cache is shared, so an architecture proposed twice (by two
 strategies) is scored once. Writes ``bench/results/search_compare_<name>.json`` and a
 hypervolume plot, and prints a Markdown table (final hypervolume, mean and spread).
+
+With ``--truth TABLE`` (a ground-truth table of the supernet's space, e.g. NAS-Bench-Macro's
+JSON for ``nbmacro``) every run is also judged by the table's accuracies: the true hypervolume
+of the found front against the table's best under the budget, and the true accuracy of the
+architecture each run picks against the table's best under the budget::
+
+    python -m bench.evaluate.search_compare --supernet runs/nbm_sandwich --budget-macs 12e6 \
+        --samples 100 --seeds 0 1 2 3 4 --strategies lamoo random nsga2 \
+        --truth ../shared/data/nbmacro/nas-bench-macro_cifar10.json --name nbmacro
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import torch
 
 from evaluate.codec import Budget
 from evaluate.evaluator import InheritedAccuracyEvaluator
+from evaluate.ground_truth import judge_search, load_ground_truth
 from evaluate.nas_search import SearchSettings, run_nas_search
 from evaluate.plots import plot_hypervolume
 from supernet import CostModel
@@ -48,6 +58,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--name", default="run")
     parser.add_argument("--out", type=Path, default=None, help="folder for the search runs")
+    parser.add_argument("--truth", type=Path, default=None, help="ground-truth table")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,6 +80,9 @@ def main() -> None:
     )
     cost_model = CostModel(loaded.space, loaded.num_classes)
     budget = Budget(macs=args.budget_macs, params=args.budget_params)
+    truth = load_ground_truth(args.truth, loaded.space) if args.truth else None
+    if truth is not None and args.budget_macs is None:
+        parser.error("--truth judges a MACs-budgeted search: give --budget-macs")
     out = args.out or RESULTS / f"search_compare_{args.name}"
     runs: dict[str, list[dict]] = {}
     curves: dict[str, list[np.ndarray]] = {}
@@ -103,8 +117,18 @@ def main() -> None:
                     "wall_seconds": time.perf_counter() - start,
                 }
             )
+            if truth is not None:
+                verdict = judge_search(
+                    [r.arch for r in result.pareto],
+                    result.best.arch,
+                    [r.arch for r in result.rows],
+                    truth,
+                    lambda a: cost_model(a).macs,
+                    float(args.budget_macs),
+                )
+                runs[strategy][-1].update(dataclasses.asdict(verdict), hv_ratio=verdict.hv_ratio)
             print(f"{strategy} seed {seed}: HV {curve[-1]:.4f}, best {result.best.accuracy:.4f}")
-    table = _table(runs)
+    table = _table(runs) + ("\n\n" + _truth_table(runs) if truth is not None else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
         "supernet": str(args.supernet),
@@ -116,6 +140,7 @@ def main() -> None:
         "val_images": evaluator.val.num_images,
     }
     (RESULTS / f"search_compare_{args.name}.json").write_text(json.dumps(payload, indent=1))
+    (RESULTS / f"search_compare_{args.name}.md").write_text(table + "\n")
     plot_hypervolume(
         {k: np.stack(v) for k, v in curves.items()}, RESULTS / f"search_compare_{args.name}.png"
     )
@@ -149,3 +174,27 @@ def _table(runs: dict[str, list[dict]]) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def _truth_table(runs: dict[str, list[dict]]) -> str:
+    """Mean (min-max) over seeds of each run's verdict by the ground-truth table."""
+    first = next(iter(runs.values()))[0]
+    lines = [
+        f"Judged by the ground truth (table's max HV under the budget {first['max_hv']:.2f}; "
+        f"best true accuracy under the budget {100 * first['best_true']:.2f} %)",
+        "",
+        "| strategy | true HV | true HV / max | true acc. of the picked arch | "
+        "best true acc. evaluated |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cell(rows: list[dict], key: str, scale: float = 1.0, digits: int = 2) -> str:
+        v = scale * np.array([r[key] for r in rows])
+        return f"{v.mean():.{digits}f} ({v.min():.{digits}f}-{v.max():.{digits}f})"
+
+    for strategy, rows in runs.items():
+        lines.append(
+            f"| {strategy} | {cell(rows, 'true_hv')} | {cell(rows, 'hv_ratio', digits=3)} | "
+            f"{cell(rows, 'picked_true', 100)} | {cell(rows, 'found_true', 100)} |"
+        )
+    return "\n".join(lines)

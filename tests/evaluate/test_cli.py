@@ -93,3 +93,60 @@ def test_supernet_mode_recalibrates_and_scores(tmp_path: Path) -> None:
     arch_path.write_text(json.dumps(other.arch_to_json(other.smallest())))
     with pytest.raises(Exception, match="cifar"):
         run_from_config(cfg, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def nbmacro_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (very short) ``nbmacro`` supernet run on digits at 8x8."""
+    import dataclasses
+
+    from train.data import DataConfig
+    from train.optim import ScheduleConfig
+    from train.run import RunOptions, SupernetTrainConfig, train_supernet
+
+    run_dir = tmp_path_factory.mktemp("nbmacro_run")
+    space = dataclasses.replace(load_space("nbmacro"), resolutions=(8,))
+    cfg = SupernetTrainConfig(
+        space=space,
+        data=DataConfig(max_train_images=64, batch_size=32, calib_images=32),
+        schedule=ScheduleConfig(epochs=1, warmup_epochs=0.0),
+        run=RunOptions(progress=False, tensorboard=False, device="cpu"),
+    )
+    train_supernet(cfg, run_dir)
+    return run_dir
+
+
+def test_rank_mode_against_a_ground_truth_table(nbmacro_run: Path, tmp_path: Path) -> None:
+    from tests.nbmacro_table import nbmacro_table_path
+
+    table = nbmacro_table_path()
+    out = tmp_path / "rank" / "evaluation.json"
+    cfg = _cfg("mode=rank", f"supernet={nbmacro_run}", f"truth={table}", "num_archs=20",
+               "bootstrap=50", f"out={out}")  # fmt: skip
+    result = run_from_config(cfg, tmp_path)
+    report = json.loads((out.parent / "fidelity.json").read_text())
+    assert report["num_archs"] == len(report["rows"]) == 20
+    assert set(report["metrics"]) == {"supernet", "macs", "params", "layers", "seed_ceiling"}
+    raw = json.loads(table.read_text())
+    from supernet.nbmacro import code_from_arch
+
+    space = load_space("nbmacro")
+    for row in report["rows"]:
+        arch = space.arch_from_json({**row["arch"], "resolution": 32, "space_fingerprint": None})
+        assert row["true"] == pytest.approx(raw[code_from_arch(space, arch)]["mean_acc"] / 100)
+        assert 0.0 <= row["inherited"] <= 1.0
+    assert result["supernet_kendall_tau"] == report["metrics"]["supernet"]["kendall_tau"]
+    assert (out.parent / "fidelity.png").is_file() and (out.parent / "fidelity.md").is_file()
+
+
+def test_rank_mode_with_truth_needs_a_supernet_of_the_tables_space(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    from evaluate.ground_truth import GroundTruthError
+    from tests.nbmacro_table import nbmacro_table_path
+
+    table = nbmacro_table_path()
+    with pytest.raises(ConfigError, match="needs supernet="):
+        run_from_config(_cfg("mode=rank", f"truth={table}"), tmp_path)
+    with pytest.raises(GroundTruthError, match="space=nbmacro"):
+        run_from_config(_cfg("mode=rank", f"truth={table}", f"supernet={trained_run}"), tmp_path)
