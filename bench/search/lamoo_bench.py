@@ -1,11 +1,14 @@
-"""LaMOO vs baselines: hypervolume vs samples on botorch problems and NAS-Bench-201.
+"""LaMOO vs baselines: hypervolume vs samples on botorch problems, NAS-Bench-201 and -Macro.
 
     nice python -m bench.search.lamoo_bench [--quick] [--problems dtlz2 nb201-params ...]
 
+NAS-Bench-Macro (``--problems nbmacro-flops``) is on request, not in the default set.
+
 Every strategy starts from the same Sobol initial design (same seed) and spends the same budget.
-Each finished run is cached in ``bench/results/search_runs.json`` (a rerun skips it); the summary
-goes to ``bench/results/search_summary.json``, a markdown table to stdout and
-``bench/results/search_summary.md``, and a plot to ``bench/results/search_hv.png``.
+Each finished run is cached per (problem, strategy, seed) in ``<out>/search_runs_<tag>.json``
+(``tag`` is ``full`` or ``quick``, ``out`` defaults to ``bench/results``; a rerun skips it); the
+summary of every cached run goes to ``<out>/search_summary_<tag>.json``, a markdown table to
+stdout and ``<out>/search_summary_<tag>.md``, and a plot to ``<out>/search_hv_<tag>.png``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from bench.search.report import summarise, write_plot, write_table
 from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
 
 PROBLEMS = ("branincurrin", "vehiclesafety", "dtlz2", "nb201-params", "nb201-flops")
-DIAGNOSTICS = ("nb201-params-onehot", "nb201-flops-onehot")  # on request, not by default
+TABULAR = ("nbmacro-flops",)  # on request, not by default
+DIAGNOSTICS = ("nb201-params-onehot", "nb201-flops-onehot", "nbmacro-flops-onehot")  # likewise
 STRATEGIES = ("random", "nsga2", "qehvi", "lamoo-random", "lamoo-evolution", "lamoo-qehvi")
 RESULTS_DIR = Path(__file__).parents[1] / "results"
 
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 40 samples, small pools")
     parser.add_argument(
-        "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + DIAGNOSTICS
+        "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + TABULAR + DIAGNOSTICS
     )
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=None)

@@ -1,4 +1,5 @@
-"""Benchmark problems for the search strategies: botorch test functions and NAS-Bench-201."""
+"""Benchmark problems for the search strategies: botorch test functions, NAS-Bench-201 and
+NAS-Bench-Macro."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import numpy as np
 import torch
 from botorch.test_functions.multi_objective import DTLZ2, BraninCurrin, VehicleSafety
 
+from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
 from search import BoxCodec, CategoricalCodec, hypervolume
 from search.codec import SpaceCodec
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_COST_COLUMNS = {"params": "c10_params_M_derived", "flops": "c10_flops_M_derived"}
 NB201_ACCURACY_COLUMN = "c10_test_200ep"
+NBMACRO_TABLE = "nas-bench-macro_cifar10.json"
+NBMACRO_LAYERS, NBMACRO_CHOICES = 8, 3  # one digit 0/1/2 per searchable layer
 
 
 @dataclass(frozen=True)
@@ -99,8 +103,59 @@ def nb201_problem(cost: str = "params", encoding: str = "ordinal") -> BenchProbl
     return BenchProblem(name, codec, evaluate, ref, hypervolume(values, ref))
 
 
+def nbmacro_dir() -> Path:
+    """``$NBMACRO_DIR`` or ``<repo>/../shared/data/nbmacro``."""
+    default = Path(__file__).parents[2] / ".." / "shared" / "data" / "nbmacro"
+    return Path(os.environ.get("NBMACRO_DIR", default))
+
+
+def nbmacro_objectives(mean_acc: float, flops: int) -> tuple[float, float]:
+    """A NAS-Bench-Macro row as maximised objectives: (mean accuracy %, -MACs in millions)."""
+    return mean_acc, -flops / 1e6
+
+
+def nbmacro_problem(encoding: str = "ordinal") -> BenchProblem:
+    """NAS-Bench-Macro CIFAR-10: maximise mean accuracy (%), minimise MACs (the table's
+    ``flops``, in millions).
+
+    A point is the 8 layer digits of an architecture string (``(0, 2, 0, 1, 2, 1, 0, 0)`` is
+    ``"02012100"``); all 3^8 strings are in the table, and strings of the same network (they
+    differ only in where skipped layers sit) give the same objectives. Reference point: (lowest
+    accuracy in the table, largest MACs in the table); ``max_hv`` is the hypervolume of the
+    table's 3,969 distinct networks. ``encoding`` as for :func:`nb201_problem` (``onehot``
+    suffixes the name with ``-onehot``).
+    """
+    path = nbmacro_dir() / NBMACRO_TABLE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; set NBMACRO_DIR to the folder with the JSON")
+    rows = read_nbmacro_json(path)
+    if len(rows) != NBMACRO_CHOICES**NBMACRO_LAYERS:
+        raise ValueError(
+            f"{path} has {len(rows)} architecture strings, expected "
+            f"{NBMACRO_CHOICES**NBMACRO_LAYERS}"
+        )
+    table = {code: nbmacro_objectives(row.mean_acc, row.flops) for code, row in rows.items()}
+    networks = distinct_nbmacro(rows).values()
+    values = np.asarray([nbmacro_objectives(row.mean_acc, row.flops) for row in networks])
+    ref = [float(values[:, 0].min()), float(values[:, 1].min())]
+
+    def evaluate(archs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        return np.asarray([table["".join(map(str, a))] for a in archs], dtype=np.float64)
+
+    codec = CategoricalCodec(num_choices=(NBMACRO_CHOICES,) * NBMACRO_LAYERS, encoding=encoding)
+    name = "nbmacro-flops" + ("" if encoding == "ordinal" else f"-{encoding}")
+    return BenchProblem(name, codec, evaluate, ref, hypervolume(values, ref))
+
+
 def get_problem(name: str) -> BenchProblem:
+    """A problem by its benchmark name: ``nb201-<params|flops>[-onehot]``,
+    ``nbmacro-flops[-onehot]`` or a botorch problem (``branincurrin``, ...)."""
     if name.startswith("nb201-"):
         cost, _, encoding = name.removeprefix("nb201-").partition("-")
         return nb201_problem(cost, encoding or "ordinal")
+    if name.startswith("nbmacro-"):
+        cost, _, encoding = name.removeprefix("nbmacro-").partition("-")
+        if cost != "flops":
+            raise ValueError(f"NAS-Bench-Macro cost {cost!r} is not 'flops' (in {name!r})")
+        return nbmacro_problem(encoding or "ordinal")
     return botorch_problem(name)
