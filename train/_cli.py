@@ -3,7 +3,9 @@
 Each ``nas-*`` entry point is ``run_cli(CONFIG_NAME, task)``: it checks that ``train`` and
 ``evaluate`` are this project's packages, composes ``conf/CONFIG_NAME.yaml`` with the command
 line, runs ``task(cfg)`` and turns the project's own errors into ``error: <message>`` on stderr
-with exit status 1 instead of a traceback (unexpected errors still show theirs).
+with exit status 1 instead of a traceback (unexpected errors still show theirs). A required
+setting left out (``???`` in the YAML, e.g. ``supernet`` of ``nas-search``) and Ctrl-C end in
+one line too.
 
 Example:
     >>> run_cli("search", run)  # doctest: +SKIP
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from supernet._guard import check_project_packages
@@ -32,12 +35,27 @@ def run_cli(
     except NASError as err:
         sys.exit(f"error: {err}")
     import hydra
+    from omegaconf.errors import MissingMandatoryValue
+
+    command = Path(sys.argv[0]).name
 
     def hydra_task(cfg: Any) -> Any:
         try:
             return task(cfg)
         except expected as err:
             sys.exit(f"error: {err}")
+        except MissingMandatoryValue as err:
+            key = getattr(err, "full_key", None) or "a required setting"
+            sys.exit(
+                f"error: {command} needs {key}=...; give it on the command line, e.g. "
+                f"`{command} {key}=PATH` (`{command} --cfg job` shows every setting)"
+            )
+        except KeyboardInterrupt:
+            sys.exit(
+                f"interrupted: {command} stopped; what it had written is kept (checkpoints and "
+                "histories are written atomically). Rerun with the same run_dir= (and "
+                "resume=true for training and retraining) to continue"
+            )
 
     # Hydra resolves config_path against hydra_task's module (train._cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet import CostModel, Supernet, load_space
+from supernet import CostModel, SearchSpace, Supernet, load_space
 from train.data import DataBundle, DataConfig, build_data
 from train.optim import ScheduleConfig
 from train.run import RunOptions, SupernetTrainConfig, train_supernet
@@ -34,15 +34,19 @@ def random_supernet(tiny_space) -> Supernet:
     return Supernet(tiny_space, num_classes=10).eval()
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, tiny_space) -> Path:
-    """A real (short) supernet training run on digits: 1 epoch over 128 images."""
-    run_dir = tmp_path_factory.mktemp("supernet_run")
+def train_short_run(space: SearchSpace, run_dir: Path, images: int, calib_images: int) -> Path:
+    """A real (short) supernet training run on digits: 1 epoch over ``images`` images."""
     cfg = SupernetTrainConfig(
-        space=tiny_space,
-        data=DataConfig(max_train_images=128, batch_size=32, calib_images=64),
+        space=space,
+        data=DataConfig(max_train_images=images, batch_size=32, calib_images=calib_images),
         schedule=ScheduleConfig(epochs=1, warmup_epochs=0.0),
         run=RunOptions(progress=False, tensorboard=False, device="cpu"),
     )
     train_supernet(cfg, run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_space) -> Path:
+    """A real (short) supernet training run on digits: 1 epoch over 128 images."""
+    return train_short_run(tiny_space, tmp_path_factory.mktemp("supernet_run"), 128, 64)

@@ -100,20 +100,10 @@ def nbmacro_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (very short) ``nbmacro`` supernet run on digits at 8x8."""
     import dataclasses
 
-    from train.data import DataConfig
-    from train.optim import ScheduleConfig
-    from train.run import RunOptions, SupernetTrainConfig, train_supernet
+    from tests.evaluate.conftest import train_short_run
 
-    run_dir = tmp_path_factory.mktemp("nbmacro_run")
     space = dataclasses.replace(load_space("nbmacro"), resolutions=(8,))
-    cfg = SupernetTrainConfig(
-        space=space,
-        data=DataConfig(max_train_images=64, batch_size=32, calib_images=32),
-        schedule=ScheduleConfig(epochs=1, warmup_epochs=0.0),
-        run=RunOptions(progress=False, tensorboard=False, device="cpu"),
-    )
-    train_supernet(cfg, run_dir)
-    return run_dir
+    return train_short_run(space, tmp_path_factory.mktemp("nbmacro_run"), 64, 32)
 
 
 def test_rank_mode_against_a_ground_truth_table(nbmacro_run: Path, tmp_path: Path) -> None:

@@ -29,3 +29,28 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(ZeroDivisionError):
         train_main()
+
+
+def test_missing_required_setting_is_one_line_error(tmp_path, monkeypatch) -> None:
+    from evaluate.search import main as search_main
+
+    monkeypatch.setattr("sys.argv", ["nas-search", f"hydra.run.dir={tmp_path / 'h'}"])
+    with pytest.raises(SystemExit) as info:
+        search_main()
+    message = str(info.value.code)
+    assert message.startswith("error: nas-search needs supernet=") and "\n" not in message
+
+
+def test_ctrl_c_is_one_line_with_the_way_to_resume(tmp_path, monkeypatch) -> None:
+    import train.supernet as cli
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    argv = ["nas-train-supernet", f"run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path}"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as info:
+        train_main()
+    message = str(info.value.code)
+    assert message.startswith("interrupted: nas-train-supernet") and "resume=true" in message
