@@ -230,8 +230,9 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"mode is {mode!r}; allowed: {', '.join(MODES)}")
     if str(cfg.split) not in SPLITS:
         raise ConfigError(f"split is {cfg.split!r}; allowed: {', '.join(SPLITS)}")
-    if cfg.num_threads is not None:
-        torch.set_num_threads(int(cfg.num_threads))
+    from train._cli import set_threads
+
+    set_threads(cfg.num_threads)
     out = Path(cfg.out) if cfg.out else run_dir / RESULT_NAME
     latency = LatencyOptions(int(cfg.latency.batch_size), int(cfg.latency.warmup),
                              int(cfg.latency.repeats))  # fmt: skip

@@ -100,6 +100,7 @@ def search_stage(cfg: DictConfig, supernet_dir: Path, run_dir: Path) -> Any:
             "supernet": str(supernet_dir),
             "seed": cfg.seed,
             "device": cfg.device,
+            "num_threads": cfg.num_threads,
             "progress": cfg.progress,
             "run_dir": str(run_dir),
         },
@@ -169,6 +170,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         f"winner: test top-1 {100 * winner['test_top1']:.2f}%, {winner['macs']:,} MACs, "
         f"{winner['params']:,} params, {winner['latency_cpu_ms']:.3f} ms CPU (batch 1); "
         f"total {summary['total_seconds']:.0f} s"
+    )
+    export = rows[0].run_dir / "export"
+    print(
+        f"results: {run_dir} (report.md, search/pareto.png, retrain/rank1/export/)\n"
+        f"next: nas-evaluate model={export}   # or nas-search supernet={supernet_dir} "
+        "budget.macs=...\n(the nas-* commands live in .venv/bin: `source .venv/bin/activate`)"
     )
     return summary
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet._guard import check_project_packages
-from supernet.errors import NASError
+from supernet.errors import ConfigError, NASError
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
 
@@ -34,6 +34,11 @@ def run_cli(
         check_project_packages()
     except NASError as err:
         sys.exit(f"error: {err}")
+    if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        from train._help import command_help
+
+        print(command_help(config_name, Path(sys.argv[0]).name))
+        sys.exit(0)
     import hydra
     from omegaconf.errors import MissingMandatoryValue
 
@@ -60,3 +65,14 @@ def run_cli(
     # Hydra resolves config_path against hydra_task's module (train._cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
+
+
+def set_threads(value: Any) -> None:
+    """Apply a command's ``num_threads`` (null: leave torch's default, all cores)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"num_threads must be a positive integer or null, not {value!r}")
+    import torch
+
+    torch.set_num_threads(value)

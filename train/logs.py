@@ -98,7 +98,8 @@ class MetricsLogger(HookBase):
                 if key not in ("epoch", "step"):
                     self.writer.add_scalar(f"epoch/{key}", value, t.state.epoch)
             self.writer.flush()
-        summary = " ".join(f"{k}={v}" for k, v in row.items())
+        summary = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in row.items())  # fmt: skip
         print(f"[epoch {t.state.epoch}/{t.epochs}] {summary}", flush=True)
 
     def after_train(self) -> None:

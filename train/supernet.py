@@ -39,7 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.errors import ConfigError
 from supernet.space import SearchSpace
-from train._cli import run_cli
+from train._cli import run_cli, set_threads
 from train.checkpoint import LAST_NAME
 from train.data import DataConfig
 from train.distill import DistillConfig
@@ -112,12 +112,7 @@ def run(cfg: DictConfig) -> TrainSummary:
     run_dir = run_dir_for(cfg)
     typed = build_config(cfg, run_dir)
     ctx = init_from_env(typed.run.device)
-    if cfg.get("num_threads") is not None:
-        if int(cfg.num_threads) <= 0:
-            raise ConfigError(
-                f"num_threads must be a positive integer or null, not {cfg.num_threads}"
-            )
-        torch.set_num_threads(int(cfg.num_threads))
+    set_threads(cfg.get("num_threads"))
     torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
     try:
         return train_supernet(typed, run_dir, ctx)
