@@ -83,18 +83,36 @@ def evaluate_network(
 
 
 def evaluate_exported(
-    path: str | Path, data_cfg: Any, split: str, device: torch.device, latency: LatencyOptions
+    path: str | Path,
+    data_cfg: Any | None,
+    split: str,
+    device: torch.device,
+    latency: LatencyOptions,
 ) -> dict[str, Any]:
-    """Metrics of an exported ``model.pt`` (or export folder) on ``split`` of ``data_cfg``."""
+    """Metrics of an exported ``model.pt`` (or export folder) on ``split`` of ``data_cfg``.
+
+    ``data_cfg`` None: the data config the export records (its ``preprocessing``). Given, its
+    dataset and class names must be the export's.
+    """
     from evaluate.load import load_exported
-    from train.data import build_data
+    from train.data import DataConfig, build_data
 
     exported = load_exported(path)
+    recorded = (exported.preprocessing or {}).get("data_config")
+    if data_cfg is None:
+        if recorded is None:
+            raise ConfigError(
+                f"{exported.path} does not record its training data (an export of an older "
+                "version); pass data=NAME (and data.root=...) it was trained on"
+            )
+        data_cfg = DataConfig(**recorded)
     bundle = build_data(data_cfg, exported.arch.resolution)
-    if bundle.num_classes != exported.num_classes:
+    names = (exported.preprocessing or {}).get("class_names")
+    if bundle.num_classes != exported.num_classes or (names and names != bundle.class_names):
         raise ConfigError(
-            f"the model has {exported.num_classes} classes but data {data_cfg.name!r} has "
-            f"{bundle.num_classes}; pass the data= it was trained on"
+            f"the model has {exported.num_classes} classes {names or ''} but data "
+            f"{data_cfg.name!r} has {bundle.num_classes} {bundle.class_names}; pass the data= it "
+            "was trained on"
         )
     loader = bundle.eval_loader(split, data_cfg.eval_batch_size)
     metrics = evaluate_network(
@@ -262,9 +280,11 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     elif mode == "model":
         if not cfg.model:
             raise ConfigError("give model=PATH (model.pt or an export folder)")
-        raw = OmegaConf.to_container(cfg.data, resolve=True)
-        assert isinstance(raw, dict)
-        data_cfg = DataConfig(**{str(k): v for k, v in raw.items()})
+        data_cfg = None
+        if cfg.get("data") is not None:
+            raw = OmegaConf.to_container(cfg.data, resolve=True)
+            assert isinstance(raw, dict)
+            data_cfg = DataConfig(**{str(k): v for k, v in raw.items()})
         result = evaluate_exported(cfg.model, data_cfg, str(cfg.split), device, latency)
     else:
         raise ConfigError(

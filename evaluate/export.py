@@ -10,6 +10,8 @@
     model.onnx             opset 18, dynamic batch axis, input ``"input"``, output ``"logits"``
     arch.json              the architecture JSON (names its space and fingerprint)
     metrics.json           whatever metrics were passed (``{}`` otherwise)
+    preprocessing.json     how an image becomes the input (class names, colour, resize, crop,
+                           mean/std, data config), when given; also inside ``model.pt``
 
 Everything is written into a temporary sibling folder first and renamed into place, so a
 reader never sees half an export. An existing non-empty target raises
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -49,6 +52,7 @@ EXPORTED_PROGRAM_NAME = "model.pt2"
 ONNX_NAME = "model.onnx"
 ARCH_NAME = "arch.json"
 METRICS_NAME = "metrics.json"
+PREPROCESSING_NAME = "preprocessing.json"
 ONNX_OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -97,11 +101,15 @@ def export_model(
     metrics: Mapping[str, Any] | None = None,
     example_resolution: int | None = None,
     overwrite: bool = False,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> ExportPaths:
     """Write ``model`` (a static subnet of ``arch``) to ``out_dir`` in every format.
 
     ``example_resolution`` (default ``arch.resolution``) sets the traced input size. The model
     is copied to the CPU in eval mode; the caller's module is left as it was.
+    ``preprocessing`` (:func:`train.data.preprocessing_spec`: class names, resize, crop,
+    normalisation, data config) goes into ``model.pt`` and ``preprocessing.json``, so the model
+    can be fed an image without this project.
 
     Example:
         >>> export_model(net, arch, space, 10, "runs/r1/export", {"top1": 0.98})  # doctest: +SKIP
@@ -116,13 +124,17 @@ def export_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         paths = ExportPaths.under(tmp)
-        _write_checkpoint(net, arch, space, num_classes, metrics, paths.checkpoint)
+        _write_checkpoint(net, arch, space, num_classes, metrics, paths.checkpoint, preprocessing)
         _write_torchscript(net, example, paths.torchscript)
         _write_exported_program(net, example, paths.exported_program)
         _write_onnx(net, example, paths.onnx)
         arch_text = json.dumps(space.arch_to_json(arch), indent=2) + "\n"
         paths.arch_json.write_text(arch_text)
         paths.metrics_json.write_text(json.dumps(dict(metrics or {}), indent=2) + "\n")
+        if preprocessing is not None:
+            text = json.dumps(dict(preprocessing), indent=2) + "\n"
+            (tmp / PREPROCESSING_NAME).write_text(text)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700: a plain folder like any other
         _move_into_place(tmp, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -164,9 +176,14 @@ def checkpoint_dict(
     space: SearchSpace,
     num_classes: int,
     metrics: Mapping[str, Any] | None,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The self-describing ``model.pt`` content (plain containers and CPU tensors)."""
+    extra = (
+        {} if preprocessing is None else {"preprocessing": json.loads(json.dumps(preprocessing))}
+    )
     return {
+        **extra,
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -185,8 +202,15 @@ def _write_checkpoint(
     num_classes: int,
     metrics: Mapping[str, Any] | None,
     path: Path,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> None:
-    torch.save(checkpoint_dict(net, arch, space, num_classes, metrics), path)
+    torch.save(checkpoint_dict(net, arch, space, num_classes, metrics, preprocessing), path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_torchscript(net: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -36,6 +36,8 @@ class ExportedModel:
     num_classes: int
     metrics: dict[str, Any]
     path: Path
+    preprocessing: dict[str, Any] | None = None
+    """:func:`train.data.preprocessing_spec` of its training data (None in older exports)."""
 
 
 def resolve_export_path(path: str | Path) -> Path:
@@ -94,4 +96,5 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu") ->
         num_classes=int(raw["num_classes"]),
         metrics=dict(raw.get("metrics") or {}),
         path=path,
+        preprocessing=raw.get("preprocessing"),
     )

@@ -30,7 +30,7 @@ from evaluate.latency import measure_latency_ms
 from supernet.errors import CheckpointError, ConfigError
 from supernet.space import ArchConfig, SearchSpace
 from train.checkpoint import atomic_write_text
-from train.data import DataConfig
+from train.data import DataConfig, preprocessing_spec
 from train.recipes import Recipe
 from train.retrain import RetrainOptions, retrain
 
@@ -99,6 +99,7 @@ def retrain_and_export(
             run_dir / EXPORT_DIR,
             metrics=metrics,
             overwrite=finish.export_overwrite,
+            preprocessing=preprocessing_spec(data_cfg, trained.class_names, arch.resolution),
         )
     atomic_write_text(run_dir / METRICS_NAME, json.dumps(metrics, indent=2) + "\n")
     return RetrainedModel(metrics, run_dir, export_paths, trained.model, True)

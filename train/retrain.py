@@ -87,6 +87,7 @@ class RetrainResult:
     model: torch.nn.Module
     num_classes: int
     is_main: bool = True
+    class_names: tuple[str, ...] = ()
 
 
 def retrain(
@@ -247,7 +248,8 @@ def run_training(
         steps=trainer.state.step,
         recipe=recipe.name,
     )
-    return RetrainResult(metrics, run_dir, final.cpu().eval(), bundle.num_classes, True)
+    names = tuple(bundle.class_names)
+    return RetrainResult(metrics, run_dir, final.cpu().eval(), bundle.num_classes, True, names)
 
 
 def _step_parts(

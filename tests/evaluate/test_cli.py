@@ -15,6 +15,7 @@ from evaluate.cli import format_table, run_from_config
 from evaluate.export import export_model
 from supernet import build_static, load_space
 from supernet.errors import ConfigError
+from train.data import DataConfig, preprocessing_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = str(ROOT / "conf")
@@ -31,8 +32,19 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     net = build_static(space, space.smallest(), 10)
     folder = tmp_path_factory.mktemp("ev") / "export"
-    export_model(net, space.smallest(), space, 10, folder)
+    spec = preprocessing_spec(DataConfig(), [str(i) for i in range(10)], 12)
+    export_model(net, space.smallest(), space, 10, folder, preprocessing=spec)
     return folder
+
+
+def test_model_mode_needs_data_when_the_export_does_not_record_it(tmp_path: Path) -> None:
+    space = load_space("tiny")
+    net = build_static(space, space.smallest(), 10)
+    export_model(net, space.smallest(), space, 10, tmp_path / "old")
+    with pytest.raises(ConfigError, match="does not record its training data.*pass data="):
+        run_from_config(_cfg(f"model={tmp_path / 'old'}"), tmp_path)
+    result = run_from_config(_cfg(f"model={tmp_path / 'old'}", "data=digits"), tmp_path)
+    assert result["num_images"] == 269
 
 
 def test_model_mode_scores_the_test_split(export_dir: Path, tmp_path: Path) -> None:

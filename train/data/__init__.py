@@ -25,9 +25,17 @@ from supernet.errors import ConfigError, DatasetError
 from train.data._bundle import DataBundle, LabelledView
 from train.data._config import DATASETS, DataConfig
 from train.data._sources import LOADERS
+from train.data._spec import preprocessing_spec
 from train.data._splits import carve, stratified_subset
 
-__all__ = ["DATASETS", "DataBundle", "DataConfig", "LabelledView", "build_data"]
+__all__ = [
+    "DATASETS",
+    "DataBundle",
+    "DataConfig",
+    "LabelledView",
+    "build_data",
+    "preprocessing_spec",
+]
 
 # Independent random streams of np.random.default_rng([split_seed, stream]).
 _VAL_STREAM, _CAP_STREAM, _CALIB_STREAM = 0, 1, 2
