@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from evaluate.latency import measure_latency_ms
-from evaluate.rank import plot_rank_scatter, rank_fidelity, read_pairs
+from evaluate.rank import pairs_csv, plot_rank_scatter, rank_fidelity, read_pairs, run_pairs
 from supernet.errors import ConfigError
 from supernet.space import ArchConfig, SearchSpace
 from train.distributed import pick_device
@@ -146,12 +146,22 @@ def evaluate_supernet_arch(
     return _describe(metrics, "supernet", str(loaded.path), arch, loaded.space, split)
 
 
-def evaluate_rank(pairs: str | Path, plot_path: Path) -> dict[str, Any]:
-    """Rank fidelity of the pairs in a CSV/JSON file, with a scatter PNG at ``plot_path``."""
-    inherited, retrained, labels = read_pairs(pairs)
+def evaluate_rank(pairs: str | Path, plot_path: Path, from_run: bool = False) -> dict[str, Any]:
+    """Rank fidelity of the pairs in a CSV/JSON file (or, ``from_run``, of a pipeline run's
+    retrained architectures: the pairs then go to ``pairs.csv`` beside the plot), with a
+    scatter PNG at ``plot_path``."""
+    from train.checkpoint import atomic_write_text
+
+    inherited, retrained, labels = run_pairs(pairs) if from_run else read_pairs(pairs)
     report = rank_fidelity(inherited, retrained)
     plot_rank_scatter(inherited, retrained, plot_path, report, labels)
-    return {"mode": "rank", "pairs": str(pairs), "plot": str(plot_path), **report.to_dict()}
+    source = {"pairs": str(pairs)}
+    if from_run:
+        written = atomic_write_text(
+            plot_path.with_name("pairs.csv"), pairs_csv(inherited, retrained, labels)
+        )
+        source = {"run": str(pairs), "pairs": str(written)}
+    return {"mode": "rank", **source, "plot": str(plot_path), **report.to_dict()}
 
 
 def evaluate_against_truth(
@@ -265,12 +275,14 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
             int(cfg.seed), int(cfg.bootstrap),
         )  # fmt: skip
     elif mode == "rank":
-        if not cfg.pairs:
+        if not cfg.pairs and not cfg.run:
             raise ConfigError(
-                "mode=rank needs pairs=FILE (CSV or JSON with inherited, retrained), or "
-                "truth=TABLE supernet=RUN to score a supernet against a ground-truth table"
+                "mode=rank needs pairs=FILE (CSV with columns inherited, retrained[, arch], or "
+                "a JSON list of such objects), run=PIPELINE_RUN, or truth=TABLE supernet=RUN to "
+                "score a supernet against a ground-truth table"
             )
-        result = evaluate_rank(cfg.pairs, Path(cfg.plot) if cfg.plot else out.with_suffix(".png"))
+        plot = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
+        result = evaluate_rank(cfg.run or cfg.pairs, plot, from_run=bool(cfg.run))
     elif mode == "supernet":
         if not cfg.supernet or not cfg.arch:
             raise ConfigError("supernet mode needs supernet=RUN_DIR_OR_CKPT and arch=ARCH_JSON")

@@ -150,3 +150,37 @@ def read_pairs(path: str | Path) -> tuple[list[float], list[float], list[str]]:
         ) from err
     labels = [str(row.get("arch", i)) for i, row in enumerate(rows)]
     return inherited, retrained, labels
+
+
+def run_pairs(run_dir: str | Path) -> tuple[list[float], list[float], list[str]]:
+    """``(inherited, retrained, labels)`` of a ``nas-pipeline`` run: its retrained architectures'
+    inherited validation accuracy against their test accuracy after retraining.
+
+    Example:
+        >>> run_pairs("outputs/pipeline/RUN")  # doctest: +SKIP
+        ([0.95, 0.97], [0.981, 0.993], ['rank1 r16|...', 'rank2 r16|...'])
+    """
+    run_dir = Path(run_dir)
+    summary = run_dir / "pipeline.json"
+    if not summary.is_file():
+        what = "a search run" if (run_dir / "history.json").is_file() else "not a pipeline run"
+        raise RankInputError(
+            f"run={run_dir} is {what}: rank pairs need retrained accuracies, which a nas-pipeline "
+            "run holds (pipeline.json); retrain a search's architectures with nas-retrain and give "
+            "pairs=FILE, or score a supernet against a table with truth=TABLE supernet=RUN"
+        )
+    rows = json.loads(summary.read_text()).get("retrained") or []
+    try:
+        inherited = [float(r["inherited_val_accuracy"]) for r in rows]
+        retrained = [float(r["test_top1"]) for r in rows]
+    except (KeyError, TypeError, ValueError) as err:
+        raise RankInputError(f"{summary} has malformed retrained rows ({err!r})") from err
+    labels = [f"rank{r.get('rank', i + 1)}" for i, r in enumerate(rows)]
+    return inherited, retrained, labels
+
+
+def pairs_csv(inherited: Sequence[float], retrained: Sequence[float], labels: Sequence[str]) -> str:
+    """The pairs as the CSV :func:`read_pairs` reads (columns arch, inherited, retrained)."""
+    lines = ["arch,inherited,retrained"]
+    lines += [f"{a},{i!r},{r!r}" for a, i, r in zip(labels, inherited, retrained)]
+    return "\n".join(lines) + "\n"

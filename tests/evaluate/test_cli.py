@@ -41,7 +41,7 @@ def test_model_mode_needs_data_when_the_export_does_not_record_it(tmp_path: Path
     space = load_space("tiny")
     net = build_static(space, space.smallest(), 10)
     export_model(net, space.smallest(), space, 10, tmp_path / "old")
-    with pytest.raises(ConfigError, match="does not record its training data.*pass data="):
+    with pytest.raises(ConfigError, match=r"does not record its training data.*pass data="):
         run_from_config(_cfg(f"model={tmp_path / 'old'}"), tmp_path)
     result = run_from_config(_cfg(f"model={tmp_path / 'old'}", "data=digits"), tmp_path)
     assert result["num_images"] == 269
@@ -152,3 +152,13 @@ def test_rank_mode_with_truth_needs_a_supernet_of_the_tables_space(
         run_from_config(_cfg("mode=rank", f"truth={table}"), tmp_path)
     with pytest.raises(GroundTruthError, match="space=nbmacro"):
         run_from_config(_cfg("mode=rank", f"truth={table}", f"supernet={trained_run}"), tmp_path)
+
+
+def test_rank_mode_builds_the_pairs_of_a_pipeline_run(tmp_path: Path) -> None:
+    rows = [{"rank": i + 1, "inherited_val_accuracy": a, "test_top1": b}
+            for i, (a, b) in enumerate([(0.9, 0.95), (0.8, 0.9), (0.7, 0.91)])]  # fmt: skip
+    (tmp_path / "pipeline.json").write_text(json.dumps({"retrained": rows}))
+    out = tmp_path / "rank" / "evaluation.json"
+    result = run_from_config(_cfg("mode=rank", f"run={tmp_path}", f"out={out}"), tmp_path)
+    assert result["n"] == 3 and result["kendall_tau"] == pytest.approx(1 / 3)
+    assert (out.parent / "pairs.csv").read_text().startswith("arch,inherited,retrained\n")

@@ -43,6 +43,10 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert f"{100 * winner['test_top1']:.2f}%" in report
     assert json.loads((tmp_path / "pipeline.json").read_text())["winner"] == winner
+    from evaluate.rank import run_pairs
+
+    inherited, retrained, _ = run_pairs(tmp_path)  # what nas-evaluate mode=rank run= scores
+    assert retrained == [r["test_top1"] for r in summary["retrained"]] and len(inherited) == 2
 
     final = tmp_path / "supernet" / "final.pt"
     metrics = tmp_path / "retrain" / "rank1" / "metrics.json"

@@ -89,7 +89,7 @@ def test_predict_on_digit_images_matches_the_model_on_the_test_split(
 def test_predict_errors_name_the_problem(export_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"not an image")
     exported = load_exported(export_dir)
-    with pytest.raises(DatasetError, match="cannot read image .*broken.png"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*broken\.png"):
         predict(exported, [tmp_path / "broken.png"])
     with pytest.raises(DatasetError, match="neither an image file nor a folder"):
         image_files(tmp_path / "missing")

@@ -52,3 +52,26 @@ def test_pairs_files_csv_and_json(tmp_path: Path) -> None:
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(RankInputError, match="inherited"):
         read_pairs(bad)
+
+
+def test_pairs_of_a_pipeline_run(tmp_path) -> None:
+    import json
+
+    from evaluate.rank import pairs_csv, read_pairs, run_pairs
+
+    rows = [{"rank": i + 1, "inherited_val_accuracy": a, "test_top1": b}
+            for i, (a, b) in enumerate([(0.9, 0.95), (0.8, 0.97), (0.7, 0.91)])]  # fmt: skip
+    (tmp_path / "pipeline.json").write_text(json.dumps({"retrained": rows}))
+    inherited, retrained, labels = run_pairs(tmp_path)
+    assert (inherited, retrained, labels) == ([0.9, 0.8, 0.7], [0.95, 0.97, 0.91],
+                                              ["rank1", "rank2", "rank3"])  # fmt: skip
+    (tmp_path / "pairs.csv").write_text(pairs_csv(inherited, retrained, labels))
+    assert read_pairs(tmp_path / "pairs.csv") == (inherited, retrained, labels)
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "history.json").write_text("{}")
+    with pytest.raises(RankInputError, match="is a search run: rank pairs need retrained"):
+        run_pairs(search)
+    (tmp_path / "pipeline.json").write_text(json.dumps({"retrained": [{"rank": 1}]}))
+    with pytest.raises(RankInputError, match="malformed retrained rows"):
+        run_pairs(tmp_path)
