@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,11 @@ def run_cli(
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
     import hydra
+    from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue
+
+    if not OmegaConf.has_resolver("nas_run_dir"):  # hydra.run.dir: run_dir= when it is given
+        OmegaConf.register_new_resolver("nas_run_dir", lambda run_dir, default: run_dir or default)
 
     command = Path(sys.argv[0]).name
 
@@ -61,6 +66,8 @@ def run_cli(
                 "histories are written atomically). Rerun with the same run_dir= (and "
                 "resume=true for training and retraining) to continue"
             )
+        finally:
+            _remove_if_unused()
 
     # Hydra resolves config_path against hydra_task's module (train._cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.
@@ -76,3 +83,31 @@ def set_threads(value: Any) -> None:
     import torch
 
     torch.set_num_threads(value)
+
+
+def _remove_if_unused() -> None:
+    """Delete Hydra's run directory when the command wrote nothing of its own there.
+
+    A failed call, or one whose results went elsewhere (``out=``), would otherwise leave a
+    timestamped folder holding only ``.hydra/`` and an empty log.
+    """
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name == ".hydra":
+            continue
+        if entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0:
+            continue
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in (folder.parent, folder.parent.parent):  # outputs/<command>/, outputs/
+        if parent.name in (HydraConfig.get().job.name, "outputs"):
+            with contextlib.suppress(OSError):  # not empty: other runs live there
+                parent.rmdir()

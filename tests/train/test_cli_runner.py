@@ -54,3 +54,26 @@ def test_ctrl_c_is_one_line_with_the_way_to_resume(tmp_path, monkeypatch) -> Non
         train_main()
     message = str(info.value.code)
     assert message.startswith("interrupted: nas-train-supernet") and "resume=true" in message
+
+
+def test_failed_calls_leave_no_run_directory(tmp_path, monkeypatch) -> None:
+    from evaluate.search import main as search_main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["nas-search", f"supernet={tmp_path / 'nothing'}"])
+    with pytest.raises(SystemExit) as info:
+        search_main()
+    assert str(info.value.code).startswith("error: no checkpoint")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_dir_holds_the_resolved_config_too(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "mine"
+    argv = ["nas-train-supernet", f"run_dir={run_dir}", "schedule.epochs=1",
+            "data.max_train_images=32", "data.batch_size=16", "progress=false",
+            "tensorboard=false"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    train_main()
+    assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "final.pt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
