@@ -173,12 +173,15 @@ def evaluate_against_truth(
     calib_images: int | None = None,
     seed: int = 0,
     bootstrap: int = 1000,
+    val_images: int | None = None,
 ) -> dict[str, Any]:
     """Rank fidelity of a supernet against a ground-truth table (:mod:`evaluate.fidelity`).
 
     ``num_archs`` architectures of the table, stratified over MACs deciles, are scored with
     inherited weights after BN recalibration on the supernet's own validation split (carved
-    from its training data); ``fidelity.json``/``.md``/``.png`` go to ``out_dir``.
+    from its training data); ``fidelity.json``/``.md``/``.png`` go to ``out_dir``. With
+    ``val_images`` they are scored on that many images: the validation split, then the
+    training images its capped train split left out (never trained on, never test).
     """
     import numpy as np
 
@@ -195,8 +198,15 @@ def evaluate_against_truth(
     archs = stratified_sample(truth, cost, num_archs, np.random.default_rng(seed))
     data = loaded.data_config
     bundle = build_data(data, max(loaded.space.resolutions))
-    evaluator = InheritedAccuracyEvaluator.from_bundle(
-        loaded.model, bundle, calib_images or data.calib_images, data.eval_batch_size, device
+    val: Any = bundle.eval_loader("val", data.eval_batch_size)
+    if val_images is not None:
+        val = _first_images(val_images, val, bundle.eval_loader("holdout", data.eval_batch_size))
+    evaluator = InheritedAccuracyEvaluator(
+        loaded.model,
+        bundle.eval_loader("calib", data.eval_batch_size),
+        val,
+        calib_images or data.calib_images,
+        device,
     )
     inherited = np.asarray([evaluator.accuracy([a])[0] for a in _progress(archs, "rank")])
     report = fidelity_report(archs, inherited, truth, cost, seed=seed, bootstrap=bootstrap)
@@ -206,6 +216,21 @@ def evaluate_against_truth(
                for key in ("kendall_tau", "binned_tau")}  # fmt: skip
     return {"mode": "rank", "supernet": str(loaded.path), "truth": str(truth_path),
             **summary, **{k: str(v) for k, v in paths.items()}}  # fmt: skip
+
+
+def _first_images(count: int, *loaders: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` (image, label) pairs of the loaders in turn, as batches."""
+    batches, seen = [], 0
+    for loader in loaders:
+        for x, y in loader:
+            take = min(count - seen, int(y.shape[0]))
+            batches.append((x[:take], y[:take]))
+            seen += take
+            if seen == count:
+                return batches
+    raise ConfigError(
+        f"val_images={count} but the validation and holdout splits hold only {seen} images"
+    )
 
 
 def _progress(items: list[Any], desc: str) -> Any:
@@ -273,6 +298,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
         result = evaluate_against_truth(
             cfg.supernet, cfg.truth, out.parent, device, int(cfg.num_archs), cfg.calib_images,
             int(cfg.seed), int(cfg.bootstrap),
+            None if cfg.val_images is None else int(cfg.val_images),
         )  # fmt: skip
     elif mode == "rank":
         if not cfg.pairs and not cfg.run:

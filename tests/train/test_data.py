@@ -165,3 +165,18 @@ def test_worker_processes_give_the_same_batches() -> None:
     bundle.num_workers = 0
     in_process = next(iter(bundle.train_loader(16, torch.Generator().manual_seed(0))))
     assert torch.equal(in_workers[0], in_process[0]) and torch.equal(in_workers[1], in_process[1])
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_holdout_is_the_training_images_a_capped_train_split_leaves_out(in_memory: bool) -> None:
+    cfg = DataConfig(max_train_images=200, in_memory=in_memory)
+    bundle = build_data(cfg, image_size=8)
+    assert bundle.holdout is not None
+    train, val, holdout = (set(v.positions.tolist()) for v in (bundle.train, bundle.val,
+                                                                bundle.holdout))  # fmt: skip
+    assert not (holdout & train) and not (holdout & val) and len(holdout) > 800
+    assert len(train | val | holdout) == len(bundle.train) + len(bundle.val) + len(holdout)
+    images = sum(int(y.shape[0]) for _, y in bundle.eval_loader("holdout", 256))
+    assert images == len(holdout)
+    with pytest.raises(DatasetError, match="holdout images exist only where"):
+        build_data(DataConfig(in_memory=in_memory), image_size=8).eval_loader("holdout", 64)

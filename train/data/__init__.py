@@ -4,7 +4,9 @@ Every split yields ``(float tensor [3, S, S], int label)``: grayscale repeated t
 normalised with the dataset's mean/std, at a fixed ``image_size`` S (the largest resolution of
 the search space; the training loop resizes per step). ``val`` is carved out of the training
 data (stratified, ``split_seed``), the official test split is left untouched, and ``calib`` is a
-fixed stratified subset of ``train`` without augmentation. Same config, same splits.
+fixed stratified subset of ``train`` without augmentation. Same config, same splits. When
+``max_train_images`` caps the train split, the training images it leaves out are ``holdout``:
+never trained on, never test, more validation images where a measurement needs them.
 
 ``in_memory=true`` holds each split as one tensor (image folders are decoded once and cached
 beside the data) and batches whole: :meth:`DataBundle.eval_loader` slices and normalises,
@@ -65,8 +67,10 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
         )
     targets = raw.pool_targets
     train_pos, val_pos = carve(targets, cfg.val_fraction, _rng(cfg, _VAL_STREAM))
+    holdout_pos = np.empty(0, dtype=train_pos.dtype)
     if cfg.max_train_images is not None:
         keep = stratified_subset(targets[train_pos], cfg.max_train_images, _rng(cfg, _CAP_STREAM))
+        holdout_pos = np.setdiff1d(train_pos, train_pos[keep])  # sorted: a fixed order
         train_pos = train_pos[keep]
     calib_pos = train_pos[
         stratified_subset(targets[train_pos], cfg.calib_images, _rng(cfg, _CALIB_STREAM))
@@ -81,6 +85,7 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
         val=view(val_pos),
         test=LabelledView(raw.test_images, raw.test_targets, test_positions, raw.pipeline),
         calib=view(calib_pos),
+        holdout=view(holdout_pos),
         num_classes=len(raw.class_names),
         class_names=raw.class_names,
         image_size=image_size,

@@ -16,7 +16,7 @@ from train.data._batched import BatchPipeline, EvalBatches, TrainBatches
 from train.data._sources import FileImages, TensorImages
 from train.data._transforms import Pipeline, TensorPipeline
 
-EVAL_SPLITS = ("val", "test", "calib")
+EVAL_SPLITS = ("val", "test", "calib", "holdout")
 
 Sample = tuple[Tensor, int]
 
@@ -102,6 +102,7 @@ class DataBundle:
     image_size: int
     num_workers: int = 0
     in_memory: bool = False
+    holdout: LabelledView | None = None
 
     def train_loader(
         self, batch_size: int, generator: torch.Generator, sampler: Sampler[int] | None = None
@@ -124,10 +125,16 @@ class DataBundle:
         )
 
     def eval_loader(self, split: str, batch_size: int) -> DataLoader[Any] | EvalBatches:
-        """Batches of ``"val"``, ``"test"`` or ``"calib"`` in a fixed order, not augmented."""
+        """Batches of ``"val"``, ``"test"``, ``"calib"`` or ``"holdout"`` in a fixed order, not
+        augmented."""
         if split not in EVAL_SPLITS:
             raise DatasetError(f"unknown eval split {split!r}; allowed: {', '.join(EVAL_SPLITS)}")
         view = getattr(self, split)
+        if view is None or len(view) == 0:
+            raise DatasetError(
+                f"the {split} split is empty; holdout images exist only where "
+                "data.max_train_images leaves training images out of the train split"
+            )
         if self.in_memory:
             return EvalBatches(
                 _tensor(view), view.positions, view.targets, _batched(view), batch_size
