@@ -114,10 +114,30 @@ def run(cfg: DictConfig) -> TrainSummary:
     ctx = init_from_env(typed.run.device)
     set_threads(cfg.get("num_threads"))
     torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
+    if ctx.is_main:
+        print(f"run directory: {run_dir}", flush=True)
     try:
-        return train_supernet(typed, run_dir, ctx)
+        summary = train_supernet(typed, run_dir, ctx)
     finally:
         shutdown(ctx)
+    if ctx.is_main:
+        print(describe_summary(summary))
+    return summary
+
+
+def describe_summary(summary: TrainSummary) -> str:
+    """What a finished training says: its checkpoint, its last accuracies, what to run next."""
+    row = summary.metrics
+    accuracies = ", ".join(
+        f"{name} {100 * float(row[f'val_acc_{name}']):.2f} %"
+        for name in ("largest", "middle", "smallest")
+        if row.get(f"val_acc_{name}") not in (None, "")
+    )
+    return (
+        f"done: {summary.final_checkpoint}"
+        + (f"; validation accuracy {accuracies}" if accuracies else "")
+        + f"\nnext: nas-search supernet={summary.run_dir} budget.macs=..."
+    )
 
 
 def _task(cfg: DictConfig) -> float | None:

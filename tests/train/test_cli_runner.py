@@ -67,7 +67,9 @@ def test_failed_calls_leave_no_run_directory(tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_run_dir_holds_the_resolved_config_too(tmp_path, monkeypatch) -> None:
+def test_run_dir_holds_the_resolved_config_and_the_run_says_so(
+    tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "mine"
     argv = ["nas-train-supernet", f"run_dir={run_dir}", "schedule.epochs=1",
@@ -77,3 +79,8 @@ def test_run_dir_holds_the_resolved_config_too(tmp_path, monkeypatch) -> None:
     train_main()
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "final.pt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    out = capsys.readouterr().out
+    assert f"run directory: {run_dir}" in out
+    assert f"done: {run_dir / 'final.pt'}; validation accuracy largest" in out
+    assert f"next: nas-search supernet={run_dir}" in out
+
