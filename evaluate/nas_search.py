@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +201,9 @@ class _Progress:
         self.ref_point = ref_point
         self.accuracy_column = names.index("accuracy")
         self.values = np.zeros((0, len(names)))
-        self.bar = tqdm(total=total, desc="search", disable=not on, unit="arch")
+        # like the training bars: none in a log file (no carriage returns there)
+        self.bar = tqdm(total=total, desc="search", disable=not (on and sys.stderr.isatty()),
+                        unit="arch")  # fmt: skip
 
     def resume(self, values: np.ndarray) -> None:
         self.values = values

@@ -46,6 +46,7 @@ class StageTimer:
     seconds: dict[str, float]
 
     def run(self, name: str, fn: Any, *args: Any) -> Any:
+        print(f"== {name} ==", flush=True)
         start = time.perf_counter()
         out = fn(*args)
         self.seconds[name] = round(time.perf_counter() - start, 2)
@@ -134,6 +135,7 @@ def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[Re
         target = run_dir / f"rank{rank}"
         metrics_path = target / "metrics.json"
         if not metrics_path.exists():
+            print(f"retrain rank {rank}/{len(front)}: {scored.arch}", flush=True)
             section = _stage_config(
                 {},
                 cfg.retrain,

@@ -28,9 +28,10 @@ BASE_FIELDS = ("epoch", "step", "train_loss", "lr", "img_per_s", "epoch_time_s")
 class ProgressHook(HookBase):
     """A tqdm bar over all steps; off when ``enabled`` is false or stderr is not a TTY."""
 
-    def __init__(self, total_steps: int, enabled: bool = True) -> None:
+    def __init__(self, total_steps: int, enabled: bool = True, desc: str = "supernet") -> None:
         self.total_steps = total_steps
         self.enabled = enabled and sys.stderr.isatty()
+        self.desc = desc
         self.bar: tqdm | None = None
 
     def before_train(self) -> None:
@@ -38,7 +39,7 @@ class ProgressHook(HookBase):
             total=self.total_steps,
             initial=self.trainer.state.step,
             disable=not self.enabled,
-            desc="supernet",
+            desc=self.desc,
             dynamic_ncols=True,
         )
 

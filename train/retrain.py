@@ -320,20 +320,13 @@ def _hooks(
         return hooks
     arch_json = space.arch_to_json(arch)
     meta = RunMeta(space, bundle.num_classes, asdict(data_cfg), options.config, {}, arch_json)
-    progress = _RetrainProgress(recipe.epochs * steps_per_epoch, options.progress)
+    progress = ProgressHook(recipe.epochs * steps_per_epoch, options.progress, desc="retrain")
     return [
         *hooks,
         progress,
         MetricsLogger(run_dir, options.log_every_steps, options.tensorboard),
         RetrainCheckpointHook(run_dir, meta, options.checkpoint_every_steps, arch_json),
     ]
-
-
-class _RetrainProgress(ProgressHook):
-    def before_train(self) -> None:
-        super().before_train()
-        if self.bar is not None:
-            self.bar.set_description("retrain")
 
 
 def _pick_weights(

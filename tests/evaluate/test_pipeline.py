@@ -29,8 +29,12 @@ def _cfg(run_dir, *overrides: str):
         return compose("pipeline", overrides=[*SHRUNK, f"run_dir={run_dir}", *overrides])
 
 
-def test_pipeline_runs_every_stage_and_resumes(tmp_path) -> None:
+def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
     summary = run(_cfg(tmp_path))
+    printed = capsys.readouterr().out
+    for header in ("== supernet ==", "== search ==", "== retrain ==", "retrain rank 2/2: r"):
+        assert header in printed
+    assert f"results: {tmp_path}" in printed and "next: nas-evaluate model=" in printed
     assert set(summary["stage_seconds"]) == {"supernet", "search", "retrain"}
     assert len(summary["retrained"]) == 2
     winner = summary["winner"]
