@@ -150,11 +150,8 @@ def load_tagged(
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # foreign bytes fail in many ways (pickle, zip, EOF, Key...)
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        reason = lines[0] if lines else ""
         raise error(
-            f"{path} is corrupt or truncated, or not a torch file ({type(err).__name__}: "
-            f"{reason}); {hint}"
+            f"{path} is corrupt or truncated, or not a torch file ({_load_failure(err)}); {hint}"
         ) from err
     if not isinstance(raw, Mapping) or raw.get("format") != fmt:
         article = "an" if what[0] in "aeiou" else "a"
@@ -350,3 +347,12 @@ def restore_training(
     state = TrainState(int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_in_epoch"]))
     parts.scheduler.step_update(num_updates=state.step)
     return state
+
+
+def _load_failure(err: Exception) -> str:
+    """A short reason for a failed ``torch.load``, without torch's advice to unpickle freely."""
+    if "weights_only" in str(err):  # torch suggests weights_only=False: never, for a data file
+        return "it holds pickled objects beyond tensors and plain containers, which are not loaded"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reason = (lines[0] if lines else "").split(". ")[0]
+    return f"{type(err).__name__}: {reason[:120]}"

@@ -84,6 +84,20 @@ def test_truncated_checkpoint_is_reported_as_corrupt(trained, tmp_path):
     garbage.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         read_checkpoint(garbage)
+    for path in (bad, garbage):
+        with pytest.raises(CheckpointError) as info:
+            read_checkpoint(path)
+        assert len(str(info.value)) < 320 and "\n" not in str(info.value)
+
+
+def test_pickled_objects_are_refused_without_advice_to_unpickle(tmp_path):
+    import argparse
+
+    path = tmp_path / "pickled.pt"
+    torch.save({"format": "lamoo-nas/supernet", "args": argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(CheckpointError, match="pickled objects") as info:
+        read_checkpoint(path)
+    assert "weights_only" not in str(info.value) and len(str(info.value)) < 320
 
 
 def test_foreign_checkpoint_is_not_ours(tmp_path):

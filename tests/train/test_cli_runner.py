@@ -83,4 +83,3 @@ def test_run_dir_holds_the_resolved_config_and_the_run_says_so(
     assert f"run directory: {run_dir}" in out
     assert f"done: {run_dir / 'final.pt'}; validation accuracy largest" in out
     assert f"next: nas-search supernet={run_dir}" in out
-
