@@ -40,6 +40,11 @@ def run_cli(
 
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
+    from train._help import unknown_setting
+
+    problem = unknown_setting(config_name, Path(sys.argv[0]).name, sys.argv[1:])
+    if problem is not None:
+        sys.exit(problem)
     import hydra
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue

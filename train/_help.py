@@ -70,3 +70,52 @@ def _settings(lines: list[str]) -> list[str]:
         if not skipping and line.strip():
             out.append(line)
     return out
+
+
+def unknown_setting(config_name: str, command: str, args: list[str]) -> str | None:
+    """The error line for the first ``key=value`` argument naming no setting, else None.
+
+    Hydra's own message for a misspelt key ("Key 'lrr' is not in struct") lists nothing; this
+    one lists the settings at that level and the closest match. Keys under a group are checked
+    against the option the command line (or the default) picks; ``+key``, ``~key`` and
+    ``hydra.`` arguments are Hydra's business and pass.
+    """
+    import difflib
+
+    conf = resources.files("conf")
+    raw: dict[str, Any] = yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}
+    groups = dict(_groups(raw.get("defaults", [])))
+    chosen = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a}
+    for arg in args:
+        if "=" not in arg or arg.startswith(("+", "~", "-", "hydra.", "hydra/")):
+            continue
+        key = arg.split("=", 1)[0]
+        if key in groups:
+            continue  # a group option: Hydra lists the valid ones itself
+        parts = key.split(".")
+        if parts[0] in groups:
+            option = chosen.get(parts[0], groups[parts[0]])
+            path = conf / parts[0] / f"{option}.yaml"
+            if option is None or not path.is_file():
+                continue
+            node: Any = yaml.safe_load(path.read_text()) or {}
+            note, offset = f" ({option})", 1
+        else:
+            node, note, offset = raw, "", 0
+        for depth, part in enumerate(parts[offset:], start=offset):
+            if not isinstance(node, dict):
+                break  # a value (or null) that Hydra decides about
+            if part not in node:
+                names = sorted(k for k in node if k not in ("defaults", "hydra"))
+                close = difflib.get_close_matches(part, names, n=1)
+                stem = ".".join([*parts[:depth], ""])
+                level = (".".join(parts[:depth]) or command) + note
+                groups_note = f"; groups: {', '.join(groups)}" if node is raw else ""
+                return (
+                    f"error: {command} has no setting {key!r}"
+                    + (f"; did you mean {stem + close[0]!r}? " if close else "; ")
+                    + f"{level} has: {', '.join(names)}{groups_note} "
+                    f"(`{command} --help` explains each)"
+                )
+            node = node[part]
+    return None

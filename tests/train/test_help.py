@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import pytest
@@ -50,3 +51,32 @@ def test_help_flag_prints_and_exits_before_hydra(monkeypatch, capsys) -> None:
         main()
     assert info.value.code == 0
     assert "Settings (conf/train_supernet.yaml" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["optim.lrr=1e-3"], r"no setting 'optim.lrr'; did you mean 'optim.lr'\? optim \(adamw\)"),
+        (["data=cifar10", "data.roott=/x"], r"'data.root'\? data \(cifar10\) has: augment"),
+        (["seeed=1"], r"did you mean 'seed'\? nas-train-supernet has: amp.*groups: data"),
+        (["ema.decai=0.9"], r"did you mean 'ema.decay'\? ema has: decay, enabled"),
+    ],
+)
+def test_unknown_settings_are_named_with_the_valid_ones(args: list[str], message: str) -> None:
+    from train._help import unknown_setting
+
+    problem = unknown_setting("train_supernet", "nas-train-supernet", args)
+    assert problem is not None and problem.startswith("error: ")
+    assert re.search(message, problem), problem
+
+
+def test_known_settings_and_hydra_syntax_pass() -> None:
+    from train._help import unknown_setting
+
+    fine = ["space=nbmacro", "space.resolutions=[16]", "experiment=nbmacro_cifar_cpu",
+            "+extra=1", "~ema", "hydra.run.dir=x", "--cfg", "job", "optim.lr=1e-3,2e-3",
+            "schedule.epochs=2", "checkpoint.every_steps=5"]  # fmt: skip
+    assert unknown_setting("train_supernet", "nas-train-supernet", fine) is None
+    assert unknown_setting("search", "nas-search", ["budget.macs=1e6", "supernet=x"]) is None
+    assert "budget.macs" in (unknown_setting("search", "nas-search", ["budget.mac=1"]) or "")
+    assert unknown_setting("retrain", "nas-retrain", ["space.stages=1"]) is None  # space: null
