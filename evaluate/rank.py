@@ -107,7 +107,13 @@ def plot_rank_scatter(
     ax = fig.subplots()
     ax.scatter(inherited, retrained, s=18)
     for i, label in enumerate(labels or []):
-        ax.annotate(label, (inherited[i], retrained[i]), fontsize=6)
+        ax.annotate(
+            label,
+            (inherited[i], retrained[i]),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize=6,
+        )  # beside the point, not on it
     ax.set_xlabel("inherited-weight accuracy")
     ax.set_ylabel("retrained accuracy")
     ax.set_title(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,34 @@ class ProgressHook(HookBase):
             self.bar.close()
 
 
+@dataclass(frozen=True)
+class CurveLabels:
+    """What the training-curve PNG calls its axes and its ``val_acc_<name>`` lines."""
+
+    loss: str = "train loss (mean over the step's architectures)"
+    accuracy: str = "validation top-1 of fixed subnets (after BN recalibration)"
+    lines: tuple[tuple[str, str], ...] = ()  # (name, legend) pairs; unnamed lines keep theirs
+
+
+SUPERNET_CURVES = CurveLabels()
+RETRAIN_CURVES = CurveLabels(
+    loss="train loss",
+    accuracy="validation top-1",
+    lines=(("raw", "trained weights"), ("ema", "EMA of the weights")),
+)
+
+
 class MetricsLogger(HookBase):
     """Per-step TensorBoard scalars; per-epoch rows in CSV, JSONL and TensorBoard; a PNG."""
 
-    def __init__(self, run_dir: Path, log_every_steps: int = 10, tensorboard: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        log_every_steps: int = 10,
+        tensorboard: bool = True,
+        labels: CurveLabels = SUPERNET_CURVES,
+    ) -> None:
+        self.labels = labels
         self.run_dir = Path(run_dir)
         self.log_every_steps = max(1, log_every_steps)
         self.tensorboard = tensorboard
@@ -106,7 +131,7 @@ class MetricsLogger(HookBase):
     def after_train(self) -> None:
         if self.writer is not None:
             self.writer.close()
-        plot_curves(read_metrics(self.run_dir), self.run_dir / PLOT_NAME)
+        plot_curves(read_metrics(self.run_dir), self.run_dir / PLOT_NAME, self.labels)
 
     # ------------------------------------------------------------------ files
     def _append(self, row: dict[str, Any]) -> None:
@@ -145,23 +170,32 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
+def plot_curves(
+    rows: list[dict[str, Any]], path: Path, labels: CurveLabels = SUPERNET_CURVES
+) -> Path | None:
     """Train loss and validation accuracies per epoch, as a PNG."""
     if not rows:
         return None
+    curve_figure(rows, labels).savefig(path, dpi=100)
+    return path
+
+
+def curve_figure(rows: list[dict[str, Any]], labels: CurveLabels = SUPERNET_CURVES) -> Any:
+    """The matplotlib ``Figure`` of :func:`plot_curves` (loss left, accuracies right)."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="train loss (mean over the step's archs)")
+    ax_loss.set(xlabel="epoch", ylabel=labels.loss)
+    legends = dict(labels.lines)
     for key in sorted(k for k in rows[-1] if k.startswith("val_acc_")):
         points = [(r["epoch"], r[key]) for r in rows if key in r]
-        ax_acc.plot(*zip(*points), marker="o", label=key.removeprefix("val_acc_"))
-    ax_acc.set(xlabel="epoch", ylabel="validation top-1 (after BN recalibration)")
+        name = key.removeprefix("val_acc_")
+        ax_acc.plot(*zip(*points), marker="o", label=legends.get(name, name))
+    ax_acc.set(xlabel="epoch", ylabel=labels.accuracy)
     if ax_acc.lines:
         ax_acc.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return fig

@@ -43,7 +43,7 @@ from train.data import DataConfig, build_data
 from train.data._config import NORMALIZATION
 from train.distributed import DistContext, broadcast_module, init_from_env, shutdown
 from train.hooks import CheckpointHook, EvalHook, weights_are_finite
-from train.logs import MetricsLogger, ProgressHook
+from train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
 from train.loop import HookBase, StepParts, SupernetTrainer, TrainingDivergedError
 from train.optim import build_optimizer, build_scheduler
 from train.recipes import (
@@ -324,7 +324,7 @@ def _hooks(
     return [
         *hooks,
         progress,
-        MetricsLogger(run_dir, options.log_every_steps, options.tensorboard),
+        MetricsLogger(run_dir, options.log_every_steps, options.tensorboard, RETRAIN_CURVES),
         RetrainCheckpointHook(run_dir, meta, options.checkpoint_every_steps, arch_json),
     ]
 
