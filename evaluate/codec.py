@@ -45,6 +45,23 @@ class Budget:
             self.params is None or cost.params <= self.params
         )
 
+    def slack(self, largest: Cost) -> list[str]:
+        """Notes on the bounds that the space's largest architecture already meets (no-ops).
+
+        Example:
+            >>> Budget(macs=1e9).slack(Cost(macs=5_000_000, params=10))
+            ['budget.macs=1e+09 constrains nothing: the largest architecture has 5e+06 MACs']
+        """
+        notes = []
+        for name in ("macs", "params"):
+            bound = getattr(self, name)
+            if bound is not None and getattr(largest, name) <= bound:
+                notes.append(
+                    f"budget.{name}={bound:.4g} constrains nothing: the largest architecture has "
+                    f"{getattr(largest, name):.4g} {name.upper() if name == 'macs' else name}"
+                )
+        return notes
+
     def describe(self) -> str:
         parts = [f"macs <= {self.macs:.4g}" if self.macs is not None else ""]
         parts.append(f"params <= {self.params:.4g}" if self.params is not None else "")

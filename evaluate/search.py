@@ -79,6 +79,9 @@ def run(cfg: DictConfig) -> SearchResult:
             loaded.model, bundle, int(cfg.calib_images), data_cfg.eval_batch_size, ctx.device
         )
         cost_model = CostModel(loaded.space, loaded.num_classes)
+        if ctx.is_main:
+            for note in settings.budget.slack(cost_model.largest()):
+                print(f"note: {note}", flush=True)
         result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
     finally:
         shutdown(ctx)

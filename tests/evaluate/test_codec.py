@@ -42,3 +42,14 @@ def test_codec_round_trips_through_encoding_and_json(tiny_space, cost_model) -> 
     assert x.shape == (20, codec.dim) and (x >= 0).all() and (x <= 1).all()
     assert codec.decode(x) == archs
     assert [codec.from_json(codec.to_json(a)) for a in archs] == archs
+
+
+def test_a_budget_that_constrains_nothing_is_noted() -> None:
+    from evaluate.codec import Budget
+    from supernet import Cost
+
+    largest = Cost(macs=2_000_000, params=80_000)
+    assert Budget(macs=1e6, params=1e5).slack(largest) == [
+        "budget.params=1e+05 constrains nothing: the largest architecture has 8e+04 params"
+    ]
+    assert Budget(macs=1e6).slack(largest) == [] and Budget().slack(largest) == []
