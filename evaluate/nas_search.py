@@ -42,6 +42,8 @@ from supernet.errors import ConfigError
 from train.checkpoint import atomic_write_text
 
 OBJECTIVES = ("accuracy", "macs", "params")
+DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}
+UNITS = {"accuracy": "accuracy (%)", "macs": "MACs (millions)", "params": "params (millions)"}
 _SCALE = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6}  # raw value -> maximised unit
 
 
@@ -350,3 +352,23 @@ def lamoo_options(raw: dict[str, Any]) -> LaMOOOptions:
     raw = dict(raw)
     tree = TreeOptions(**raw.pop("tree", {}))
     return LaMOOOptions(tree=tree, **raw)
+
+
+def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) -> str:
+    """What a hypervolume of this search measures, in words (units and reference point).
+
+    Example:
+        >>> describe_hypervolume(["accuracy", "macs"], [0.0, -2.0])[:47]
+        'the area dominated by the front in accuracy (%)'
+    """
+    axes = " x ".join(UNITS[name] for name in objectives)
+    bounds = [
+        f"above {value:g} % accuracy"
+        if name == "accuracy"
+        else f"below {-value:g} M {DISPLAY[name]}"
+        for name, value in zip(objectives, ref_point)
+    ]
+    kind = "area" if len(objectives) == 2 else "volume"
+    return (
+        f"the {kind} dominated by the front in {axes}, {' and '.join(bounds)} (the reference point)"
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluate.nas_search import describe_hypervolume
 from evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
 from train.checkpoint import atomic_write_text
 from train.logs import read_metrics
@@ -128,7 +129,8 @@ def _search_section(result: Any, run_dir: Path) -> list[str]:
         f"{s['strategy']}, {s['num_samples']} architectures, objectives {s['objectives']}, "
         f"hypervolume {s['hypervolume']:.4g}; strategy time per proposal "
         f"{1000 * s['strategy_seconds_per_proposal']:.1f} ms vs "
-        f"{1000 * s['evaluation_seconds_per_arch']:.1f} ms per evaluation.",
+        f"{1000 * s['evaluation_seconds_per_arch']:.1f} ms per evaluation. The hypervolume is "
+        f"{describe_hypervolume(s['objectives'], s['ref_point'])}.",
         "",
         "| inherited val. acc. (%) | MACs | params | architecture |",
         "| ---: | ---: | ---: | --- |",

@@ -46,6 +46,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
         assert (tmp_path / winner["export_dir"] / name).stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
     assert f"{100 * winner['test_top1']:.2f}%" in report
+    assert "The hypervolume is the area dominated by the front in accuracy (%) x MACs" in report
     assert json.loads((tmp_path / "pipeline.json").read_text())["winner"] == winner
     from evaluate.rank import run_pairs
 
