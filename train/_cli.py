@@ -103,8 +103,8 @@ def _remove_if_unused() -> None:
     if not HydraConfig.initialized():
         return
     folder = Path(HydraConfig.get().runtime.output_dir)
-    if not folder.is_dir():
-        return
+    if not (folder / ".hydra").is_dir() or folder.resolve() == Path.cwd().resolve():
+        return  # not a folder Hydra made for this run (e.g. nas-predict runs in place)
     for entry in folder.iterdir():
         if entry.name == ".hydra":
             continue
