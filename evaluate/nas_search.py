@@ -43,6 +43,8 @@ from train.checkpoint import atomic_write_text
 
 OBJECTIVES = ("accuracy", "macs", "params")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}
+MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions"}
+"""What history.csv holds (the engine maximises): accuracy in %, costs negated in millions."""
 UNITS = {"accuracy": "accuracy (%)", "macs": "MACs (millions)", "params": "params (millions)"}
 _SCALE = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6}  # raw value -> maximised unit
 
@@ -191,6 +193,7 @@ def run_nas_search(
         names,
         ref_point,
         progress=False,
+        objective_units=[MAXIMISED_UNITS[name] for name in names],
     )
     progress.close()
     return _write_outputs(space, cost_model, settings, history, run_dir, evaluator)
@@ -280,7 +283,9 @@ def _write_outputs(
     summary = _summary(settings, history, rows, best, evaluator, space)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     plot_pareto(rows, settings.budget, run_dir / "pareto.png")
-    plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy)
+    units = " x ".join(UNITS[name] for name in settings.objectives)
+    plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy,
+                     f"hypervolume, {units}")  # fmt: skip
     return SearchResult(history, rows, best, run_dir, summary, space)
 
 

@@ -35,7 +35,10 @@ def plot_pareto(rows: Sequence[Any], budget: Any, path: str | Path, cost: str = 
 
 
 def plot_hypervolume(
-    curves: np.ndarray | dict[str, np.ndarray], path: str | Path, label: str = "search"
+    curves: np.ndarray | dict[str, np.ndarray],
+    path: str | Path,
+    label: str = "search",
+    ylabel: str = "hypervolume",
 ) -> Path:
     """Hypervolume after each sample; several curves (e.g. one per strategy) in a dict."""
     named = curves if isinstance(curves, dict) else {label: curves}
@@ -51,7 +54,7 @@ def plot_hypervolume(
         else:
             ax.plot(np.arange(1, curve.shape[0] + 1), curve, label=name)
     ax.set_xlabel("samples evaluated")
-    ax.set_ylabel("hypervolume")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return _save(fig, path)

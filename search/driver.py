@@ -13,7 +13,10 @@ from tqdm import tqdm
 from search.errors import HistoryMismatchError
 from search.history import Evaluation, SearchHistory
 from search.pareto import check_objectives, hypervolume
-from search.strategy import Strategy
+from search.strategy import INITIAL_DESIGN, Strategy
+
+INITIAL_LABEL = "sobol"
+"""The ``strategy`` of evaluations from the shared initial design (not the strategy's own)."""
 
 A = TypeVar("A", bound=Hashable)
 EvaluateFn = Callable[[Sequence[A]], np.ndarray]  # archs -> (n, m) maximised objectives
@@ -28,6 +31,7 @@ def run_search(
     objective_names: Sequence[str],
     ref_point: Sequence[float],
     progress: bool = False,
+    objective_units: Sequence[str] = (),
 ) -> SearchHistory:
     """Run ``strategy`` until ``num_samples`` evaluations exist in ``history_path``.
 
@@ -44,6 +48,7 @@ def run_search(
         objective_names: ``m`` names, stored in the history.
         ref_point: ``(m,)`` hypervolume reference point (for the history and progress bar).
         progress: show a tqdm bar with the current hypervolume.
+        objective_units: optional ``m`` units, for the CSV header (``accuracy [%]``).
 
     Returns:
         The complete history.
@@ -63,6 +68,7 @@ def run_search(
         )
     history_path = Path(history_path)
     history = _resume(strategy, history_path, list(objective_names), list(ref_point))
+    history.objective_units = list(objective_units)
     m = len(objective_names)
     bar = tqdm(total=num_samples, initial=len(history), disable=not progress, desc=strategy.name)
     iteration = history.num_iterations
@@ -80,7 +86,9 @@ def run_search(
                     arch=strategy.codec.to_json(arch),
                     x=[float(v) for v in strategy.codec.encode([arch])[0]],
                     objectives=[float(v) for v in row],
-                    strategy=strategy.name,
+                    strategy=INITIAL_LABEL
+                    if strategy.last_note == INITIAL_DESIGN
+                    else strategy.name,
                     iteration=iteration,
                     ask_time_s=ask_time_s,
                     evaluate_time_s=evaluate_time_s,

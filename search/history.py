@@ -59,6 +59,8 @@ class SearchHistory:
     objective_names: list[str]
     ref_point: list[float]
     evaluations: list[Evaluation] = field(default_factory=list)
+    objective_units: list[str] = field(default_factory=list)
+    """Optional, for people: each objective's unit as the strategies see it (CSV header)."""
 
     def __len__(self) -> int:
         return len(self.evaluations)
@@ -95,6 +97,7 @@ class SearchHistory:
             "format_version": _FORMAT_VERSION,
             "objective_names": self.objective_names,
             "ref_point": self.ref_point,
+            "objective_units": self.objective_units,
             "evaluations": [asdict(e) for e in self.evaluations],
         }
         _atomic_write(path, json.dumps(payload, indent=1))
@@ -110,13 +113,17 @@ class SearchHistory:
                 f"expected {_FORMAT_VERSION}"
             )
         history = cls(payload["objective_names"], payload["ref_point"])
+        history.objective_units = list(payload.get("objective_units") or [])
         for row in payload["evaluations"]:
             history.append(Evaluation(**row))
         return history
 
     def _csv_text(self) -> str:
         pareto = self.pareto_mask()
-        header = ["index", "iteration", "strategy", "arch", "is_pareto", *self.objective_names]
+        names = self.objective_names
+        if len(self.objective_units) == len(names):
+            names = [f"{n} [{u}]" for n, u in zip(names, self.objective_units)]
+        header = ["index", "iteration", "strategy", "arch", "is_pareto", *names]
         header += ["ask_time_s", "evaluate_time_s", "x", "note"]
         lines: list[list[Any]] = [header]
         for i, (e, on_front) in enumerate(zip(self.evaluations, pareto)):

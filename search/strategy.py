@@ -19,6 +19,9 @@ from search.codec import SpaceCodec
 from search.errors import SearchSpaceExhaustedError
 from search.pareto import check_objectives
 
+INITIAL_DESIGN = "initial design"
+"""The ``last_note`` of an ask answered from the shared Sobol initial design."""
+
 A = TypeVar("A", bound=Hashable)
 
 _MAX_RANDOM_ROUNDS = 50
@@ -138,7 +141,7 @@ class BaseStrategy(Generic[A]):
         num_init_left = self.num_init - len(self._seen) - len(self._pending)
         if num_init_left > 0:
             batch = self._fresh(self._get_initial_design())[: min(q, num_init_left)]
-            self._last_note = "initial design"
+            self._last_note = INITIAL_DESIGN
         if len(batch) < q:
             self._pending.update(batch)
             batch = batch + self._propose(q - len(batch))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,8 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # build from a copy: setuptools writes build/ and *.egg-info/ into the source tree
+    source = tmp_path_factory.mktemp("source") / "repo"
+    junk = (".git", ".venv", "outputs", "multirun", "runs", "build", "dist", "*.egg-info",
+            "__pycache__", ".mypy_cache", ".ruff_cache", "bench")  # fmt: skip
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*junk))
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*cmd, "-w", str(out), str(REPO)], check=True, timeout=300)
+    subprocess.run([*cmd, "-w", str(out), str(source)], check=True, timeout=300)
     return next(out.glob("lamoo_nas-*.whl"))
 
 
@@ -34,6 +40,7 @@ def test_wheel_contains_packages_and_configs(wheel: Path) -> None:
         "nas-retrain",
         "nas-evaluate",
         "nas-pipeline",
+        "nas-predict",
     ):
         assert f"{script} =" in text
 

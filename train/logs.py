@@ -62,14 +62,14 @@ class CurveLabels:
     """What the training-curve PNG calls its axes and its ``val_acc_<name>`` lines."""
 
     loss: str = "train loss (mean over the step's architectures)"
-    accuracy: str = "validation top-1 of fixed subnets (after BN recalibration)"
+    accuracy: str = "validation top-1 of fixed subnets, % (after BN recalibration)"
     lines: tuple[tuple[str, str], ...] = ()  # (name, legend) pairs; unnamed lines keep theirs
 
 
 SUPERNET_CURVES = CurveLabels()
 RETRAIN_CURVES = CurveLabels(
     loss="train loss",
-    accuracy="validation top-1",
+    accuracy="validation top-1, %",
     lines=(("raw", "trained weights"), ("ema", "EMA of the weights")),
 )
 
@@ -191,7 +191,7 @@ def curve_figure(rows: list[dict[str, Any]], labels: CurveLabels = SUPERNET_CURV
     ax_loss.set(xlabel="epoch", ylabel=labels.loss)
     legends = dict(labels.lines)
     for key in sorted(k for k in rows[-1] if k.startswith("val_acc_")):
-        points = [(r["epoch"], r[key]) for r in rows if key in r]
+        points = [(r["epoch"], 100 * r[key]) for r in rows if key in r]
         name = key.removeprefix("val_acc_")
         ax_acc.plot(*zip(*points), marker="o", label=legends.get(name, name))
     ax_acc.set(xlabel="epoch", ylabel=labels.accuracy)

@@ -172,10 +172,6 @@ def _table(runs: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _truth_table(runs: dict[str, list[dict]]) -> str:
     """Mean (min-max) over seeds of each run's verdict by the ground-truth table."""
     first = next(iter(runs.values()))[0]
@@ -198,3 +194,7 @@ def _truth_table(runs: dict[str, list[dict]]) -> str:
             f"{cell(rows, 'picked_true', 100)} | {cell(rows, 'found_true', 100)} |"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

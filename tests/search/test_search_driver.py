@@ -121,3 +121,21 @@ def test_resume_refuses_another_reference_point(tmp_path: Path) -> None:
             ["a", "b"],
             tighter,
         )
+
+
+def test_history_csv_labels_the_initial_design_and_the_units(tmp_path) -> None:
+    from search import CategoricalCodec, make_strategy, run_search
+
+    codec = CategoricalCodec(num_choices=(4, 4))
+    strategy = make_strategy("random", codec, [0.0, -5.0], 2, seed=0, num_init=4)
+
+    def f(archs):
+        return np.array([[a[0], -a[1]] for a in archs], dtype=float)
+
+    path = tmp_path / "h.json"
+    run_search(strategy, f, path, 8, 4, ["acc", "cost"], [0.0, -5.0],
+               objective_units=["%", "-millions"])  # fmt: skip
+    with (tmp_path / "h.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"acc [%]", "cost [-millions]"} <= set(rows[0])
+    assert [r["strategy"] for r in rows] == ["sobol"] * 4 + ["random"] * 4

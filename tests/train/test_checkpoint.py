@@ -151,7 +151,7 @@ def test_training_curves_say_what_they_show():
     rows = [{"epoch": e, "train_loss": 1.0 / e, "val_acc_raw": 0.5, "val_acc_ema": 0.6}
             for e in (1, 2)]  # fmt: skip
     loss, acc = curve_figure(rows, RETRAIN_CURVES).axes
-    assert loss.get_ylabel() == "train loss" and acc.get_ylabel() == "validation top-1"
+    assert loss.get_ylabel() == "train loss" and acc.get_ylabel() == "validation top-1, %"
     legend = sorted(t.get_text() for t in acc.get_legend().get_texts())
     assert legend == ["EMA of the weights", "trained weights"]
     supernet = curve_figure([{"epoch": 1, "train_loss": 1.0, "val_acc_largest": 0.9}])
