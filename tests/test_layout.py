@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
+
+from evaluate._entry import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = {"supernet", "search", "train", "evaluate", "conf"}
@@ -21,7 +25,7 @@ ALLOWED = {
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {target.split(":")[0] for target in SCRIPTS.values()} | {"train._cli"}
+CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train._cli"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -62,3 +66,18 @@ def test_only_cli_modules_import_hydra() -> None:
 def test_console_scripts_point_at_functions(script: str) -> None:
     module, function = SCRIPTS[script].split(":")
     assert callable(getattr(importlib.import_module(module), function))
+    config_name, command_module = COMMANDS[script]
+    assert callable(importlib.import_module(command_module).main)
+    assert (REPO / "conf" / f"{config_name}.yaml").is_file()
+
+
+def test_help_is_answered_before_torch_is_imported() -> None:
+    code = (
+        "import sys; sys.argv = ['nas-search', '--help']\n"
+        "from evaluate._entry import search\n"
+        "try:\n    search()\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=60, check=True)  # fmt: skip
+    assert "Required: supernet=..." in run.stdout and run.stdout.splitlines()[-1] == "False"

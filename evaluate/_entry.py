@@ -1,0 +1,71 @@
+"""The console scripts: ``--help`` answered before torch is imported, else the command's main.
+
+Each ``nas-*`` script points here (``pyproject.toml``). Importing a command module pulls in
+torch, botorch and Hydra (seconds on a busy machine); the help text needs only the YAML, so it
+is printed from here first.
+
+Example (shell)::
+
+    nas-search --help     # ~0.1 s: what the command does, required keys, every setting
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "nas-train-supernet": ("train_supernet", "train.supernet"),
+    "nas-search": ("search", "evaluate.search"),
+    "nas-retrain": ("retrain", "evaluate.retrain"),
+    "nas-evaluate": ("evaluate", "evaluate.cli"),
+    "nas-pipeline": ("pipeline", "evaluate.pipeline"),
+    "nas-predict": ("predict", "evaluate.predict"),
+}
+"""Script -> (its config in ``conf/``, the module whose ``main()`` runs it)."""
+
+
+def _run(script: str) -> None:
+    config_name, module = COMMANDS[script]
+    if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        help_module = _our_module("train._help")
+        if help_module is not None:  # else main() runs the import guard, which says why
+            print(help_module.command_help(config_name, Path(sys.argv[0]).name or script))
+            sys.exit(0)
+    importlib.import_module(module).main()
+
+
+def _our_module(name: str) -> ModuleType | None:
+    """``name`` imported from this checkout or install, or None (absent, or a namesake)."""
+    try:
+        found = importlib.import_module(name)
+    except ImportError:
+        return None
+    here = Path(__file__).resolve().parents[1]
+    return found if Path(found.__file__ or "").resolve().is_relative_to(here) else None
+
+
+def train_supernet() -> None:
+    _run("nas-train-supernet")
+
+
+def search() -> None:
+    _run("nas-search")
+
+
+def retrain() -> None:
+    _run("nas-retrain")
+
+
+def evaluate() -> None:
+    _run("nas-evaluate")
+
+
+def pipeline() -> None:
+    _run("nas-pipeline")
+
+
+def predict() -> None:
+    _run("nas-predict")
