@@ -13,7 +13,7 @@ from tqdm import tqdm
 from search.errors import HistoryMismatchError
 from search.history import Evaluation, SearchHistory
 from search.pareto import check_objectives, hypervolume
-from search.strategy import INITIAL_DESIGN, Strategy
+from search.strategy import Strategy
 
 INITIAL_LABEL = "sobol"
 """The ``strategy`` of evaluations from the shared initial design (not the strategy's own)."""
@@ -72,6 +72,7 @@ def run_search(
     m = len(objective_names)
     bar = tqdm(total=num_samples, initial=len(history), disable=not progress, desc=strategy.name)
     iteration = history.num_iterations
+    design = set(strategy.initial_design)
     while len(history) < num_samples:  # bounded: every pass adds >= 1 evaluation or raises
         start = time.perf_counter()
         archs = strategy.ask(min(batch_size, num_samples - len(history)))
@@ -86,9 +87,7 @@ def run_search(
                     arch=strategy.codec.to_json(arch),
                     x=[float(v) for v in strategy.codec.encode([arch])[0]],
                     objectives=[float(v) for v in row],
-                    strategy=INITIAL_LABEL
-                    if strategy.last_note == INITIAL_DESIGN
-                    else strategy.name,
+                    strategy=INITIAL_LABEL if arch in design else strategy.name,
                     iteration=iteration,
                     ask_time_s=ask_time_s,
                     evaluate_time_s=evaluate_time_s,

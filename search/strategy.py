@@ -50,6 +50,9 @@ class Strategy(Protocol[A]):
     @property
     def last_note(self) -> str: ...
 
+    @property
+    def initial_design(self) -> Sequence[A]: ...
+
     def ask(self, q: int) -> list[A]: ...
 
     def tell(self, archs: Sequence[A], objectives: np.ndarray) -> None: ...
@@ -111,6 +114,11 @@ class BaseStrategy(Generic[A]):
         return self._last_note
 
     @property
+    def initial_design(self) -> list[A]:
+        """The shared quasi-random design: the feasible points of ``num_init`` Sobol draws."""
+        return list(self._get_initial_design())
+
+    @property
     def x(self) -> np.ndarray:
         """``(n, dim)`` encodings of every told architecture."""
         return self._x
@@ -141,10 +149,15 @@ class BaseStrategy(Generic[A]):
         num_init_left = self.num_init - len(self._seen) - len(self._pending)
         if num_init_left > 0:
             batch = self._fresh(self._get_initial_design())[: min(q, num_init_left)]
-            self._last_note = INITIAL_DESIGN
+            self._last_note = INITIAL_DESIGN if batch else ""
         if len(batch) < q:
-            self._pending.update(batch)
-            batch = batch + self._propose(q - len(batch))
+            design = list(batch)
+            self._pending.update(design)  # so that the proposals avoid the design's points
+            try:
+                proposals = self._propose(q - len(design))
+            finally:
+                self._pending.difference_update(design)
+            batch = design + self._fresh(proposals, exclude=design)
         batch = self._fresh(batch)[:q]
         if not batch:
             raise SearchSpaceExhaustedError(

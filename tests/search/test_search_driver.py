@@ -139,3 +139,17 @@ def test_history_csv_labels_the_initial_design_and_the_units(tmp_path) -> None:
         rows = list(csv.DictReader(handle))
     assert {"acc [%]", "cost [-millions]"} <= set(rows[0])
     assert [r["strategy"] for r in rows] == ["sobol"] * 4 + ["random"] * 4
+
+
+def test_only_the_design_points_are_labelled_sobol_when_few_are_feasible(tmp_path) -> None:
+    from search import CategoricalCodec, make_strategy, run_search
+
+    codec = CategoricalCodec(num_choices=(4, 4, 4), feasible=lambda a: a[0] == 0)
+    strategy = make_strategy("random", codec, [0.0, -5.0], 2, seed=0, num_init=10)
+    design = set(strategy.initial_design)
+    assert 0 < len(design) < 10  # a budget leaves only some Sobol points
+    history = run_search(strategy, lambda a: np.array([[x[1], -x[2]] for x in a], float),
+                         tmp_path / "h.json", 12, 5, ["a", "b"], [0.0, -5.0])  # fmt: skip
+    labels = [(e.strategy, tuple(e.arch) in design) for e in history.evaluations]
+    assert all((label == "sobol") == in_design for label, in_design in labels)
+    assert sum(in_design for _, in_design in labels) == len(design)
