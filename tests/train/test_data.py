@@ -180,3 +180,18 @@ def test_holdout_is_the_training_images_a_capped_train_split_leaves_out(in_memor
     assert images == len(holdout)
     with pytest.raises(DatasetError, match="holdout images exist only where"):
         build_data(DataConfig(in_memory=in_memory), image_size=8).eval_loader("holdout", 64)
+
+
+def test_every_prefix_of_the_holdout_is_class_balanced() -> None:
+    from train.data._splits import stratified_order
+
+    targets = np.repeat(np.arange(5), [30, 30, 30, 30, 31])  # stored class by class
+    order = stratified_order(targets, np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(151))
+    for n in (5, 17, 50, 150):
+        counts = np.bincount(targets[order[:n]], minlength=5)
+        assert counts.max() - counts.min() <= 1, (n, counts)
+    bundle = build_data(DataConfig(max_train_images=200), image_size=8)
+    assert bundle.holdout is not None
+    first = np.bincount(bundle.holdout.targets[:100], minlength=10)
+    assert first.min() >= 9 and first.max() <= 11

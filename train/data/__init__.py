@@ -6,7 +6,8 @@ the search space; the training loop resizes per step). ``val`` is carved out of 
 data (stratified, ``split_seed``), the official test split is left untouched, and ``calib`` is a
 fixed stratified subset of ``train`` without augmentation. Same config, same splits. When
 ``max_train_images`` caps the train split, the training images it leaves out are ``holdout``:
-never trained on, never test, more validation images where a measurement needs them.
+never trained on, never test, more validation images where a measurement needs them, in a
+fixed order whose every prefix is class-balanced.
 
 ``in_memory=true`` holds each split as one tensor (image folders are decoded once and cached
 beside the data) and batches whole: :meth:`DataBundle.eval_loader` slices and normalises,
@@ -28,7 +29,7 @@ from train.data._bundle import DataBundle, LabelledView
 from train.data._config import DATASETS, DataConfig
 from train.data._sources import LOADERS
 from train.data._spec import preprocessing_spec
-from train.data._splits import carve, stratified_subset
+from train.data._splits import carve, stratified_order, stratified_subset
 
 __all__ = [
     "DATASETS",
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 # Independent random streams of np.random.default_rng([split_seed, stream]).
-_VAL_STREAM, _CAP_STREAM, _CALIB_STREAM = 0, 1, 2
+_VAL_STREAM, _CAP_STREAM, _CALIB_STREAM, _HOLDOUT_STREAM = 0, 1, 2, 3
 
 
 def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
@@ -70,7 +71,10 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
     holdout_pos = np.empty(0, dtype=train_pos.dtype)
     if cfg.max_train_images is not None:
         keep = stratified_subset(targets[train_pos], cfg.max_train_images, _rng(cfg, _CAP_STREAM))
-        holdout_pos = np.setdiff1d(train_pos, train_pos[keep])  # sorted: a fixed order
+        holdout_pos = np.setdiff1d(train_pos, train_pos[keep])
+        holdout_pos = holdout_pos[
+            stratified_order(targets[holdout_pos], _rng(cfg, _HOLDOUT_STREAM))
+        ]
         train_pos = train_pos[keep]
     calib_pos = train_pos[
         stratified_subset(targets[train_pos], cfg.calib_images, _rng(cfg, _CALIB_STREAM))

@@ -55,3 +55,17 @@ def _sorted(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def stratified_order(targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of ``range(len(targets))`` whose every prefix is class-balanced.
+
+    Each class is shuffled, then the classes are taken in turns, so the first ``n`` positions
+    hold ``n / num_classes`` images of each class (to within one); images stored class by class
+    (an image folder) would otherwise give a prefix of one or two classes.
+    """
+    turns = np.empty(len(targets), dtype=np.int64)
+    for label in np.unique(targets):
+        members = np.flatnonzero(targets == label)
+        turns[rng.permutation(members)] = np.arange(members.size)
+    return np.lexsort((targets, turns))
