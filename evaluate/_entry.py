@@ -12,6 +12,7 @@ Example (shell)::
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +33,11 @@ def _run(script: str) -> None:
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         help_module = _our_module("train._help")
         if help_module is not None:  # else main() runs the import guard, which says why
-            print(help_module.command_help(config_name, Path(sys.argv[0]).name or script))
+            text = help_module.command_help(config_name, Path(sys.argv[0]).name or script)
+            try:
+                print(text, flush=True)
+            except BrokenPipeError:  # `nas-search --help | head`: the reader stopped early
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed by the exit)
             sys.exit(0)
     importlib.import_module(module).main()
 
