@@ -25,6 +25,9 @@ for name in sandwich uniform; do
   "$python" -m evaluate.cli mode=rank supernet="$run/$name" truth="$table" num_archs=100 \
     num_threads=1 out="$run/rank_$name/evaluation.json"
 done
+# the same 100 architectures scored on 10,000 images (val + never-trained holdout images)
+"$python" -m evaluate.cli mode=rank supernet="$run/sandwich" truth="$table" num_archs=100 \
+  num_threads=1 val_images=10000 out="$run/rank_sandwich_val10k/evaluation.json"
 
 # budget 10M MACs at 16x16 (40M at the benchmark's 32x32): 498 of the 3,969 networks fit
 "$python" -m bench.evaluate.search_compare --supernet "$run/sandwich" --budget-macs 10e6 \
