@@ -28,6 +28,9 @@ done
 # the same 100 architectures scored on 10,000 images (val + never-trained holdout images)
 "$python" -m evaluate.cli mode=rank supernet="$run/sandwich" truth="$table" num_archs=100 \
   num_threads=1 val_images=10000 out="$run/rank_sandwich_val10k/evaluation.json"
+# how much of the shortfall is validation noise (simulated from the measured accuracies)
+"$python" -m bench.evaluate.fidelity_noise "$run/rank_sandwich/fidelity.json" \
+  "$run/rank_sandwich_val10k/fidelity.json" --images 2000 10000
 
 # budget 10M MACs at 16x16 (40M at the benchmark's 32x32): 498 of the 3,969 networks fit
 "$python" -m bench.evaluate.search_compare --supernet "$run/sandwich" --budget-macs 10e6 \

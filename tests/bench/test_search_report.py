@@ -41,3 +41,13 @@ def test_ratio_and_paired_wins(tmp_path) -> None:
 def test_paired_wins_use_only_common_seeds() -> None:
     runs = [*RUNS, _run("lamoo-random", 5, [9.0, 9.0, 9.0, 9.0])]
     assert paired_wins(runs, "p", "lamoo-random", "random") == [1, 2]
+
+
+def test_noise_ceiling_falls_with_fewer_images() -> None:
+    import numpy as np
+
+    from bench.evaluate.fidelity_noise import noise_ceiling
+
+    accuracy = np.linspace(0.40, 0.55, 60)
+    few, many = noise_ceiling(accuracy, 500, 50), noise_ceiling(accuracy, 50_000, 50)
+    assert few < many < 1.0 and many > 0.9
