@@ -150,7 +150,7 @@ def evaluate_rank(pairs: str | Path, plot_path: Path, from_run: bool = False) ->
     """Rank fidelity of the pairs in a CSV/JSON file (or, ``from_run``, of a pipeline run's
     retrained architectures: the pairs then go to ``pairs.csv`` beside the plot), with a
     scatter PNG at ``plot_path``."""
-    from train.checkpoint import atomic_write_text
+    from train.io import atomic_write_text
 
     inherited, retrained, labels = run_pairs(pairs) if from_run else read_pairs(pairs)
     report = rank_fidelity(inherited, retrained)
@@ -329,7 +329,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
             "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
             "or mode=rank pairs=FILE"
         )
-    from train.checkpoint import atomic_write_text
+    from train.io import atomic_write_text
 
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(format_table(result))

@@ -17,7 +17,7 @@ from evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
 from supernet.errors import CheckpointError, SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import StaticNet, build_static
-from train.checkpoint import load_tagged
+from train.io import load_tagged
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
 

@@ -39,7 +39,7 @@ from search import (
 from search.lamoo import TreeOptions
 from supernet import ArchConfig, CostModel, SearchSpace
 from supernet.errors import ConfigError
-from train.checkpoint import atomic_write_text
+from train.io import atomic_write_text
 
 OBJECTIVES = ("accuracy", "macs", "params")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}

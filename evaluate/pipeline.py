@@ -34,7 +34,8 @@ from evaluate.report import RetrainedRow, write_report
 from search import SearchError
 from supernet.errors import ConfigError, NASError
 from train._cli import run_cli
-from train.checkpoint import FINAL_NAME, LAST_NAME, atomic_write_text
+from train.checkpoint import FINAL_NAME, LAST_NAME
+from train.io import atomic_write_text
 
 SUPERNET_GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
 

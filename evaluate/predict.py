@@ -129,8 +129,8 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
 def _task(cfg: Any) -> None:
     from evaluate.load import load_exported
     from train._cli import set_threads
-    from train.checkpoint import atomic_write_text
     from train.distributed import pick_device
+    from train.io import atomic_write_text
 
     set_threads(cfg.num_threads)
     exported = load_exported(str(cfg.model), map_location=pick_device(str(cfg.device)))

@@ -16,7 +16,7 @@ from typing import Any
 
 from evaluate.nas_search import describe_hypervolume
 from evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
-from train.checkpoint import atomic_write_text
+from train.io import atomic_write_text
 from train.logs import read_metrics
 
 

@@ -29,8 +29,8 @@ from evaluate.export import ExportPaths, check_export_target, export_model
 from evaluate.latency import measure_latency_ms
 from supernet.errors import CheckpointError, ConfigError
 from supernet.space import ArchConfig, SearchSpace
-from train.checkpoint import atomic_write_text
 from train.data import DataConfig, preprocessing_spec
+from train.io import atomic_write_text
 from train.recipes import Recipe
 from train.retrain import RetrainOptions, retrain
 

@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
 from supernet.model import Supernet
 from supernet.space import SearchSpace
 from train.data import DataConfig
+from train.io import load_tagged
 from train.loop import StepParts, TrainState
 from train.sampler import generator_state, restore_generator
 
@@ -49,66 +48,6 @@ REQUIRED_KEYS = (
 )
 
 
-# ------------------------------------------------------------------------- atomic writes
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
-
-    A reader never sees a half-written file: either the old one or the new one.
-
-    Example:
-        >>> atomic_torch_save({"w": torch.zeros(2)}, "/tmp/x.pt")  # doctest: +SKIP
-    """
-    path = Path(path)
-    _atomic_write(path, lambda handle: torch.save(obj, handle))
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_torch_save`.
-
-    Example:
-        >>> atomic_write_text("/tmp/arch.json", "{}")  # doctest: +SKIP
-    """
-    path = Path(path)
-    _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
-    return path
-
-
 # ------------------------------------------------------------------------- reading
 def find_checkpoint(
     path_or_run_dir: str | Path, prefer: tuple[str, ...] = (FINAL_NAME, LAST_NAME)
@@ -126,44 +65,6 @@ def find_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train one with nas-train-supernet")
     return path
-
-
-def load_tagged(
-    path: Path,
-    *,
-    fmt: str,
-    version: int,
-    required: tuple[str, ...],
-    what: str,
-    hint: str,
-    error: type[CheckpointError] = CheckpointError,
-    map_location: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Load a torch file of ours safely (``weights_only=True``) and check its format tag,
-    version and keys; any failure raises ``error`` naming ``what`` was expected and ``hint``.
-
-    Example:
-        >>> load_tagged(Path("final.pt"), fmt=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
-        ...             required=REQUIRED_KEYS, what="supernet checkpoint",
-        ...             hint="train one with nas-train-supernet")  # doctest: +SKIP
-    """
-    try:
-        raw = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # foreign bytes fail in many ways (pickle, zip, EOF, Key...)
-        raise error(
-            f"{path} is corrupt or truncated, or not a torch file ({_load_failure(err)}); {hint}"
-        ) from err
-    if not isinstance(raw, Mapping) or raw.get("format") != fmt:
-        article = "an" if what[0] in "aeiou" else "a"
-        raise error(
-            f"{path} is not {article} {what} of this project (no format tag {fmt!r}); {hint}"
-        )
-    missing = [key for key in required if key not in raw]
-    if missing:
-        raise error(f"{what} {path} lacks keys {missing}; it is incomplete")
-    if raw["version"] != version:
-        raise error(f"{what} {path} has format version {raw['version']}, this code reads {version}")
-    return dict(raw)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -347,12 +248,3 @@ def restore_training(
     state = TrainState(int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_in_epoch"]))
     parts.scheduler.step_update(num_updates=state.step)
     return state
-
-
-def _load_failure(err: Exception) -> str:
-    """A short reason for a failed ``torch.load``, without torch's advice to unpickle freely."""
-    if "weights_only" in str(err):  # torch suggests weights_only=False: never, for a data file
-        return "it holds pickled objects beyond tensors and plain containers, which are not loaded"
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    reason = (lines[0] if lines else "").split(". ")[0]
-    return f"{type(err).__name__}: {reason[:120]}"

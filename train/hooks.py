@@ -19,9 +19,9 @@ from train.checkpoint import (
     FINAL_NAME,
     LAST_NAME,
     RunMeta,
-    atomic_torch_save,
     training_checkpoint,
 )
+from train.io import atomic_torch_save
 from train.loop import HookBase, TrainingDivergedError
 
 Resize = Callable[[Tensor, int], Tensor]

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from train.checkpoint import atomic_write_text
+from train.io import atomic_write_text
 from train.loop import HookBase
 from train.optim import current_lr
 

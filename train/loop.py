@@ -22,17 +22,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from supernet.errors import NASError
 from train.distill import StepLoss
 from train.distributed import DistContext, all_ranks_agree, all_reduce_gradients, average_buffers
+from train.errors import TrainingDivergedError
 from train.sampler import ArchSampler
 
 Batches = Callable[[int, int], Iterable[tuple[Tensor, Tensor]]]
 """``batches(epoch, skip)``: the epoch's (images, labels) batches after the first ``skip``."""
-
-
-class TrainingDivergedError(NASError, FloatingPointError):
-    """The loss (or the gradient norm) became NaN or infinite; the run stopped."""
 
 
 @dataclass

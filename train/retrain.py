@@ -34,8 +34,6 @@ from train.checkpoint import (
     LAST_NAME,
     REQUIRED_KEYS,
     RunMeta,
-    atomic_torch_save,
-    load_tagged,
     restore_training,
     training_checkpoint,
 )
@@ -43,6 +41,7 @@ from train.data import DataConfig, build_data
 from train.data._config import NORMALIZATION
 from train.distributed import DistContext, broadcast_module, init_from_env, shutdown
 from train.hooks import CheckpointHook, EvalHook, weights_are_finite
+from train.io import atomic_torch_save, load_tagged
 from train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
 from train.loop import HookBase, StepParts, SupernetTrainer, TrainingDivergedError
 from train.optim import build_optimizer, build_scheduler

@@ -11,13 +11,8 @@ import torch
 from supernet import load_space
 from supernet.errors import CheckpointError, ConfigError
 from tests.train._supernet_config import compose_cfg
-from train.checkpoint import (
-    atomic_torch_save,
-    atomic_write_text,
-    check_space,
-    load_supernet,
-    read_checkpoint,
-)
+from train.checkpoint import check_space, load_supernet, read_checkpoint
+from train.io import atomic_torch_save, atomic_write_text
 from train.supernet import run
 
 

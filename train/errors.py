@@ -1,0 +1,23 @@
+"""Exception classes of the training package.
+
+Every error ``train`` raises on purpose derives from :class:`TrainError` (itself a
+:class:`supernet.errors.NASError`, the project-wide root), so a caller catches the family with
+one ``except`` clause. The shared kinds (config, dataset, checkpoint) live in
+:mod:`supernet.errors` because every package raises them.
+"""
+
+from __future__ import annotations
+
+from supernet.errors import NASError
+
+
+class TrainError(NASError):
+    """Base class of every error raised on purpose by the training package."""
+
+
+class TrainingDivergedError(TrainError, FloatingPointError):
+    """The loss (or the gradient norm) became NaN or infinite; the run stopped."""
+
+
+class StorageError(TrainError, OSError):
+    """A file could not be written (full disk, read-only folder); nothing was overwritten."""
