@@ -283,9 +283,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"mode is {mode!r}; allowed: {', '.join(MODES)}")
     if str(cfg.split) not in SPLITS:
         raise ConfigError(f"split is {cfg.split!r}; allowed: {', '.join(SPLITS)}")
-    from train._cli import set_threads
 
-    set_threads(cfg.num_threads)
     out = Path(cfg.out) if cfg.out else run_dir / RESULT_NAME
     latency = LatencyOptions(int(cfg.latency.batch_size), int(cfg.latency.warmup),
                              int(cfg.latency.repeats))  # fmt: skip
@@ -345,7 +343,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-evaluate model=PATH`` / ``supernet=RUN arch=JSON`` / ``mode=rank pairs=FILE``."""
-    from train._cli import run_cli
+    from train.cli import run_cli
 
     run_cli("evaluate", _task)
 

@@ -33,8 +33,8 @@ from omegaconf import DictConfig, OmegaConf
 from evaluate.report import RetrainedRow, write_report
 from search import SearchError
 from supernet.errors import ConfigError, NASError
-from train._cli import run_cli
 from train.checkpoint import FINAL_NAME, LAST_NAME
+from train.cli import run_cli
 from train.io import atomic_write_text
 
 SUPERNET_GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")

@@ -128,11 +128,9 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
 # --------------------------------------------------------------------------- Hydra
 def _task(cfg: Any) -> None:
     from evaluate.load import load_exported
-    from train._cli import set_threads
     from train.distributed import pick_device
     from train.io import atomic_write_text
 
-    set_threads(cfg.num_threads)
     exported = load_exported(str(cfg.model), map_location=pick_device(str(cfg.device)))
     predictions = predict(exported, image_files(str(cfg.input)), int(cfg.top_k))
     print(format_predictions(predictions))
@@ -144,7 +142,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-predict model=EXPORT input=IMAGE_OR_FOLDER [top_k=5] [out=FILE.csv]``."""
-    from train._cli import run_cli
+    from train.cli import run_cli
 
     run_cli("predict", _task)
 

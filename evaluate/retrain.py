@@ -211,7 +211,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from train._cli import run_cli
+    from train.cli import run_cli
 
     run_cli("retrain", _task)
 

@@ -25,8 +25,8 @@ from evaluate.nas_search import SearchResult, SearchSettings, lamoo_options, run
 from search import NSGA2Options, QEHVIOptions, SearchError
 from supernet import CostModel
 from supernet.errors import ConfigError, NASError
-from train._cli import run_cli, set_threads
 from train.checkpoint import load_supernet
+from train.cli import run_cli
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
 
@@ -63,7 +63,6 @@ def run(cfg: DictConfig) -> SearchResult:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     settings = settings_from_config(resolved)
-    set_threads(cfg.get("num_threads"))
     ctx = init_from_env(str(cfg.device))
     run_dir = _run_dir(cfg)
     if not ctx.is_main:

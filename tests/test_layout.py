@@ -25,7 +25,7 @@ ALLOWED = {
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train._cli"}
+CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train.cli"}
 
 
 def _imports(path: Path) -> set[str]:

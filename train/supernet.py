@@ -39,8 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.errors import ConfigError
 from supernet.space import SearchSpace
-from train._cli import run_cli, set_threads
 from train.checkpoint import LAST_NAME
+from train.cli import run_cli
 from train.data import DataConfig
 from train.distill import DistillConfig
 from train.distributed import init_from_env, shutdown
@@ -112,7 +112,6 @@ def run(cfg: DictConfig) -> TrainSummary:
     run_dir = run_dir_for(cfg)
     typed = build_config(cfg, run_dir)
     ctx = init_from_env(typed.run.device)
-    set_threads(cfg.get("num_threads"))
     torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
     if ctx.is_main:
         print(f"run directory: {run_dir}", flush=True)

@@ -1,4 +1,4 @@
-"""Every console script goes through train._cli.run_cli: the project's errors end in one line."""
+"""Every console script goes through train.cli.run_cli: the project's errors end in one line."""
 
 from __future__ import annotations
 

@@ -56,6 +56,7 @@ def run_cli(
 
     def hydra_task(cfg: Any) -> Any:
         try:
+            set_threads(cfg.get("num_threads"))
             return task(cfg)
         except expected as err:
             sys.exit(f"error: {err}")
@@ -74,13 +75,18 @@ def run_cli(
         finally:
             _remove_if_unused()
 
-    # Hydra resolves config_path against hydra_task's module (train._cli): pkg://conf, which
+    # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
 
 
 def set_threads(value: Any) -> None:
-    """Apply a command's ``num_threads`` (null: leave torch's default, all cores)."""
+    """Apply a command's ``num_threads`` (null: leave torch's default, all cores).
+
+    The one place the thread count is set: :func:`run_cli` calls it before every command.
+    Every config defaults to 1: the small networks of a CPU run are fastest on one thread, and
+    spinning OpenMP threads on a busy machine slow them several times over.
+    """
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
