@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from supernet.errors import NASError
+from evaluate.errors import ExportError, ExportExistsError
 from supernet.space import ArchConfig, SearchSpace
 
 EXPORT_FORMAT = "lamoo-nas/exported-model"
@@ -56,14 +56,6 @@ PREPROCESSING_NAME = "preprocessing.json"
 ONNX_OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-
-
-class ExportExistsError(NASError, FileExistsError):
-    """The export folder already holds files and ``overwrite`` was not requested."""
-
-
-class ExportError(NASError, RuntimeError):
-    """The model could not be converted (TorchScript or ONNX)."""
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from supernet.errors import ArchValidationError, NASError
+from evaluate.errors import GroundTruthError
+from supernet.errors import ArchValidationError
 from supernet.nbmacro import arch_from_code, canonical_code
 from supernet.space import ArchConfig, SearchSpace
 
 NBMACRO_FIELDS = ("mean_acc", "params", "flops")
-
-
-class GroundTruthError(NASError, ValueError):
-    """A ground-truth table is missing, malformed, or made for another space."""
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,14 @@ from typing import Any
 
 import torch
 
+from evaluate.errors import NotAnExportError
 from evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
-from supernet.errors import CheckpointError, SpaceDefinitionError
+from supernet.errors import SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import StaticNet, build_static
 from train.io import load_tagged
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
-
-
-class NotAnExportError(CheckpointError):
-    """A file is not an exported model of this project (or is corrupt/truncated)."""
 
 
 @dataclass

@@ -19,11 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from supernet.errors import NASError
-
-
-class RankInputError(NASError, ValueError):
-    """The accuracy lists cannot be rank-correlated (too short, different lengths, constant)."""
+from evaluate.errors import RankInputError
 
 
 @dataclass(frozen=True)
