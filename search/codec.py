@@ -20,12 +20,18 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from search.errors import InfeasibleBudgetError
+from search.errors import (
+    InfeasibleBudgetError,
+    InvalidOptionError,
+    InvalidPointError,
+    UnknownStrategyError,
+)
 
 A = TypeVar("A", bound=Hashable)
 JSONValue = Any  # a value that ``json.dumps`` accepts (nested lists/dicts of str, int, float, ...)
 
 _MAX_REJECTION_DRAWS = 200_000
+ENCODINGS = ("ordinal", "onehot")
 
 
 class SpaceCodec(Protocol[A]):
@@ -91,14 +97,20 @@ class BoxCodec:
         self._lower = np.asarray(lower, dtype=np.float64)
         self._upper = np.asarray(upper, dtype=np.float64)
         if self._lower.shape != self._upper.shape or self._lower.ndim != 1:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"lower and upper must be 1-D of equal length, got shapes "
                 f"{self._lower.shape} and {self._upper.shape}"
             )
         if not np.all(self._upper > self._lower):
-            raise ValueError(f"need upper > lower everywhere, got {lower=} {upper=}")
-        if mutation_sigma <= 0:
-            raise ValueError(f"mutation_sigma must be > 0, got {mutation_sigma}")
+            bad = np.flatnonzero(~(self._upper > self._lower)).tolist()
+            raise InvalidOptionError(
+                f"need upper > lower in every dimension, got {lower=} {upper=} "
+                f"(dimensions {bad} are not)"
+            )
+        if not mutation_sigma > 0:
+            raise InvalidOptionError(
+                f"mutation_sigma must be > 0 (unit-cube units), got {mutation_sigma}"
+            )
         self.mutation_sigma = mutation_sigma
 
     @property
@@ -169,9 +181,11 @@ class CategoricalCodec:
         encoding: str = "ordinal",
     ) -> None:
         if len(num_choices) == 0 or any(int(k) < 1 for k in num_choices):
-            raise ValueError(f"num_choices must be non-empty and >= 1 each, got {num_choices}")
-        if encoding not in ("ordinal", "onehot"):
-            raise ValueError(f"encoding must be 'ordinal' or 'onehot', got {encoding!r}")
+            raise InvalidOptionError(
+                f"num_choices must be non-empty with every entry >= 1, got {tuple(num_choices)}"
+            )
+        if encoding not in ENCODINGS:
+            raise UnknownStrategyError(f"encoding {encoding!r} is not one of {ENCODINGS}")
         self.num_choices = tuple(int(k) for k in num_choices)
         self.encoding = encoding
         self._k = np.asarray(self.num_choices, dtype=np.int64)
@@ -209,7 +223,11 @@ class CategoricalCodec:
     def encode(self, archs: Sequence[tuple[int, ...]]) -> np.ndarray:
         idx = np.asarray(archs, dtype=np.int64).reshape(len(archs), len(self.num_choices))
         if np.any(idx < 0) or np.any(idx >= self._k):
-            raise ValueError(f"choice index out of range for num_choices={self.num_choices}")
+            row = int(np.flatnonzero(((idx < 0) | (idx >= self._k)).any(axis=1))[0])
+            raise InvalidPointError(
+                f"point {tuple(int(i) for i in idx[row])} has a choice index out of range; "
+                f"dimension j allows 0 .. num_choices[j] - 1 with num_choices={self.num_choices}"
+            )
         if self.encoding == "ordinal":
             return (idx + 0.5) / self._k
         out = np.zeros((len(idx), self.dim))

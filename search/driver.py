@@ -10,7 +10,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from search.errors import HistoryMismatchError
+from search.errors import HistoryMismatchError, InvalidOptionError
 from search.history import Evaluation, SearchHistory
 from search.pareto import check_objectives, hypervolume
 from search.strategy import Strategy
@@ -63,8 +63,9 @@ def run_search(
         4
     """
     if num_samples < 1 or batch_size < 1:
-        raise ValueError(
-            f"need num_samples >= 1 and batch_size >= 1, got {num_samples}, {batch_size}"
+        raise InvalidOptionError(
+            f"need num_samples >= 1 and batch_size >= 1, got num_samples={num_samples}, "
+            f"batch_size={batch_size}"
         )
     history_path = Path(history_path)
     history = _resume(strategy, history_path, list(objective_names), list(ref_point))

@@ -20,8 +20,18 @@ class SearchSpaceExhaustedError(SearchError):
     """Every point of a finite space has already been evaluated or proposed."""
 
 
-class UnknownStrategyError(SearchError):
-    """A strategy, inner sampler, kernel or selection rule name is not one of the allowed names."""
+class InvalidOptionError(SearchError, ValueError):
+    """An option or argument is out of its allowed range (e.g. ``q < 1``, ``num_init < 1``,
+    ``upper <= lower``). Also a :class:`ValueError`, so generic handlers still catch it."""
+
+
+class UnknownStrategyError(InvalidOptionError):
+    """A strategy, inner sampler, kernel, selection rule or encoding name is not one of the
+    allowed names."""
+
+
+class InvalidPointError(SearchError, ValueError):
+    """A point handed to a codec lies outside its space (e.g. a choice index out of range)."""
 
 
 class InvalidObjectivesError(SearchError):

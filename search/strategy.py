@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from search.codec import SpaceCodec
-from search.errors import SearchSpaceExhaustedError
+from search.errors import InvalidOptionError, SearchSpaceExhaustedError
 from search.pareto import check_objectives
 
 INITIAL_DESIGN = "initial design"
@@ -90,7 +90,7 @@ class BaseStrategy(Generic[A]):
         num_init: int = 10,
     ) -> None:
         if num_init < 1:
-            raise ValueError(f"num_init must be >= 1, got {num_init}")
+            raise InvalidOptionError(f"num_init must be an integer >= 1, got {num_init!r}")
         self._codec = codec
         self.ref_point = np.asarray(ref_point, dtype=np.float64)
         self.num_objectives = int(self.ref_point.shape[0])
@@ -143,7 +143,7 @@ class BaseStrategy(Generic[A]):
         """Propose ``q`` new, feasible, never-seen architectures (fewer only when the space is
         nearly exhausted)."""
         if q < 1:
-            raise ValueError(f"q must be >= 1, got {q}")
+            raise InvalidOptionError(f"q (the batch size) must be an integer >= 1, got {q!r}")
         self._last_note = ""
         batch: list[A] = []
         num_init_left = self.num_init - len(self._seen) - len(self._pending)

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from sklearn.svm import SVC
 
-from search.errors import UnknownStrategyError
+from search.errors import InvalidOptionError, UnknownStrategyError
 from search.pareto import dominance_numbers, hypervolume, rank_and_crowding
 
 GOOD, BAD = 0, 1
@@ -46,8 +46,9 @@ class TreeOptions:
         if self.kernel not in KERNELS:
             raise UnknownStrategyError(f"kernel {self.kernel!r} is not one of {KERNELS}")
         if self.split_min < 2 or self.max_nodes < 1:
-            raise ValueError(
-                f"need split_min >= 2 and max_nodes >= 1, got {self.split_min}, {self.max_nodes}"
+            raise InvalidOptionError(
+                f"need split_min >= 2 and max_nodes >= 1, got split_min={self.split_min}, "
+                f"max_nodes={self.max_nodes}"
             )
 
 
