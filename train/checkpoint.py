@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
 from supernet.model import Supernet
 from supernet.space import SearchSpace
+from train.checkpointer import Checkpointer, TorchRNG
 from train.data import DataConfig
 from train.io import load_tagged
-from train.loop import StepParts, TrainState
-from train.sampler import generator_state, restore_generator
+from train.steps import Step, TrainState
 
 CHECKPOINT_FORMAT = "lamoo-nas/supernet"
 CHECKPOINT_VERSION = 1
@@ -156,95 +155,61 @@ def load_supernet(
 
 
 # ------------------------------------------------------------------------- training state
-@dataclass(frozen=True)
-class RunMeta:
-    """What a checkpoint says about the run besides its tensors (all plain data)."""
-
-    space: SearchSpace
-    num_classes: int
-    data_config: dict[str, Any]
-    config: dict[str, Any]
-    model_options: dict[str, Any]
-    middle_arch: dict[str, Any]
-    loader_seed: int = 0
-    steps_per_epoch: int = 0
-
-
-def capture_rng(arch_rng: np.random.Generator) -> dict[str, Any]:
-    """torch CPU/CUDA global RNG states and the arch-sampling generator, as plain data."""
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"torch": torch.get_rng_state(), "cuda": list(cuda), "arch": generator_state(arch_rng)}
-
-
-def restore_rng(state: Mapping[str, Any]) -> np.random.Generator:
-    """Put back the torch global RNG states; return the arch-sampling generator."""
-    torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    return restore_generator(dict(state["arch"]))
-
-
-def training_checkpoint(
-    model: torch.nn.Module,
-    parts: StepParts,
-    state: TrainState,
-    meta: RunMeta,
+def checkpoint_header(
+    space: SearchSpace,
+    num_classes: int,
+    data_config: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    model_options: Mapping[str, Any] | None = None,
+    middle_arch: Mapping[str, Any] | None = None,
+    steps_per_epoch: int = 0,
+    fmt: str = CHECKPOINT_FORMAT,
+    version: int = CHECKPOINT_VERSION,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """Everything needed to resume the run exactly, as ``weights_only``-loadable data."""
+    """What a training checkpoint says about its run besides the parts' states (plain data).
+
+    ``extra`` adds keys of a checkpoint kind (a retrained one stores its ``arch``).
+    """
     return {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model": model.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(),
-        "scaler": parts.scaler.state_dict() if parts.scaler.is_enabled() else None,
-        "ema": parts.ema.module.state_dict() if parts.ema is not None else None,
-        "rng": {
-            **capture_rng(parts.arch_rng),
-            "loader": {"seed": meta.loader_seed, "epoch": state.epoch, "rule": LOADER_RULE},
-        },
-        "epoch": state.epoch,
-        "step": state.step,
-        "batch_in_epoch": state.batch_in_epoch,
-        "space": meta.space.to_dict(),
-        "space_fingerprint": meta.space.fingerprint,
-        "num_classes": meta.num_classes,
-        "data_config": meta.data_config,
-        "config": meta.config,
-        "model_options": meta.model_options,
-        "middle_arch": meta.middle_arch,
-        "steps_per_epoch": meta.steps_per_epoch,
+        "format": fmt,
+        "version": version,
+        "space": space.to_dict(),
+        "space_fingerprint": space.fingerprint,
+        "num_classes": int(num_classes),
+        "data_config": dict(data_config),
+        "config": dict(config),
+        "model_options": dict(model_options or {}),
+        "middle_arch": dict(middle_arch or {}),
+        "steps_per_epoch": int(steps_per_epoch),
+        **extra,
     }
 
 
-def restore_training(
-    ckpt: Mapping[str, Any],
-    model: torch.nn.Module,
-    parts: StepParts,
-    steps_per_epoch: int | None = None,
-) -> TrainState:
-    """Load a :func:`training_checkpoint` into the model and parts; return the progress.
+def training_checkpointer(
+    step: Step, state: TrainState, header: Mapping[str, Any], loader_seed: int
+) -> Checkpointer:
+    """The parts every training run resumes: model, optimisation, step and torch RNGs
+    (``rng``), progress; the data order is recomputed from ``loader_seed`` and the epoch."""
 
-    With ``steps_per_epoch``, raises :class:`ConfigError` if the checkpoint's differs (another
-    batch size, dataset cap or number of ranks would shift the mid-epoch position).
-    """
+    def loader() -> dict[str, Any]:
+        return {"seed": loader_seed, "epoch": state.epoch, "rule": LOADER_RULE}
+
+    return Checkpointer(
+        {"model": step.model, "rng": TorchRNG(step, loader)},
+        header,
+        flat=[step.optimisation, state],
+    )
+
+
+def check_steps_per_epoch(ckpt: Mapping[str, Any], steps_per_epoch: int) -> None:
+    """Raise :class:`ConfigError` if the checkpoint's steps per epoch differ (another batch size,
+    dataset cap or number of ranks would shift the mid-epoch position)."""
     saved = ckpt.get("steps_per_epoch")
-    if steps_per_epoch is not None and saved and saved != steps_per_epoch:
+    if saved and saved != steps_per_epoch:
         raise ConfigError(
-            f"the checkpoint was written with {ckpt['steps_per_epoch']} steps per epoch, this "
-            f"config gives {steps_per_epoch}; resume with the same data.batch_size, "
-            "data.max_train_images and number of processes"
+            f"the checkpoint was written with {saved} steps per epoch, this config gives "
+            f"{steps_per_epoch}; resume with the same data.batch_size, data.max_train_images "
+            "and number of processes"
         )
-    model.load_state_dict(ckpt["model"])
-    parts.optimizer.load_state_dict(ckpt["optimizer"])
-    parts.scheduler.load_state_dict(dict(ckpt["scheduler"]))
-    if ckpt.get("scaler") is not None and parts.scaler.is_enabled():
-        parts.scaler.load_state_dict(ckpt["scaler"])
-    if parts.ema is not None:
-        if ckpt.get("ema") is None:
-            raise CheckpointError("the checkpoint has no EMA weights but ema.enabled=true")
-        parts.ema.module.load_state_dict(ckpt["ema"])
-    parts.arch_rng = restore_rng(ckpt["rng"])
-    state = TrainState(int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["batch_in_epoch"]))
-    parts.scheduler.step_update(num_updates=state.step)
-    return state

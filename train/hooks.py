@@ -1,13 +1,14 @@
-"""Hooks of the supernet loop: per-epoch evaluation of fixed subnets, and checkpointing.
+"""Hooks of the training loop: per-epoch evaluation, and checkpointing.
 
 Example:
-    >>> ckpt = CheckpointHook(run_dir, meta, every_steps=50)  # doctest: +SKIP
+    >>> ckpt = CheckpointHook(run_dir, checkpointer, every_steps=50)  # doctest: +SKIP
     >>> hooks = [EvalHook(archs, evaluator), ckpt]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,12 @@ import torch
 from torch import Tensor
 
 from supernet.space import ArchConfig
-from train.checkpoint import (
-    FINAL_NAME,
-    LAST_NAME,
-    RunMeta,
-    training_checkpoint,
-)
+from train.checkpoint import FINAL_NAME, LAST_NAME
+from train.checkpointer import Checkpointer
+from train.errors import TrainingDivergedError
 from train.io import atomic_torch_save
-from train.loop import HookBase, TrainingDivergedError
+from train.loop import HookBase
+from train.metrics import accuracy_of
 
 Resize = Callable[[Tensor, int], Tensor]
 
@@ -58,27 +57,26 @@ class SubnetEvaluator:
                 self.resize(x.to(self.device), arch.resolution) for x, _ in self.calib_batches()
             )
             subnet = recalibrate_bn(subnet, calib, self.num_calib_images)
-            subnet.eval()
-            correct = total = 0
-            for images, labels in self.val_batches():
-                logits = subnet(self.resize(images.to(self.device), arch.resolution))
-                correct += int((logits.argmax(-1).cpu() == labels).sum())
-                total += int(labels.numel())
-        return correct / max(total, 1)
+            val = (
+                (self.resize(images.to(self.device), arch.resolution), labels)
+                for images, labels in self.val_batches()
+            )
+            # only rank 0 runs the hooks, on the whole val split: nothing to sum over ranks
+            return accuracy_of(subnet, val, self.device, reduce=False).fraction()
 
 
 class EvalHook(HookBase):
-    """After every ``every_epochs`` epochs (and the last) store ``val_acc_<name>`` per arch."""
+    """After every ``every_epochs`` epochs (and the last) store ``val_acc_<name>`` for each
+    ``(name, score)``: ``score(model)`` is a validation accuracy of the trained model (of its
+    EMA copy when ``ema`` is given), e.g. of one subnet of a supernet."""
 
     def __init__(
         self,
-        archs: Sequence[tuple[str, ArchConfig]],
-        evaluate: Callable[[Any, ArchConfig], float],
+        scores: Sequence[tuple[str, Callable[[torch.nn.Module], float]]],
         every_epochs: int = 1,
         ema: Any = None,
     ) -> None:
-        self.archs = list(archs)
-        self.evaluate = evaluate
+        self.scores = list(scores)
         self.every_epochs = every_epochs
         self.ema = ema
 
@@ -87,8 +85,19 @@ class EvalHook(HookBase):
         if epoch % self.every_epochs and epoch != last:
             return
         model = self.ema.module if self.ema is not None else self.trainer.model
-        for name, arch in self.archs:
-            self.trainer.stats.scalars[f"val_acc_{name}"] = self.evaluate(model, arch)
+        for name, score in self.scores:
+            self.trainer.stats.scalars[f"val_acc_{name}"] = score(model)
+
+
+def subnet_scores(
+    archs: Sequence[tuple[str, ArchConfig]], evaluator: SubnetEvaluator
+) -> list[tuple[str, Callable[[torch.nn.Module], float]]]:
+    """:class:`EvalHook` scores of named architectures of a supernet."""
+    return [(name, partial(_score_arch, evaluator, arch)) for name, arch in archs]
+
+
+def _score_arch(evaluator: SubnetEvaluator, arch: ArchConfig, supernet: torch.nn.Module) -> float:
+    return evaluator(supernet, arch)
 
 
 def weights_are_finite(model: torch.nn.Module) -> bool:
@@ -102,23 +111,30 @@ def weights_are_finite(model: torch.nn.Module) -> bool:
 
 class CheckpointHook(HookBase):
     """``last.pt`` every ``every_steps`` steps (0 = off) and each epoch end; ``final.pt`` at
-    the end. Never writes non-finite weights over a good checkpoint."""
+    the end, each from ``checkpointer.state()``. Never writes non-finite weights over a good
+    checkpoint (``lr_setting`` names the learning rate to lower in that error)."""
 
-    def __init__(self, run_dir: Path, meta: RunMeta, every_steps: int) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        checkpointer: Checkpointer,
+        every_steps: int,
+        lr_setting: str = "optim.lr",
+    ) -> None:
         self.run_dir = Path(run_dir)
-        self.meta = meta
+        self.checkpointer = checkpointer
         self.every_steps = every_steps
+        self.lr_setting = lr_setting
 
     def save(self, name: str) -> Path:
         t = self.trainer
         if not weights_are_finite(t.model):
             raise TrainingDivergedError(
                 f"the weights hold NaN/inf at step {t.state.step} (epoch {t.state.epoch}); "
-                f"{name} was not overwritten and keeps the last good state. Lower optim.lr or "
-                "turn on optim.clip_grad_norm, then resume=true"
+                f"{name} was not overwritten. Lower {self.lr_setting} or turn on "
+                "optim.clip_grad_norm, then resume=true"
             )
-        ckpt = training_checkpoint(t.model, t.parts, t.state, self.meta)
-        return atomic_torch_save(ckpt, self.run_dir / name)
+        return atomic_torch_save(self.checkpointer.state(), self.run_dir / name)
 
     def after_step(self) -> None:
         if self.every_steps and self.trainer.state.step % self.every_steps == 0:

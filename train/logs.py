@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from train.io import atomic_write_text
 from train.loop import HookBase
-from train.optim import current_lr
 
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"
@@ -104,7 +103,7 @@ class MetricsLogger(HookBase):
             return
         self.writer.add_scalar("train/loss", last.loss, t.state.step)
         self.writer.add_scalar("train/loss_first_arch", last.teacher_loss, t.state.step)
-        self.writer.add_scalar("train/lr", current_lr(t.parts.optimizer), t.state.step)
+        self.writer.add_scalar("train/lr", t.step.optimisation.lr, t.state.step)
         self.writer.add_scalar("train/grad_norm", last.grad_norm, t.state.step)
 
     def after_epoch(self) -> None:
@@ -113,7 +112,7 @@ class MetricsLogger(HookBase):
             "epoch": t.state.epoch,
             "step": t.state.step,
             "train_loss": round(t.stats.mean_loss, 6),
-            "lr": current_lr(t.parts.optimizer),
+            "lr": t.step.optimisation.lr,
             "img_per_s": round(t.stats.images_per_s, 2),
             "epoch_time_s": round(t.stats.seconds, 3),
             **{k: round(v, 6) for k, v in sorted(t.stats.scalars.items())},

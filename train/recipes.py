@@ -25,9 +25,7 @@ import yaml
 from torch import Tensor
 
 from supernet.errors import ConfigError
-from supernet.space import ArchConfig
 from train.optim import OptimConfig, ScheduleConfig
-from train.sampler import StepArch
 
 Stats = tuple[float, float, float]
 
@@ -206,8 +204,8 @@ def build_mixup(recipe: Recipe, num_classes: int) -> Callable[[Tensor, Tensor], 
 
 # --------------------------------------------------------------------------- step pieces
 class RetrainLoss:
-    """The :class:`train.loop.StepParts` loss for one architecture: label-smoothed CE on hard
-    labels ``(N,)``, soft-target CE on mixup's ``(N, C)`` targets."""
+    """The loss of a :class:`train.steps.StaticStep`: label-smoothed CE on hard labels
+    ``(N,)``, soft-target CE on mixup's ``(N, C)`` targets; ``loss(logits, labels)``."""
 
     def __init__(self, label_smoothing: float) -> None:
         from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -219,22 +217,9 @@ class RetrainLoss:
         )
         self.soft = SoftTargetCrossEntropy()
 
-    def teacher_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+    def __call__(self, logits: Tensor, labels: Tensor) -> Tensor:
         loss = self.soft if labels.ndim == 2 else self.hard
         return loss(logits.float(), labels)
-
-    def student_loss(self, logits: Tensor, labels: Tensor, teacher_logits: Tensor | None) -> Tensor:
-        return self.teacher_loss(logits, labels)
-
-
-class FixedArchSampler:
-    """The :class:`train.sampler.ArchSampler` of retraining: the same architecture every step."""
-
-    def __init__(self, arch: ArchConfig) -> None:
-        self.arch = arch
-
-    def sample(self, rng: np.random.Generator) -> list[StepArch]:
-        return [StepArch(self.arch, is_teacher=True)]
 
 
 def with_numpy_seed(seed: int, fn: Callable[..., Any], *args: Any) -> Any:

@@ -1,11 +1,11 @@
 """Retrain one architecture from scratch and measure it on the test split.
 
 :func:`retrain` trains :func:`supernet.build_static` with fresh weights (never the supernet's)
-with the supernet's loop (:class:`train.loop.SupernetTrainer` with a one-architecture sampler)
-and its hooks: progress bar, CSV/JSONL/TensorBoard, atomic ``last.pt``/``final.pt`` that hold
-the arch JSON and the space definition, ``resume=true``. It returns test top-1/top-5, MACs and
-params; latency, ``metrics.json`` and the export are added by :mod:`evaluate.retrain`, which
-also holds the ``nas-retrain`` CLI.
+with the loop of every training run (:class:`train.loop.Trainer` over a
+:class:`train.steps.StaticStep`) and its hooks: progress bar, CSV/JSONL/TensorBoard, atomic
+``last.pt``/``final.pt`` that hold the arch JSON and the space definition, ``resume=true``.
+It returns test top-1/top-5, MACs and params; latency, ``metrics.json`` and the export are
+added by :mod:`evaluate.retrain`, which also holds the ``nas-retrain`` CLI.
 
 Example:
     >>> space = load_space("tiny")
@@ -22,37 +22,37 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from supernet.cost import count_cost
 from supernet.errors import CheckpointError, ConfigError
-from supernet.model import resize_to
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import build_static
 from train.checkpoint import (
     LAST_NAME,
     REQUIRED_KEYS,
-    RunMeta,
-    restore_training,
-    training_checkpoint,
+    check_steps_per_epoch,
+    checkpoint_header,
+    training_checkpointer,
 )
+from train.checkpointer import Checkpointer
 from train.data import DataConfig, build_data
 from train.data._config import NORMALIZATION
 from train.distributed import DistContext, broadcast_module, init_from_env, shutdown
-from train.hooks import CheckpointHook, EvalHook, weights_are_finite
-from train.io import atomic_torch_save, load_tagged
+from train.hooks import CheckpointHook, EvalHook
+from train.io import load_tagged
 from train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
-from train.loop import HookBase, StepParts, SupernetTrainer, TrainingDivergedError
-from train.optim import build_optimizer, build_scheduler
+from train.loop import HookBase, Trainer
+from train.metrics import accuracy_of
+from train.optimisation import build_optimisation
 from train.recipes import (
-    FixedArchSampler,
     Recipe,
     RetrainLoss,
     build_mixup,
     build_randaugment,
     epoch_batches,
 )
+from train.steps import StaticStep, TrainState
 
 RETRAIN_FORMAT = "lamoo-nas/retrain"
 RETRAIN_VERSION = 1
@@ -114,26 +114,6 @@ def retrain(
 
 
 # --------------------------------------------------------------------------- training
-class RetrainCheckpointHook(CheckpointHook):
-    """:class:`train.hooks.CheckpointHook` whose checkpoints say they hold a retrained
-    architecture: format :data:`RETRAIN_FORMAT` plus the arch JSON."""
-
-    def __init__(self, run_dir: Path, meta: RunMeta, every_steps: int, arch_json: dict) -> None:
-        super().__init__(run_dir, meta, every_steps)
-        self.arch_json = arch_json
-
-    def save(self, name: str) -> Path:
-        t = self.trainer
-        if not weights_are_finite(t.model):
-            raise TrainingDivergedError(
-                f"the weights hold NaN/inf at step {t.state.step}; {name} keeps the last good "
-                "state. Lower recipe.optim.lr, then resume=true"
-            )
-        ckpt = training_checkpoint(t.model, t.parts, t.state, self.meta)
-        ckpt.update(format=RETRAIN_FORMAT, version=RETRAIN_VERSION, arch=self.arch_json)
-        return atomic_torch_save(ckpt, self.run_dir / name)
-
-
 def read_retrain_checkpoint(path: Path, arch: ArchConfig, space: SearchSpace) -> dict[str, Any]:
     """Load ``last.pt`` of a retrain run (``weights_only``) and check it is of ``arch``."""
     raw = load_tagged(
@@ -154,15 +134,6 @@ def read_retrain_checkpoint(path: Path, arch: ArchConfig, space: SearchSpace) ->
     return raw
 
 
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    if amp not in table:
-        raise ConfigError(f"amp is {amp!r}; allowed: auto, bf16, fp16, none")
-    return table[amp]
-
-
 def _loader_factory(bundle: Any, batch_size: int, seed: int, ctx: DistContext) -> Any:
     def loader_for_epoch(epoch: int) -> Any:
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -177,22 +148,10 @@ def _loader_factory(bundle: Any, batch_size: int, seed: int, ctx: DistContext) -
     return loader_for_epoch
 
 
-@torch.no_grad()
 def evaluate_top_k(model: torch.nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
-    """Top-1 (and top-5 when there are more than 5 classes) accuracy in [0, 1] over ``loader``."""
-    model.eval()
-    correct1 = correct5 = total = 0
-    for images, labels in loader:
-        logits = model(images.to(device)).float().cpu()
-        k = min(5, logits.shape[1])
-        top = logits.topk(k, dim=1).indices
-        correct1 += int((top[:, 0] == labels).sum())
-        correct5 += int((top == labels[:, None]).any(dim=1).sum())
-        total += int(labels.numel())
-    out: dict[str, Any] = {"top1": correct1 / max(total, 1), "num_images": total}
-    if logits.shape[1] > 5:
-        out["top5"] = correct5 / max(total, 1)
-    return out
+    """Top-1 (and top-5 when there are more than 5 classes) accuracy in [0, 1] over ``loader``
+    (this rank's images: every rank scores the whole split)."""
+    return accuracy_of(model, loader, device, ks=(1, 5), reduce=False).as_dict()
 
 
 def run_training(
@@ -214,8 +173,20 @@ def run_training(
     steps = len(loader_for_epoch(0))
     if recipe.steps_per_epoch is not None:
         steps = min(steps, recipe.steps_per_epoch)
-    parts = _step_parts(model, arch, recipe, ctx, steps, options)
-    state = None
+    step = _static_step(model, recipe, ctx, steps, options)
+    state = TrainState()
+    header = checkpoint_header(
+        space,
+        bundle.num_classes,
+        asdict(data_cfg),
+        options.config,
+        middle_arch=space.arch_to_json(arch),
+        steps_per_epoch=steps,
+        fmt=RETRAIN_FORMAT,
+        version=RETRAIN_VERSION,
+        arch=space.arch_to_json(arch),
+    )
+    checkpointer = training_checkpointer(step, state, header, loader_seed=options.seed)
     last = run_dir / LAST_NAME
     if options.resume:
         if not last.is_file():
@@ -223,19 +194,21 @@ def run_training(
                 f"resume requested but there is no {last}; give the run_dir of the run to "
                 "continue (resume=true run_dir=...) or drop resume"
             )
-        state = restore_training(read_retrain_checkpoint(last, arch, space), model, parts, steps)
+        resumed = read_retrain_checkpoint(last, arch, space)
+        check_steps_per_epoch(resumed, steps)
+        checkpointer.restore(resumed)
     randaugment = None
     if recipe.randaugment is not None:
         mean, std = NORMALIZATION[data_cfg.name]
         randaugment = build_randaugment(recipe.randaugment, mean, std)
     mixup = build_mixup(recipe, bundle.num_classes)
     batches = epoch_batches(loader_for_epoch, steps, options.seed, randaugment, mixup)
-    hooks = _hooks(arch, space, data_cfg, bundle, recipe, run_dir, ctx, options, steps, parts)
-    trainer = SupernetTrainer(model, parts, batches, recipe.epochs, hooks, state)
+    hooks = _hooks(data_cfg, bundle, recipe, run_dir, options, steps, step, checkpointer)
+    trainer = Trainer(step, batches, recipe.epochs, hooks, state)
     start = time.perf_counter()
     trainer.train()
     train_time_s = time.perf_counter() - start
-    final, weights = _pick_weights(model, parts.ema, bundle, data_cfg, ctx.device)
+    final, weights = _pick_weights(model, step.optimisation.ema, bundle, data_cfg, ctx.device)
     shutdown(ctx)
     if not ctx.is_main:  # rank 0 alone measures
         return RetrainResult({}, run_dir, final.cpu().eval(), bundle.num_classes, False)
@@ -251,80 +224,59 @@ def run_training(
     return RetrainResult(metrics, run_dir, final.cpu().eval(), bundle.num_classes, True, names)
 
 
-def _step_parts(
+def _static_step(
     model: torch.nn.Module,
-    arch: ArchConfig,
     recipe: Recipe,
     ctx: DistContext,
     steps_per_epoch: int,
     options: RetrainOptions,
-) -> StepParts:
-    optimizer = build_optimizer(model, recipe.optim)
-    scheduler = build_scheduler(optimizer, recipe.schedule, steps_per_epoch)
-    amp_dtype = _amp_dtype(options.amp, ctx.device)
-    use_scaler = amp_dtype == torch.float16 and ctx.device.type == "cuda"
-    ema = None
-    if recipe.ema_decay > 0:
-        from timm.utils import ModelEmaV3
-
-        ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True)
-    return StepParts(
-        sampler=FixedArchSampler(arch),
-        loss=RetrainLoss(recipe.label_smoothing),  # type: ignore[arg-type]
-        optimizer=optimizer,
-        scheduler=scheduler,
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=use_scaler),
-        arch_rng=np.random.default_rng(options.seed),
-        resize=resize_to,
+) -> StaticStep:
+    optimisation = build_optimisation(
+        model,
+        recipe.optim,
+        recipe.schedule,
+        steps_per_epoch,
+        options.amp,
+        ctx.device,
+        ema_decay=recipe.ema_decay,
+        ema_warmup=True,
         ctx=ctx,
-        clip_grad_norm=recipe.optim.clip_grad_norm,
-        amp_dtype=amp_dtype,
-        ema=ema,
-        forward=lambda x, _arch: model(x),
     )
+    return StaticStep(model, optimisation, ctx, loss=RetrainLoss(recipe.label_smoothing))
 
 
 def _hooks(
-    arch: ArchConfig,
-    space: SearchSpace,
     data_cfg: DataConfig,
     bundle: Any,
     recipe: Recipe,
     run_dir: Path,
-    ctx: DistContext,
     options: RetrainOptions,
     steps_per_epoch: int,
-    parts: StepParts,
+    step: StaticStep,
+    checkpointer: Checkpointer,
 ) -> list[HookBase]:
     val = bundle.eval_loader("val", data_cfg.eval_batch_size)
+    device = step.ctx.device
     hooks: list[HookBase] = []
     if recipe.eval_every_epochs > 0:
-        hooks.append(
-            EvalHook(
-                [("raw", arch)],
-                lambda model, _arch: evaluate_top_k(model, val, ctx.device)["top1"],
-                recipe.eval_every_epochs,
-            )
-        )
-        if parts.ema is not None:
-            hooks.append(
-                EvalHook(
-                    [("ema", arch)],
-                    lambda model, _arch: evaluate_top_k(model, val, ctx.device)["top1"],
-                    recipe.eval_every_epochs,
-                    ema=parts.ema,
-                )
-            )
-    if not ctx.is_main:
+
+        def score(model: torch.nn.Module) -> float:
+            return float(evaluate_top_k(model, val, device)["top1"])
+
+        hooks.append(EvalHook([("raw", score)], recipe.eval_every_epochs))
+        if step.optimisation.ema is not None:
+            ema = step.optimisation.ema
+            hooks.append(EvalHook([("ema", score)], recipe.eval_every_epochs, ema=ema))
+    if not step.ctx.is_main:
         return hooks
-    arch_json = space.arch_to_json(arch)
-    meta = RunMeta(space, bundle.num_classes, asdict(data_cfg), options.config, {}, arch_json)
     progress = ProgressHook(recipe.epochs * steps_per_epoch, options.progress, desc="retrain")
     return [
         *hooks,
         progress,
         MetricsLogger(run_dir, options.log_every_steps, options.tensorboard, RETRAIN_CURVES),
-        RetrainCheckpointHook(run_dir, meta, options.checkpoint_every_steps, arch_json),
+        CheckpointHook(
+            run_dir, checkpointer, options.checkpoint_every_steps, lr_setting="recipe.optim.lr"
+        ),
     ]
 
 

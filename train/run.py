@@ -2,8 +2,8 @@
 
 :func:`train_supernet` builds the data, the supernet, the optimizer/schedule, the sampler and
 the hooks from a :class:`SupernetTrainConfig`, resumes from a checkpoint if asked, and runs
-:class:`train.loop.SupernetTrainer`. ``nas-train-supernet`` (``train/supernet.py``) builds the
-config from Hydra; tests and scripts can call this directly.
+:class:`train.loop.Trainer` over a :class:`train.steps.SupernetStep`. ``nas-train-supernet``
+(``train/supernet.py``) builds the config from Hydra; tests and scripts can call this directly.
 
 Example:
     >>> cfg = SupernetTrainConfig(space=load_space("tiny"), data=DataConfig())  # doctest: +SKIP
@@ -15,39 +15,40 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from timm.utils import ModelEmaV3
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from supernet.errors import ConfigError
 from supernet.model import Supernet, resize_to
 from supernet.ops import convert_sync_batchnorm
-from supernet.space import SearchSpace
+from supernet.space import ArchConfig, SearchSpace
 from train.checkpoint import (
     FINAL_NAME,
     LAST_NAME,
-    RunMeta,
     check_space,
+    check_steps_per_epoch,
+    checkpoint_header,
     find_checkpoint,
     read_checkpoint,
-    restore_training,
+    training_checkpointer,
 )
+from train.checkpointer import Checkpointer
 from train.data import DataBundle, DataConfig, build_data
 from train.distill import DistillConfig, StepLoss
 from train.distributed import DistContext, barrier, broadcast_module
-from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator
+from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
 from train.logs import MetricsLogger, ProgressHook, read_metrics
-from train.loop import Batches, HookBase, StepParts, SupernetTrainer, TrainState
-from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.loop import Batches, HookBase, Trainer
+from train.optim import OptimConfig, ScheduleConfig
+from train.optimisation import amp_dtype, build_optimisation
 from train.sampler import SamplerConfig, build_sampler
-
-AMP_MODES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from train.steps import SupernetStep, TrainState
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class RunOptions:
     """Everything of a run that is not data, space, sampler, distillation or optimisation.
 
     ``resume``: a checkpoint or run directory to continue, or None. ``amp``: one of
-    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only). ``sync_bn``: batch norm
-    statistics of the global batch under torchrun (:func:`supernet.ops.convert_sync_batchnorm`).
+    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or ``auto``. ``sync_bn``:
+    batch norm statistics of the global batch under torchrun
+    (:func:`supernet.ops.convert_sync_batchnorm`).
     """
 
     seed: int = 0
@@ -103,10 +105,7 @@ class TrainSummary:
 
 
 def _check_options(opts: RunOptions, device: torch.device) -> None:
-    if opts.amp not in AMP_MODES:
-        raise ConfigError(f"amp is {opts.amp!r}; allowed: {', '.join(AMP_MODES)}")
-    if opts.amp == "fp16" and device.type != "cuda":
-        raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 or amp=none on CPU")
+    amp_dtype(opts.amp, device)  # raises ConfigError naming the allowed values
     for name in ("log_every_steps", "eval_every_epochs"):
         if getattr(opts, name) <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(opts, name)!r}")
@@ -169,55 +168,57 @@ def epoch_batches(
     return batches, steps
 
 
-def _build_parts(
+def _build_step(
     cfg: SupernetTrainConfig, model: Supernet, steps_per_epoch: int, ctx: DistContext
-) -> StepParts:
+) -> SupernetStep:
     opts = cfg.run
-    optimizer = build_optimizer(model, cfg.optim)
-    forward = torch.compile(model) if opts.compile else None
-    return StepParts(
+    optimisation = build_optimisation(
+        model,
+        cfg.optim,
+        cfg.schedule,
+        steps_per_epoch,
+        opts.amp,
+        ctx.device,
+        ema_decay=opts.ema_decay if opts.ema_enabled else 0.0,
+        ctx=ctx,
+    )
+    return SupernetStep(
+        model=model,
+        optimisation=optimisation,
+        ctx=ctx,
+        channels_last=opts.channels_last,
         sampler=build_sampler(cfg.sampler, cfg.space),
         loss=StepLoss(cfg.distill),
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, cfg.schedule, steps_per_epoch),
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=opts.amp == "fp16"),
         arch_rng=np.random.default_rng(opts.seed),
         resize=resize_to,
-        ctx=ctx,
-        clip_grad_norm=cfg.optim.clip_grad_norm,
-        amp_dtype=AMP_MODES[opts.amp],
-        channels_last=opts.channels_last,
-        ema=ModelEmaV3(model, decay=opts.ema_decay) if opts.ema_enabled else None,
-        forward=forward,
+        forward=torch.compile(model) if opts.compile else None,
     )
 
 
 def _hooks(
     cfg: SupernetTrainConfig,
     bundle: DataBundle,
-    parts: StepParts,
-    meta: RunMeta,
+    step: SupernetStep,
+    checkpointer: Checkpointer,
+    middle_arch: ArchConfig,
     run_dir: Path,
     total_steps: int,
 ) -> list[HookBase]:
-    space, ctx, data = cfg.space, parts.ctx, cfg.data
+    space, data = cfg.space, cfg.data
     evaluator = SubnetEvaluator(
         calib_batches=lambda: bundle.eval_loader("calib", data.eval_batch_size),
         val_batches=lambda: bundle.eval_loader("val", data.eval_batch_size),
         num_calib_images=len(bundle.calib),
         resize=resize_to,
-        device=ctx.device,
+        device=step.ctx.device,
     )
-    archs = [
-        ("smallest", space.smallest()),
-        ("largest", space.largest()),
-        ("middle", space.arch_from_json(meta.middle_arch)),
-    ]
+    archs = [("smallest", space.smallest()), ("largest", space.largest()), ("middle", middle_arch)]
+    ema = step.optimisation.ema
     return [
-        EvalHook(archs, evaluator, cfg.run.eval_every_epochs, ema=parts.ema),
+        EvalHook(subnet_scores(archs, evaluator), cfg.run.eval_every_epochs, ema=ema),
         ProgressHook(total_steps, cfg.run.progress),
         MetricsLogger(run_dir, cfg.run.log_every_steps, cfg.run.tensorboard),
-        CheckpointHook(run_dir, meta, cfg.run.checkpoint_every_steps),
+        CheckpointHook(run_dir, checkpointer, cfg.run.checkpoint_every_steps),
     ]
 
 
@@ -242,34 +243,31 @@ def train_supernet(
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     broadcast_module(model, ctx)
     batches, steps_per_epoch = epoch_batches(bundle, cfg.data.batch_size, cfg.run.seed, ctx)
-    parts = _build_parts(cfg, model, steps_per_epoch, ctx)
+    step = _build_step(cfg, model, steps_per_epoch, ctx)
     middle = cfg.space.sample(np.random.default_rng(cfg.run.middle_arch_seed))
-    state = TrainState()
+    resumed = None
     if cfg.run.resume is not None:
         path = find_checkpoint(cfg.run.resume, prefer=(LAST_NAME,))
-        ckpt = read_checkpoint(path, map_location=ctx.device)
-        check_space(ckpt, cfg.space, path)
-        state = restore_training(ckpt, model, parts, steps_per_epoch)
-        middle = cfg.space.arch_from_json(ckpt["middle_arch"])
-    meta = RunMeta(
-        space=cfg.space,
-        num_classes=bundle.num_classes,
-        data_config=_plain(cfg.data),
-        config=cfg.resolved,
+        resumed = read_checkpoint(path, map_location=ctx.device)
+        check_space(resumed, cfg.space, path)
+        check_steps_per_epoch(resumed, steps_per_epoch)
+        middle = cfg.space.arch_from_json(resumed["middle_arch"])
+    header = checkpoint_header(
+        cfg.space,
+        bundle.num_classes,
+        asdict(cfg.data),
+        cfg.resolved,
         model_options={"kernel_transform": cfg.run.kernel_transform},
         middle_arch=cfg.space.arch_to_json(middle),
-        loader_seed=cfg.run.seed,
         steps_per_epoch=steps_per_epoch,
     )
+    state = TrainState()
+    checkpointer = training_checkpointer(step, state, header, loader_seed=cfg.run.seed)
+    if resumed is not None:
+        checkpointer.restore(resumed)
     total = cfg.schedule.epochs * steps_per_epoch
-    hooks = _hooks(cfg, bundle, parts, meta, run_dir, total) if ctx.is_main else []
-    SupernetTrainer(model, parts, batches, cfg.schedule.epochs, hooks, state).train()
+    hooks = _hooks(cfg, bundle, step, checkpointer, middle, run_dir, total) if ctx.is_main else []
+    Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
     barrier(ctx)
     rows = read_metrics(run_dir) if ctx.is_main else []
     return TrainSummary(run_dir, run_dir / FINAL_NAME, rows[-1] if rows else {}, model)
-
-
-def _plain(data: DataConfig) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(data)

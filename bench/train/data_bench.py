@@ -11,7 +11,7 @@ ImageFolder tree (e.g. the real CIFAR-10 copy):
 - ``in-memory``: ``in_memory=true``, whole batches cropped/flipped/normalised in one gather.
 
 Target: in-memory >= 10x per-image. (b) The share of a supernet training step (the real
-:meth:`SupernetTrainer.run_step`: sandwich sampling, in-place distillation, AdamW) spent
+:class:`train.steps.SupernetStep`: sandwich sampling, in-place distillation, AdamW) spent
 waiting for the next in-memory batch. Target <= 5 %. The "estimated" shares of the old paths
 put their measured seconds per batch next to the same step's compute.
 
@@ -41,10 +41,11 @@ from train.data import DataBundle, DataConfig, build_data
 from train.data._cache import cache_folders
 from train.distill import DistillConfig, StepLoss
 from train.distributed import DistContext
-from train.loop import StepParts, SupernetTrainer
-from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.optim import OptimConfig, ScheduleConfig
+from train.optimisation import build_optimisation
 from train.run import epoch_batches
 from train.sampler import SamplerConfig, build_sampler
+from train.steps import SupernetStep, TrainState
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "data.json"
 BATCH = 128
@@ -88,28 +89,28 @@ def median_round(rows: list[dict[str, float]]) -> dict[str, float]:
     return sorted(rows, key=lambda row: row["img_per_s"])[len(rows) // 2]
 
 
-def make_trainer(space_name: str, bundle: DataBundle, ctx: DistContext) -> SupernetTrainer:
+def make_step(space_name: str, bundle: DataBundle, ctx: DistContext) -> SupernetStep:
     space = load_space(space_name)
     model = Supernet(space, bundle.num_classes).to(ctx.device)
-    optimizer = build_optimizer(model, OptimConfig())
-    parts = StepParts(
+    optimisation = build_optimisation(
+        model, OptimConfig(), ScheduleConfig(), 100, "none", ctx.device, ctx=ctx
+    )
+    return SupernetStep(
+        model=model,
+        optimisation=optimisation,
+        ctx=ctx,
         sampler=build_sampler(SamplerConfig(), space),
         loss=StepLoss(DistillConfig()),
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, ScheduleConfig(), steps_per_epoch=100),
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=False),
         arch_rng=np.random.default_rng(0),
         resize=resize_to,
-        ctx=ctx,
     )
-    return SupernetTrainer(model, parts, lambda epoch, skip: [], epochs=1)
 
 
 def wait_share(
     space_name: str, bundle: DataBundle, steps: int, warmup: int, ctx: DistContext
 ) -> dict[str, Any]:
     """Seconds waiting for each next batch vs seconds of the whole step (wait + run_step)."""
-    trainer = make_trainer(space_name, bundle, ctx)
+    step, state = make_step(space_name, bundle, ctx), TrainState()
     batches, _ = epoch_batches(bundle, BATCH, seed=0, ctx=ctx)
     stream: Iterator[tuple[Tensor, Tensor]] = iter(batches(0, 0))
     waits, computes, epoch_start_s = [], [], 0.0
@@ -119,7 +120,7 @@ def wait_share(
         images, labels = next(stream)
         _sync(ctx.device)
         fetched = time.perf_counter()
-        trainer.run_step(images, labels)
+        step(images, labels, state)
         _sync(ctx.device)
         if i == 0:
             epoch_start_s = fetched - start  # the epoch's order and augmentation draws

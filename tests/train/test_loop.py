@@ -7,12 +7,15 @@ import pytest
 import torch
 
 from supernet import Supernet, load_space, resize_to
-from train.checkpoint import RunMeta, read_checkpoint
+from train.checkpoint import checkpoint_header, read_checkpoint, training_checkpointer
 from train.distill import DistillConfig, StepLoss
+from train.errors import TrainingDivergedError
 from train.hooks import CheckpointHook
-from train.loop import StepParts, SupernetTrainer, TrainingDivergedError
-from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.loop import Trainer
+from train.optim import OptimConfig, ScheduleConfig
+from train.optimisation import build_optimisation
 from train.sampler import SamplerConfig, build_sampler
+from train.steps import SupernetStep, TrainState
 
 SPACE = load_space("tiny")
 
@@ -20,20 +23,26 @@ SPACE = load_space("tiny")
 def _trainer(batches, run_dir, sampler="sandwich", clip=5.0):
     torch.manual_seed(0)
     model = Supernet(SPACE, num_classes=10)
-    optimizer = build_optimizer(model, OptimConfig(lr=1e-3, clip_grad_norm=clip))
-    parts = StepParts(
+    optimisation = build_optimisation(
+        model,
+        OptimConfig(lr=1e-3, clip_grad_norm=clip),
+        ScheduleConfig(epochs=1, warmup_epochs=0),
+        3,
+        "none",
+        torch.device("cpu"),
+    )
+    step = SupernetStep(
+        model=model,
+        optimisation=optimisation,
         sampler=build_sampler(SamplerConfig(sampler), SPACE),
         loss=StepLoss(DistillConfig()),
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, ScheduleConfig(epochs=1, warmup_epochs=0), 3),
-        scaler=torch.amp.GradScaler("cpu", enabled=False),
         arch_rng=np.random.default_rng(0),
         resize=resize_to,
-        clip_grad_norm=clip,
     )
-    meta = RunMeta(SPACE, 10, {"name": "digits"}, {}, {}, SPACE.arch_to_json(SPACE.smallest()))
-    hook = CheckpointHook(run_dir, meta, every_steps=1)
-    return SupernetTrainer(model, parts, lambda epoch, skip: batches[skip:], 1, [hook])
+    state = TrainState()
+    header = checkpoint_header(SPACE, 10, {"name": "digits"}, {})
+    hook = CheckpointHook(run_dir, training_checkpointer(step, state, header, 0), every_steps=1)
+    return Trainer(step, lambda epoch, skip: batches[skip:], 1, [hook], state)
 
 
 def _batch(fill: float | None = None):
@@ -64,8 +73,9 @@ def test_inf_input_is_caught_too(tmp_path):
 def test_one_optimizer_step_per_sandwich(tmp_path):
     trainer = _trainer([_batch(), _batch()], tmp_path)
     calls = []
-    original = trainer.parts.optimizer.step
-    trainer.parts.optimizer.step = lambda *a, **k: calls.append(1) or original(*a, **k)
+    optimizer = trainer.step.optimisation.optimizer
+    original = optimizer.step
+    optimizer.step = lambda *a, **k: calls.append(1) or original(*a, **k)
     forwards = []
     trainer.model.register_forward_hook(lambda m, inp, out: forwards.append(inp[1]))
     trainer.train()
