@@ -46,7 +46,7 @@ from search.pareto import (
     non_dominated_mask,
     to_maximisation,
 )
-from search.qehvi import QEHVIOptions, QEHVIStrategy
+from search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
 from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "NSGA2Options",
     "NSGA2Strategy",
     "QEHVIOptions",
+    "QEHVISelector",
     "QEHVIStrategy",
     "RandomStrategy",
     "SearchError",

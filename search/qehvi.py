@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -147,8 +147,78 @@ def select_from_pool(
     return [int(i) for i in dist.argmin(dim=-1)], model
 
 
+class QEHVISelector(Generic[A]):
+    """The candidate-selection step shared by :class:`QEHVIStrategy` and LaMOO's ``qehvi``
+    sampler: fit a GP on the told (feasible) data and pick ``q`` pool members by qLogNEHVI.
+
+    It owns no data and no random state: the caller hands in the training data and its own
+    generator, from which one seed is drawn per fitted model (none when no model is needed).
+    ``last_model`` is the model of the last selection (None before the first).
+
+    Example:
+        >>> from search.codec import BoxCodec
+        >>> selector = QEHVISelector(BoxCodec([0.0], [1.0]), np.zeros(2))
+        >>> selector.select([(0.5,)], 1, [], np.zeros((0, 1)), np.zeros((0, 2)),
+        ...                 np.random.default_rng(0))
+        [(0.5,)]
+    """
+
+    def __init__(
+        self,
+        codec: SpaceCodec[A],
+        ref_point: np.ndarray,
+        known_objectives: KnownObjectives[A] | None = None,
+        max_batch_size: int = QEHVIOptions.max_batch_size,
+    ) -> None:
+        self.codec = codec
+        self.ref_point = np.asarray(ref_point, dtype=np.float64)
+        self.known_objectives = known_objectives
+        self.max_batch_size = max_batch_size
+        self.last_model: Model | None = None
+
+    def select(
+        self,
+        pool: Sequence[A],
+        q: int,
+        archs: Sequence[A],
+        x: np.ndarray,
+        y: np.ndarray,
+        rng: np.random.Generator,
+    ) -> list[A]:
+        """``q`` archs of ``pool`` chosen by qLogNEHVI given feasible training data.
+
+        Args:
+            pool: unique candidates (fresh, feasible).
+            q: batch size; a pool of at most ``q`` points, or fewer than 2 training points,
+                is returned as is (first ``q``) without a model.
+            archs: the ``n`` told feasible archs; ``x`` ``(n, d)`` their encodings, ``y``
+                ``(n, m)`` their maximised objectives.
+            rng: the caller's generator (one draw per fitted model).
+        """
+        if len(pool) <= q or len(archs) < 2:
+            return list(pool[:q])
+        known = self.known_objectives
+        columns = known.columns if known else ()
+        idx, self.last_model = select_from_pool(
+            x,
+            y,
+            self.codec.encode(pool),
+            q,
+            self.ref_point,
+            seed=int(rng.integers(2**31)),
+            known_columns=columns,
+            pool_known=np.asarray(known.fn(pool), dtype=np.float64) if known else None,
+            train_known=y[:, list(columns)] if known else None,
+            max_batch_size=self.max_batch_size,
+        )
+        return [pool[i] for i in idx]
+
+
 class QEHVIStrategy(BaseStrategy[A]):
     """qLogNEHVI on a pool of random feasible points plus mutations of the Pareto set.
+
+    The selection step is a :class:`QEHVISelector` (``self.selector``); ``last_model`` is its
+    last fitted model.
 
     Example:
         >>> from search.codec import BoxCodec
@@ -171,32 +241,17 @@ class QEHVIStrategy(BaseStrategy[A]):
         super().__init__(codec, ref_point, seed, num_init)
         self.known_objectives = known_objectives
         self.options = options or QEHVIOptions()
-        self.last_model: Model | None = None
+        self.selector: QEHVISelector[A] = QEHVISelector(
+            codec, self.ref_point, known_objectives, self.options.max_batch_size
+        )
+
+    @property
+    def last_model(self) -> Model | None:
+        """The model behind the last proposal (None until one was fitted)."""
+        return self.selector.last_model
 
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()
         pareto = [a for a, ok in zip(archs, non_dominated_mask(y)) if ok]
         pool = self._candidate_pool(self.options.pool_size, pareto, self.options.mutation_fraction)
-        return self.select(pool, q, archs, x, y)
-
-    def select(
-        self, pool: list[A], q: int, archs: list[A], x: np.ndarray, y: np.ndarray
-    ) -> list[A]:
-        """``q`` archs of ``pool`` chosen by qLogNEHVI given feasible training data."""
-        if len(pool) <= q or len(archs) < 2:
-            return pool[:q]
-        known = self.known_objectives
-        columns = known.columns if known else ()
-        idx, self.last_model = select_from_pool(
-            x,
-            y,
-            self._codec.encode(pool),
-            q,
-            self.ref_point,
-            seed=int(self._rng.integers(2**31)),
-            known_columns=columns,
-            pool_known=np.asarray(known.fn(pool), dtype=np.float64) if known else None,
-            train_known=y[:, list(columns)] if known else None,
-            max_batch_size=self.options.max_batch_size,
-        )
-        return [pool[i] for i in idx]
+        return self.selector.select(pool, q, archs, x, y, self._rng)

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import numpy as np
+from botorch.models.model import Model
 
 from search.codec import SpaceCodec
 from search.errors import UnknownStrategyError
 from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
 from search.nsga2 import NSGA2Options, nsga2_offspring
 from search.pareto import non_dominated_mask
-from search.qehvi import QEHVIOptions, QEHVIStrategy
-from search.strategy import Accept, KnownObjectives
+from search.qehvi import QEHVIOptions, QEHVISelector
+from search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
 SAMPLERS = ("random", "evolution", "qehvi")
@@ -61,12 +62,14 @@ class LaMOOOptions:
             )
 
 
-class LaMOOStrategy(QEHVIStrategy[A]):
-    """LaMOO meta-optimiser (builds on the qEHVI strategy for its ``qehvi`` sampler).
+class LaMOOStrategy(BaseStrategy[A]):
+    """LaMOO meta-optimiser.
 
-    Attributes set by each ``ask`` (for tests and diagnostics): ``last_tree`` (list of
-    :class:`~search.lamoo.tree.Node`), ``last_path`` (root-to-leaf node indices) and
-    ``last_relaxed_levels``.
+    Its ``qehvi`` sampler draws a candidate pool inside the selected region and picks from it
+    with a :class:`~search.qehvi.QEHVISelector` (``self.selector``), the same selection step
+    as the plain qEHVI strategy. Attributes set by each ``ask`` (for tests and diagnostics):
+    ``last_tree`` (list of :class:`~search.lamoo.tree.Node`), ``last_path`` (root-to-leaf node
+    indices), ``last_relaxed_levels`` and, for the ``qehvi`` sampler, ``last_model``.
 
     Example:
         >>> from search.codec import BoxCodec
@@ -84,12 +87,21 @@ class LaMOOStrategy(QEHVIStrategy[A]):
         known_objectives: KnownObjectives[A] | None = None,
         options: LaMOOOptions | None = None,
     ) -> None:
+        super().__init__(codec, ref_point, seed, num_init)
         self.lamoo = options or LaMOOOptions()
-        super().__init__(codec, ref_point, seed, num_init, known_objectives, self.lamoo.qehvi)
+        self.known_objectives = known_objectives
         self.name = f"lamoo-{self.lamoo.sampler}"
+        self.selector: QEHVISelector[A] = QEHVISelector(
+            codec, self.ref_point, known_objectives, self.lamoo.qehvi.max_batch_size
+        )
         self.last_tree: list[Node] = []
         self.last_path: list[int] = []
         self.last_relaxed_levels = 0
+
+    @property
+    def last_model(self) -> Model | None:
+        """The model behind the last ``qehvi``-sampler proposal (None until one was fitted)."""
+        return self.selector.last_model
 
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()
@@ -100,8 +112,9 @@ class LaMOOStrategy(QEHVIStrategy[A]):
         if sampler == "evolution":
             out = self._evolve_in_region(nodes, path, q, archs, y)
         elif sampler == "qehvi":
-            pool = self._sample_region(nodes, path, self.options.pool_size, q, archs, y, 0.5)
-            out = self.select(pool, q, archs, x, y)
+            pool_size = self.lamoo.qehvi.pool_size
+            pool = self._sample_region(nodes, path, pool_size, q, archs, y, 0.5)
+            out = self.selector.select(pool, q, archs, x, y, self._rng)
         else:
             out = self._sample_region(nodes, path, q, q, archs, y, 0.0)
         leaf = nodes[path[-1]]

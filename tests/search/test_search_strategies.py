@@ -181,3 +181,28 @@ def test_bad_lamoo_options_name_allowed_values() -> None:
         LaMOOOptions(sampler="bayes")  # type: ignore[arg-type]
     with pytest.raises(UnknownStrategyError, match="mcts"):
         LaMOOOptions(select="best")
+
+
+def test_lamoo_and_qehvi_share_the_selection_step_by_composition() -> None:
+    from search import BaseStrategy, LaMOOStrategy, QEHVISelector, QEHVIStrategy
+
+    assert not issubclass(LaMOOStrategy, QEHVIStrategy)
+    assert issubclass(LaMOOStrategy, BaseStrategy)
+    lamoo = LaMOOOptions(tree=SMALL_LAMOO_TREE, qehvi=SMALL_QEHVI)
+    for name in ("qehvi", "lamoo-qehvi"):
+        strategy = _run(name, box3(), zdt1_like, ZDT_REF, 0, 15, qehvi=SMALL_QEHVI, lamoo=lamoo)
+        assert isinstance(strategy.selector, QEHVISelector)  # type: ignore[attr-defined]
+        assert isinstance(strategy.last_model, SingleTaskGP), name  # type: ignore[attr-defined]
+
+
+def test_selector_without_a_model_keeps_the_pool_and_the_rng() -> None:
+    from search import QEHVISelector
+
+    selector = QEHVISelector(box3(), np.array(ZDT_REF))
+    rng = np.random.default_rng(0)
+    pool = [(0.1, 0.2, 0.3), (0.4, 0.5, 0.6)]
+    x = np.asarray(pool)
+    assert selector.select(pool, 2, pool, x, zdt1_like(pool), rng) == pool  # pool <= q
+    assert selector.select(pool, 1, pool[:1], x[:1], zdt1_like(pool[:1]), rng) == pool[:1]
+    assert rng.integers(2**31) == np.random.default_rng(0).integers(2**31)  # nothing drawn
+    assert selector.last_model is None
