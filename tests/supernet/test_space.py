@@ -224,3 +224,17 @@ def test_no_first_block_and_no_head_conv_in_yaml() -> None:
     del raw["first_block"]
     with pytest.raises(SpaceDefinitionError, match="first_block"):
         SearchSpace.from_dict(raw)
+
+
+def test_batch_encoding_is_the_single_arch_encoding_row_by_row() -> None:
+    from supernet import _space_encoding
+
+    space = load_space("nbmacro")
+    rng = np.random.default_rng(2)
+    archs = [space.sample(rng) for _ in range(10)]
+    x = _space_encoding.encode_rows(space, archs)
+    assert np.array_equal(x, np.stack([space.encode(a) for a in archs]))
+    assert _space_encoding.decode_rows(space, x) == archs
+    assert _space_encoding.encode_rows(space, []).shape == (0, space.encoding_dim)
+    with pytest.raises(ArchValidationError, match=rf"needs \(n, {space.encoding_dim}\)"):
+        _space_encoding.decode_rows(space, np.zeros((2, space.encoding_dim + 1)))
