@@ -6,7 +6,8 @@ accuracy on the validation split carved from the training data (never the test s
 
 The calibration and validation batches are loaded once, kept in memory (on the evaluation
 device) and resized once per resolution, so evaluating an architecture costs only its
-forward passes. Results are cached by architecture.
+forward passes. Results are cached by architecture, and with :meth:`persist_to` also on disk
+(:mod:`evaluate.accuracy_cache`, one appended line per newly scored architecture).
 
 Example:
     >>> evaluator = InheritedAccuracyEvaluator.from_bundle(supernet, bundle, calib_images=256)
@@ -19,15 +20,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from evaluate.accuracy_cache import (
+    AccuracyCache,
+    CheckpointOrigin,
+    cache_header,
+    weights_fingerprint,
+)
 from supernet import ArchConfig, Supernet, recalibrate_bn, resize_to
-from supernet.errors import DatasetError
+from supernet.errors import ConfigError, DatasetError
 from train.data import DataBundle
+from train.metrics import accuracy_of
 
 
 @dataclass
@@ -69,7 +79,9 @@ class InheritedAccuracyEvaluator:
     """Top-1 validation accuracy of supernet subnets after BN recalibration, cached.
 
     On several processes (``torch.distributed`` initialised), each rank scores its own shard
-    of the validation batches and the correct counts are summed across ranks.
+    of the validation batches and the correct counts are summed across ranks
+    (:meth:`train.metrics.TopK.reduce`). ``origin`` says which checkpoint the supernet was
+    loaded from; it goes into the header of the on-disk cache (:meth:`persist_to`).
     """
 
     def __init__(
@@ -79,16 +91,20 @@ class InheritedAccuracyEvaluator:
         val_loader: Iterable,
         calib_images: int,
         device: torch.device | str = "cpu",
+        origin: CheckpointOrigin | None = None,
     ) -> None:
-        if calib_images <= 0:
-            raise ValueError(f"calib_images must be positive, got {calib_images}")
+        if isinstance(calib_images, bool) or not isinstance(calib_images, int) or calib_images < 1:
+            raise ConfigError(f"calib_images must be a positive integer, got {calib_images!r}")
         self.device = torch.device(device)
         self.supernet = supernet.to(self.device).eval()
+        self.origin = origin
         self.calib = _collect(calib_loader, calib_images, self.device)
         val = _collect(val_loader, None, self.device)
+        self.val_images = val.num_images  # over all ranks
         self.val = _shard(val)
         self.cache: dict[ArchConfig, float] = {}
         self.seconds_per_eval: list[float] = []
+        self._store: AccuracyCache | None = None
 
     @classmethod
     def from_bundle(
@@ -98,6 +114,7 @@ class InheritedAccuracyEvaluator:
         calib_images: int,
         batch_size: int = 256,
         device: torch.device | str = "cpu",
+        origin: CheckpointOrigin | None = None,
     ) -> InheritedAccuracyEvaluator:
         """Build from a :class:`train.data.DataBundle` (its calib and val splits)."""
         return cls(
@@ -106,7 +123,24 @@ class InheritedAccuracyEvaluator:
             bundle.eval_loader("val", batch_size),
             calib_images,
             device,
+            origin,
         )
+
+    def identity(self) -> dict[str, Any]:
+        """What the accuracies are measured with: space, checkpoint, weights and image counts
+        (the header of the on-disk cache)."""
+        weights = weights_fingerprint(self.supernet)
+        space = self.supernet.space
+        return cache_header(space, self.origin, weights, self.calib.num_images, self.val_images)
+
+    def persist_to(self, path: str | Path) -> None:
+        """Load the accuracies ``path`` holds and append every newly scored one to it; raises
+        :class:`evaluate.errors.AccuracyCacheMismatchError` if it was written by an evaluator
+        of another supernet or other data."""
+        store = AccuracyCache(path, self.identity(), self.supernet.space)
+        for arch, accuracy in store.load().items():
+            self.cache.setdefault(arch, accuracy)
+        self._store = store
 
     def accuracy(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         """Validation accuracy in [0, 1] of each architecture, shape (len(archs),)."""
@@ -116,6 +150,8 @@ class InheritedAccuracyEvaluator:
                 start = time.perf_counter()
                 self.cache[arch] = self._score(arch)
                 self.seconds_per_eval.append(time.perf_counter() - start)
+                if self._store is not None:  # at once: a kill loses at most the next one
+                    self._store.append(arch, self.cache[arch])
             out[i] = self.cache[arch]
         return out
 
@@ -127,16 +163,9 @@ class InheritedAccuracyEvaluator:
 
     @torch.no_grad()
     def _score(self, arch: ArchConfig) -> float:
-        net = self.subnet(arch)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
-        total = torch.zeros((), dtype=torch.long, device=self.device)
-        for x, y in zip(self.val.at(arch.resolution), self.val.labels):
-            correct += (net(x).argmax(dim=1) == y).sum()
-            total += y.numel()
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(correct)
-            dist.all_reduce(total)
-        return float(correct) / max(int(total), 1)
+        """Top-1 over this rank's validation shard, counts summed over the ranks."""
+        batches = zip(self.val.at(arch.resolution), self.val.labels)
+        return accuracy_of(self.subnet(arch), batches, self.device, reduce=True).fraction(1)
 
 
 def _shard(batches: _Batches) -> _Batches:

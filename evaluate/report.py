@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluate.nas_search import describe_hypervolume
 from evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
+from evaluate.search_settings import describe_hypervolume
 from train.io import atomic_write_text
 from train.logs import read_metrics
 
@@ -25,7 +25,7 @@ class RetrainedRow:
     """One retrained architecture: its search row, its test metrics and its run folder."""
 
     rank: int
-    scored: Any  # evaluate.nas_search.ScoredArch
+    scored: Any  # evaluate.search_results.ScoredArch
     metrics: dict[str, Any]
     run_dir: Path
 

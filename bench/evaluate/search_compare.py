@@ -32,8 +32,9 @@ import torch
 from evaluate.codec import Budget
 from evaluate.evaluator import InheritedAccuracyEvaluator
 from evaluate.ground_truth import judge_search, load_ground_truth
-from evaluate.nas_search import SearchSettings, run_nas_search
 from evaluate.plots import plot_hypervolume
+from evaluate.search_settings import SearchSettings
+from evaluate.supernet_search import run_nas_search
 from supernet import CostModel
 from train.checkpoint import load_supernet
 from train.data import build_data

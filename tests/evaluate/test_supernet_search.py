@@ -5,10 +5,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from evaluate.codec import Budget
+from evaluate.errors import AccuracyCacheMismatchError
 from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.nas_search import SearchSettings, run_nas_search
+from evaluate.search_settings import SearchSettings
+from evaluate.supernet_search import run_nas_search, search_supernet
 from search import non_dominated_mask
 from search.errors import InfeasibleBudgetError, UnknownStrategyError
 from supernet import CostModel, SearchSpace, Supernet
@@ -104,20 +107,6 @@ def test_resuming_with_a_supernet_of_another_space_fails(
         run_nas_search(other, CostModel(other, 10), other_eval, _settings(Budget()), tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "error", "message"),
-    [
-        ({"objectives": ("accuracy", "latency")}, ConfigError, "latency"),
-        ({"objectives": ("macs", "params")}, ConfigError, "give accuracy"),
-        ({"num_samples": 0}, ConfigError, "num_samples"),
-        ({"batch_size": -1}, ConfigError, "batch_size"),
-    ],
-)
-def test_bad_settings(overrides, error, message) -> None:
-    with pytest.raises(error, match=message):
-        _settings(Budget(), **overrides)
-
-
 def test_unknown_strategy_and_infeasible_budget(
     random_supernet, digits, tiny_space, cost_model, tmp_path
 ) -> None:
@@ -141,3 +130,51 @@ def test_resuming_with_another_budget_is_refused(
     tighter = Budget(macs=budget.macs * 0.9)
     with pytest.raises(HistoryMismatchError, match="reference point"):
         run_nas_search(tiny_space, cost_model, evaluator, _settings(tighter), tmp_path)
+
+
+def test_the_accuracy_cache_grows_by_one_line_per_architecture(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+) -> None:
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    result = run_nas_search(tiny_space, cost_model, evaluator, _settings(Budget()), tmp_path)
+    header, *entries = (tmp_path / "accuracy_cache.jsonl").read_text().splitlines()
+    assert json.loads(header)["space_fingerprint"] == tiny_space.fingerprint
+    assert len(entries) == 12
+    cached = {tiny_space.arch_from_json(json.loads(e)["arch"]): json.loads(e)["accuracy"]
+              for e in entries}  # fmt: skip
+    assert cached.keys() == {r.arch for r in result.rows}
+    assert [cached[r.arch] for r in result.rows] == pytest.approx([r.accuracy for r in result.rows])
+
+
+def test_resuming_with_other_weights_of_the_same_space_is_refused(
+    random_supernet, digits, tiny_space, cost_model, tmp_path
+) -> None:
+    evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
+    run_nas_search(tiny_space, cost_model, evaluator, _settings(Budget(), num_samples=4), tmp_path)
+    torch.manual_seed(1)
+    other = InheritedAccuracyEvaluator.from_bundle(Supernet(tiny_space, 10), digits, 32)
+    with pytest.raises(AccuracyCacheMismatchError, match=r"accuracy_cache\.jsonl holds") as info:
+        run_nas_search(tiny_space, cost_model, other, _settings(Budget()), tmp_path)
+    header = (tmp_path / "accuracy_cache.jsonl").read_text().splitlines()[0]
+    found, expected = json.loads(header)["supernet"], other.identity()["supernet"]
+    assert found["weights"] != expected["weights"]
+    assert found["weights"] in str(info.value) and expected["weights"] in str(info.value)
+
+
+def test_bad_calib_images_fail_before_the_checkpoint_is_read(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="calib_images must be a positive integer, got 0"):
+        search_supernet(tmp_path / "no_such_run", _settings(Budget()), tmp_path / "out",
+                        calib_images=0, use_ema=True, device="cpu")  # fmt: skip
+
+
+def test_search_supernet_records_the_checkpoint_it_scored(trained_run, tmp_path) -> None:
+    settings = _settings(Budget(), num_samples=4)
+    result = search_supernet(trained_run, settings, tmp_path, calib_images=32, use_ema=True,
+                             device="cpu", data_overrides={"eval_batch_size": 100})  # fmt: skip
+    assert len(result.rows) == 4 and result.rank == 0
+    header = json.loads((tmp_path / "accuracy_cache.jsonl").read_text().splitlines()[0])
+    assert header["supernet"]["path"] == str((trained_run / "final.pt").resolve())
+    assert header["supernet"]["epoch"] >= 0 and header["data"]["calib_images"] == 32
+    raw = search_supernet(trained_run, settings, tmp_path / "raw", calib_images=32,
+                          use_ema=False, device="cpu")  # fmt: skip
+    assert [r.arch for r in raw.rows] == [r.arch for r in result.rows]  # same seed, same proposals

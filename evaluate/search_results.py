@@ -1,0 +1,180 @@
+"""A finished search in raw units, and the files it leaves in its run directory.
+
+:func:`write_search_outputs` turns the engine's history (maximised units, see
+:mod:`evaluate.search_settings`) back into raw rows and writes ``results.csv`` (every sample,
+with ``is_pareto``), ``pareto.json`` (the front, cheapest first), ``best_arch.json`` (ready for
+``nas-retrain``), ``summary.json`` and the plots ``pareto.png`` and ``hypervolume.png``.
+
+Example:
+    >>> result = write_search_outputs(space, cost_model, settings, history, run_dir,
+    ...                               evaluator.seconds_per_eval)  # doctest: +SKIP
+    >>> print(format_front(result))  # doctest: +SKIP
+    Pareto front (4 of 12 architectures), hypervolume 301.2:
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
+from search import SearchHistory
+from supernet import ArchConfig, CostModel, SearchSpace
+from train.io import atomic_write_text
+
+CSV_COLUMNS = ("index", "accuracy", "macs", "params", "iteration", "strategy", "is_pareto", "arch")
+
+
+@dataclass(frozen=True)
+class ScoredArch:
+    """One evaluated architecture in raw units."""
+
+    arch: ArchConfig
+    accuracy: float
+    macs: int
+    params: int
+    iteration: int
+    strategy: str
+    is_pareto: bool
+
+
+@dataclass
+class SearchResult:
+    """The history, its rows in raw units, the front and the best architecture in budget.
+
+    ``rank`` is the torchrun rank that produced it: rank 0 writes ``run_dir``, the others
+    their copies under ``run_dir/.ranks/``.
+    """
+
+    history: SearchHistory
+    rows: list[ScoredArch]
+    best: ScoredArch
+    run_dir: Path
+    summary: dict[str, Any]
+    space: SearchSpace
+    rank: int = 0
+
+    @property
+    def pareto(self) -> list[ScoredArch]:
+        """The front, cheapest first."""
+        front = [r for r in self.rows if r.is_pareto]
+        return sorted(front, key=lambda r: (r.macs, r.params))
+
+
+def write_search_outputs(
+    space: SearchSpace,
+    cost_model: CostModel,
+    settings: SearchSettings,
+    history: SearchHistory,
+    run_dir: Path,
+    seconds_per_eval: Sequence[float],
+) -> SearchResult:
+    """Rows in raw units, the best one, and every output file (see the module docstring);
+    ``seconds_per_eval`` are the evaluator's measured times (for the summary)."""
+    from evaluate.plots import plot_hypervolume, plot_pareto
+
+    accuracy_column = list(settings.objectives).index("accuracy")
+    rows = []
+    for evaluation, on_front in zip(history.evaluations, history.pareto_mask()):
+        arch = space.arch_from_json(evaluation.arch)
+        cost = cost_model(arch)
+        accuracy = evaluation.objectives[accuracy_column] / TO_MAXIMISED["accuracy"]
+        rows.append(ScoredArch(arch, accuracy, cost.macs, cost.params, evaluation.iteration,
+                               evaluation.strategy, bool(on_front)))  # fmt: skip
+    best = max(rows, key=lambda r: (r.accuracy, -r.macs, -r.params))
+    atomic_write_text(run_dir / "results.csv", _rows_csv(space, rows))
+    front = sorted((r for r in rows if r.is_pareto), key=lambda r: (r.macs, r.params))
+    atomic_write_text(
+        run_dir / "pareto.json", json.dumps([_row_json(space, r) for r in front], indent=1)
+    )
+    atomic_write_text(
+        run_dir / "best_arch.json", json.dumps(space.arch_to_json(best.arch), indent=1)
+    )
+    summary = _summary(settings, history, rows, best, seconds_per_eval, space)
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
+    plot_pareto(rows, settings.budget, run_dir / "pareto.png")
+    units = " x ".join(UNITS[name] for name in settings.objectives)
+    plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy,
+                     f"hypervolume, {units}")  # fmt: skip
+    return SearchResult(history, rows, best, run_dir, summary, space)
+
+
+def format_front(result: SearchResult) -> str:
+    """A Markdown table of the Pareto front and where the outputs are."""
+    lines = [
+        f"Pareto front ({len(result.pareto)} of {len(result.rows)} architectures), "
+        f"hypervolume {result.summary['hypervolume']:.4g}:",
+        "",
+        "| accuracy (%) | MACs (M) | params (M) | architecture |",
+        "| ---: | ---: | ---: | --- |",
+    ]
+    for row in result.pareto:
+        lines.append(
+            f"| {100 * row.accuracy:.2f} | {row.macs / 1e6:.3f} | {row.params / 1e6:.4f} "
+            f"| `{row.arch}` |"
+        )
+    lines += ["", f"best within budget -> {result.run_dir / 'best_arch.json'}"]
+    return "\n".join(lines)
+
+
+def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
+    return {
+        "arch": space.arch_to_json(row.arch),
+        "accuracy": row.accuracy,
+        "macs": row.macs,
+        "params": row.params,
+        "iteration": row.iteration,
+        "strategy": row.strategy,
+        "is_pareto": row.is_pareto,
+    }
+
+
+def _rows_csv(space: SearchSpace, rows: list[ScoredArch]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for i, r in enumerate(rows):
+        arch_json = json.dumps(space.arch_to_json(r.arch))
+        writer.writerow(
+            [i, r.accuracy, r.macs, r.params, r.iteration, r.strategy, r.is_pareto, arch_json]
+        )
+    return buffer.getvalue()
+
+
+def _summary(
+    settings: SearchSettings,
+    history: SearchHistory,
+    rows: list[ScoredArch],
+    best: ScoredArch,
+    seconds_per_eval: Sequence[float],
+    space: SearchSpace,
+) -> dict[str, Any]:
+    ask_s: dict[int, float] = {}
+    eval_s: dict[int, float] = {}
+    for e in history.evaluations:  # the times are per iteration, repeated on each of its rows
+        ask_s[e.iteration], eval_s[e.iteration] = e.ask_time_s, e.evaluate_time_s
+    per_proposal = sum(ask_s.values()) / max(len(history), 1)
+    per_eval = sum(eval_s.values()) / max(len(history), 1)
+    return {
+        "strategy": settings.strategy,
+        "objectives": list(settings.objectives),
+        "budget": {"macs": settings.budget.macs, "params": settings.budget.params},
+        "num_samples": len(history),
+        "hypervolume": float(history.hypervolume_curve()[-1]) if len(history) else 0.0,
+        "ref_point": history.ref_point,
+        "best": _row_json(space, best),
+        "pareto_size": sum(r.is_pareto for r in rows),
+        "strategy_seconds_per_proposal": per_proposal,
+        "evaluation_seconds_per_arch": per_eval,
+        "strategy_time_fraction_of_evaluation": per_proposal / per_eval if per_eval else None,
+        "evaluator_seconds_per_arch_measured": (
+            float(np.mean(seconds_per_eval)) if len(seconds_per_eval) else None
+        ),
+    }

@@ -1,0 +1,145 @@
+"""What a search over a supernet looks for, and the units its objectives are counted in.
+
+Inside the search engine every objective is maximised: accuracy in percent, MACs and params
+in millions and negated (:data:`TO_MAXIMISED`). Outside it (result rows, CSV, JSON) values are
+raw: accuracy in [0, 1], MACs and params as counts. :func:`settings_from_plain` turns the
+resolved ``nas-search`` config (plain dicts, no OmegaConf) into a validated
+:class:`SearchSettings`.
+
+Example:
+    >>> settings = settings_from_plain({"strategy": {"name": "random"},
+    ...     "objectives": ["accuracy", "macs"], "budget": {"macs": 2e6}, "num_samples": 20,
+    ...     "batch_size": 4, "num_init": 4, "seed": 0})
+    >>> settings.budget.macs, settings.strategy
+    (2000000.0, 'random')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluate.codec import Budget
+from search import LaMOOOptions, NSGA2Options, QEHVIOptions
+from search.lamoo import TreeOptions
+from supernet import CostModel
+from supernet.errors import ConfigError
+
+OBJECTIVES = ("accuracy", "macs", "params")
+DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}
+MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions"}
+"""What history.csv holds (the engine maximises): accuracy in %, costs negated in millions."""
+UNITS = {"accuracy": "accuracy (%)", "macs": "MACs (millions)", "params": "params (millions)"}
+TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6}
+"""Raw value times this = the value the engine maximises."""
+BUDGET_KEYS = ("macs", "params")
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` if it is a positive integer (bools are not), else :class:`ConfigError`.
+
+    Example:
+        >>> positive_int("calib_images", 256)
+        256
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What to search for and how; validated on construction."""
+
+    strategy: str = "lamoo"
+    objectives: tuple[str, ...] = ("accuracy", "macs")
+    budget: Budget = field(default_factory=Budget)
+    num_samples: int = 100
+    batch_size: int = 5
+    num_init: int = 10
+    seed: int = 0
+    lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
+    nsga2: NSGA2Options = field(default_factory=NSGA2Options)
+    qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown or len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(
+                f"objectives {list(self.objectives)} must be distinct names from {OBJECTIVES}"
+            )
+        if "accuracy" not in self.objectives or not 2 <= len(self.objectives) <= 3:
+            raise ConfigError(
+                f"objectives {list(self.objectives)}: give accuracy and one or two costs, "
+                "e.g. [accuracy, macs]"
+            )
+        for name in ("num_samples", "batch_size", "num_init"):
+            positive_int(name, getattr(self, name))
+
+
+def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
+    """Typed search settings from the resolved ``nas-search`` config as plain data (the keys of
+    ``conf/search.yaml``; extra keys are ignored); raises :class:`ConfigError` on bad values."""
+    strategy = dict(cfg["strategy"])
+    budget = cfg.get("budget") or {}
+    unknown = set(budget) - set(BUDGET_KEYS)
+    if unknown:
+        raise ConfigError(f"budget has unknown keys {sorted(unknown)}; allowed: macs, params")
+    return SearchSettings(
+        strategy=str(strategy.pop("name")),
+        objectives=tuple(cfg["objectives"]),
+        budget=Budget(**{k: None if v is None else float(v) for k, v in budget.items()}),
+        num_samples=cfg["num_samples"],
+        batch_size=cfg["batch_size"],
+        num_init=cfg["num_init"],
+        seed=int(cfg["seed"]),
+        lamoo=lamoo_options(strategy.get("lamoo", {})),
+        nsga2=NSGA2Options(**strategy.get("nsga2", {})),
+        qehvi=QEHVIOptions(**strategy.get("qehvi", {})),
+        progress=bool(cfg.get("progress", True)),
+    )
+
+
+def lamoo_options(raw: Mapping[str, Any]) -> LaMOOOptions:
+    """Typed LaMOO options from a plain mapping (the CLI's ``strategy.lamoo`` section)."""
+    options = dict(raw)
+    tree = TreeOptions(**options.pop("tree", {}))
+    return LaMOOOptions(tree=tree, **options)
+
+
+def reference_point(
+    objectives: Sequence[str], budget: Budget, cost_model: CostModel
+) -> list[float]:
+    """Accuracy 0; a budgeted cost at its budget; an unbudgeted one 10% above the largest."""
+    largest = cost_model.largest()
+    ref = []
+    for name in objectives:
+        if name == "accuracy":
+            ref.append(0.0)
+            continue
+        bound = getattr(budget, name)
+        raw = bound if bound is not None else 1.1 * getattr(largest, name)
+        ref.append(raw * TO_MAXIMISED[name])
+    return ref
+
+
+def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) -> str:
+    """What a hypervolume of this search measures, in words (units and reference point).
+
+    Example:
+        >>> describe_hypervolume(["accuracy", "macs"], [0.0, -2.0])[:47]
+        'the area dominated by the front in accuracy (%)'
+    """
+    axes = " x ".join(UNITS[name] for name in objectives)
+    bounds = [
+        f"above {value:g} % accuracy"
+        if name == "accuracy"
+        else f"below {-value:g} M {DISPLAY[name]}"
+        for name, value in zip(objectives, ref_point)
+    ]
+    kind = "area" if len(objectives) == 2 else "volume"
+    return (
+        f"the {kind} dominated by the front in {axes}, {' and '.join(bounds)} (the reference point)"
+    )

@@ -1,0 +1,187 @@
+"""Constrained multi-objective search over a trained supernet.
+
+Accuracy is inherited-weight validation accuracy (:mod:`evaluate.evaluator`); MACs and params
+come from the exact analytic cost model and are handed to the strategy as known objectives,
+so only accuracy is ever modelled. Units are those of :mod:`evaluate.search_settings`; the
+outputs are written by :mod:`evaluate.search_results`.
+
+:func:`search_supernet` is the whole search from a checkpoint path (what ``nas-search`` and the
+pipeline run); :func:`run_nas_search` searches with an evaluator and cost model already built.
+
+Example:
+    >>> result = search_supernet("outputs/train_supernet/RUN",
+    ...                          SearchSettings(budget=Budget(macs=2e6)), Path("out"),
+    ...                          calib_images=256, use_ema=True, device="auto")  # doctest: +SKIP
+    >>> result.best.accuracy  # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin
+from evaluate.codec import ArchCodec
+from evaluate.evaluator import InheritedAccuracyEvaluator
+from evaluate.search_results import SearchResult, write_search_outputs
+from evaluate.search_settings import (
+    MAXIMISED_UNITS,
+    TO_MAXIMISED,
+    SearchSettings,
+    positive_int,
+    reference_point,
+)
+from search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
+from supernet import ArchConfig, CostModel, SearchSpace
+from train.checkpoint import load_supernet
+from train.data import build_data
+from train.distributed import init_from_env, shutdown
+
+
+def search_supernet(
+    supernet: str | Path,
+    settings: SearchSettings,
+    run_dir: Path,
+    *,
+    calib_images: int,
+    use_ema: bool,
+    device: str,
+    data_overrides: Mapping[str, Any] | None = None,
+) -> SearchResult:
+    """Load the supernet (run directory or checkpoint) and its data, search, write the outputs
+    into ``run_dir`` (resuming the search found there).
+
+    ``data_overrides`` replace fields of the checkpoint's own data config (e.g. ``root``).
+    Under ``torchrun`` every rank proposes the same architectures (same seed) and scores its
+    shard of the validation split; the correct counts are summed across ranks. Rank 0 writes
+    ``run_dir`` and prints the budget notes, the other ranks keep their copies under
+    ``<run_dir>/.ranks/`` (their result says which ``rank`` they are).
+    """
+    positive_int("calib_images", calib_images)  # before any file or data is read
+    ctx = init_from_env(device)
+    if not ctx.is_main:
+        run_dir = run_dir / ".ranks" / f"rank{ctx.rank}"
+        settings = dataclasses.replace(settings, progress=False)
+    try:
+        loaded = load_supernet(supernet, map_location=ctx.device, use_ema=use_ema)
+        data_cfg = dataclasses.replace(loaded.data_config, **dict(data_overrides or {}))
+        bundle = build_data(data_cfg, image_size=max(loaded.space.resolutions))
+        origin = CheckpointOrigin(str(Path(loaded.path).resolve()), loaded.epoch, loaded.step)
+        evaluator = InheritedAccuracyEvaluator.from_bundle(
+            loaded.model, bundle, calib_images, data_cfg.eval_batch_size, ctx.device, origin
+        )
+        cost_model = CostModel(loaded.space, loaded.num_classes)
+        if ctx.is_main:
+            for note in settings.budget.slack(cost_model.largest()):
+                print(f"note: {note}", flush=True)
+        result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
+    finally:
+        shutdown(ctx)
+    return dataclasses.replace(result, rank=ctx.rank)
+
+
+def run_nas_search(
+    space: SearchSpace,
+    cost_model: CostModel,
+    evaluator: InheritedAccuracyEvaluator,
+    settings: SearchSettings,
+    run_dir: str | Path,
+) -> SearchResult:
+    """Search, resuming from ``run_dir/history.json`` if it exists; write every output there.
+
+    Outputs: ``history.json``/``history.csv`` (the engine's), ``accuracy_cache.jsonl`` (every
+    accuracy measured, reused on resume) and those of
+    :func:`evaluate.search_results.write_search_outputs`.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history_path = run_dir / "history.json"
+    previous = SearchHistory.load(history_path) if history_path.exists() else None
+    if previous is not None:  # another space is named as such, before the cache is read
+        for evaluation in previous.evaluations:
+            space.arch_from_json(evaluation.arch)
+    evaluator.persist_to(run_dir / CACHE_NAME)
+    codec = ArchCodec(space, cost_model, settings.budget)
+    names = list(settings.objectives)
+    accuracy_column = names.index("accuracy")
+    cost_columns = tuple(i for i, n in enumerate(names) if n != "accuracy")
+
+    def known(archs: Sequence[ArchConfig]) -> np.ndarray:
+        costs = [cost_model(a) for a in archs]
+        return np.array(
+            [[getattr(c, names[i]) * TO_MAXIMISED[names[i]] for i in cost_columns] for c in costs],
+            dtype=np.float64,
+        ).reshape(len(archs), len(cost_columns))
+
+    ref_point = reference_point(names, settings.budget, cost_model)
+    strategy = make_strategy(
+        settings.strategy,
+        codec,
+        ref_point,
+        len(names),
+        known_objectives=KnownObjectives(cost_columns, known),
+        seed=settings.seed,
+        num_init=settings.num_init,
+        nsga2=settings.nsga2,
+        qehvi=settings.qehvi,
+        lamoo=settings.lamoo,
+    )
+    progress = _Progress(settings.num_samples, ref_point, names, settings.progress)
+
+    def evaluate_fn(archs: Sequence[ArchConfig]) -> np.ndarray:
+        values = np.empty((len(archs), len(names)))
+        values[:, accuracy_column] = evaluator.accuracy(archs) * TO_MAXIMISED["accuracy"]
+        values[:, list(cost_columns)] = known(archs)
+        progress.update(values)
+        return values
+
+    if previous is not None:
+        progress.resume(previous.objectives())
+    history = run_search(
+        strategy,
+        evaluate_fn,
+        history_path,
+        settings.num_samples,
+        settings.batch_size,
+        names,
+        ref_point,
+        progress=False,
+        objective_units=[MAXIMISED_UNITS[name] for name in names],
+    )
+    progress.close()
+    return write_search_outputs(
+        space, cost_model, settings, history, run_dir, evaluator.seconds_per_eval
+    )
+
+
+class _Progress:
+    """tqdm bar with the best accuracy so far and the current hypervolume."""
+
+    def __init__(self, total: int, ref_point: list[float], names: list[str], on: bool) -> None:
+        self.ref_point = ref_point
+        self.accuracy_column = names.index("accuracy")
+        self.values = np.zeros((0, len(names)))
+        # like the training bars: none in a log file (no carriage returns there)
+        self.bar = tqdm(total=total, desc="search", disable=not (on and sys.stderr.isatty()),
+                        unit="arch")  # fmt: skip
+
+    def resume(self, values: np.ndarray) -> None:
+        self.values = values
+        self.bar.update(len(values))
+
+    def update(self, values: np.ndarray) -> None:
+        self.values = np.concatenate([self.values, values])
+        self.bar.update(len(values))
+        best = self.values[:, self.accuracy_column].max()
+        hv = hypervolume(self.values, self.ref_point)
+        self.bar.set_postfix(best_acc=f"{best:.2f}%", hv=f"{hv:.4g}")
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from evaluate.codec import Budget
+from evaluate.search_results import format_front, write_search_outputs
+from evaluate.search_settings import TO_MAXIMISED, SearchSettings
+from search import Evaluation, SearchHistory
+
+
+@pytest.fixture()
+def history(tiny_space, cost_model) -> SearchHistory:
+    """Three hand-scored architectures: the largest is the most accurate, one is dominated."""
+    middle = tiny_space.sample(np.random.default_rng(0))
+    archs = [tiny_space.smallest(), tiny_space.largest(), middle]
+    assert len(set(archs)) == 3
+    accuracies = [0.5, 0.9, 0.4]
+    out = SearchHistory(["accuracy", "macs"], [0.0, -1.0])
+    for i, (arch, accuracy) in enumerate(zip(archs, accuracies)):
+        macs = cost_model(arch).macs * TO_MAXIMISED["macs"]
+        objectives = [accuracy * TO_MAXIMISED["accuracy"], macs]
+        out.append(
+            Evaluation(tiny_space.arch_to_json(arch), [0.0], objectives, "random", i, 0.1, 1.0)
+        )
+    return out
+
+
+def test_outputs_are_in_raw_units_and_agree(tiny_space, cost_model, history, tmp_path) -> None:
+    settings = SearchSettings(strategy="random", budget=Budget(), progress=False)
+    result = write_search_outputs(tiny_space, cost_model, settings, history, tmp_path, [2.0, 4.0])
+    assert [r.accuracy for r in result.rows] == pytest.approx([0.5, 0.9, 0.4])
+    assert [r.is_pareto for r in result.rows] == [True, True, False]
+    assert result.best.arch == tiny_space.largest() and result.rank == 0
+    assert result.rows[1].macs == cost_model(tiny_space.largest()).macs
+    with open(tmp_path / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["accuracy"]) for r in rows] == [r.accuracy for r in result.rows]
+    assert [r["is_pareto"] for r in rows] == ["True", "True", "False"]
+    front = json.loads((tmp_path / "pareto.json").read_text())
+    assert [row["macs"] for row in front] == sorted(row["macs"] for row in front)
+    best = tiny_space.arch_from_json(json.loads((tmp_path / "best_arch.json").read_text()))
+    assert best == tiny_space.largest()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pareto_size"] == 2 and summary["evaluator_seconds_per_arch_measured"] == 3.0
+    assert summary["strategy_time_fraction_of_evaluation"] == pytest.approx(0.1)
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+def test_front_table_lists_the_front_cheapest_first(
+    tiny_space, cost_model, history, tmp_path
+) -> None:
+    settings = SearchSettings(strategy="random", progress=False)
+    text = format_front(
+        write_search_outputs(tiny_space, cost_model, settings, history, tmp_path, [])
+    )
+    assert text.startswith("Pareto front (2 of 3 architectures)")
+    table = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    assert [line.split("|")[1].strip() for line in table] == ["50.00", "90.00"]
+    assert text.endswith(f"best within budget -> {tmp_path / 'best_arch.json'}")

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from evaluate.codec import Budget
+from evaluate.search_settings import (
+    SearchSettings,
+    describe_hypervolume,
+    positive_int,
+    reference_point,
+    settings_from_plain,
+)
+from supernet.errors import ConfigError
+
+
+def _settings(budget: Budget, **overrides) -> SearchSettings:
+    base = {"num_samples": 12, "batch_size": 4, "num_init": 4, "progress": False}
+    return SearchSettings(budget=budget, **{**base, **overrides})
+
+
+def _plain(*overrides: str) -> dict:
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("search", overrides=["supernet=RUN", *overrides])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"objectives": ("accuracy", "latency")}, ConfigError, "latency"),
+        ({"objectives": ("macs", "params")}, ConfigError, "give accuracy"),
+        ({"num_samples": 0}, ConfigError, "num_samples"),
+        ({"batch_size": -1}, ConfigError, "batch_size"),
+    ],
+)
+def test_bad_settings(overrides, error, message) -> None:
+    with pytest.raises(error, match=message):
+        _settings(Budget(), **overrides)
+
+
+@pytest.mark.parametrize("strategy", ["lamoo", "random", "nsga2", "qehvi"])
+def test_every_strategy_config_gives_typed_settings(strategy) -> None:
+    settings = settings_from_plain(_plain(f"strategy={strategy}", "budget.macs=2e6", "seed=3"))
+    assert settings.strategy == strategy and settings.seed == 3
+    assert settings.budget == Budget(macs=2e6) and settings.objectives == ("accuracy", "macs")
+
+
+def test_strategy_sections_become_their_options() -> None:
+    settings = settings_from_plain(_plain("strategy.lamoo.tree.max_nodes=7"))
+    assert settings.lamoo.tree.max_nodes == 7
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+budget.latency_ms=3"], "unknown keys"),
+        (["num_init=0"], "num_init must be a positive integer"),
+        (["objectives=[accuracy]"], "give accuracy"),
+    ],
+)
+def test_bad_plain_config_names_the_value(overrides, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_plain(_plain(*overrides))
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "256", True, None])
+def test_calib_images_must_be_a_positive_integer(value) -> None:
+    with pytest.raises(
+        ConfigError, match=f"calib_images must be a positive integer, got {value!r}"
+    ):
+        positive_int("calib_images", value)
+
+
+def test_reference_point_sits_at_the_budget_or_above_the_largest(tiny_space, cost_model) -> None:
+    largest = cost_model.largest()
+    ref = reference_point(["accuracy", "macs", "params"], Budget(macs=2e6), cost_model)
+    assert ref == [0.0, -2.0, pytest.approx(-1.1 * largest.params / 1e6)]
+
+
+def test_hypervolume_description_names_units_and_bounds() -> None:
+    text = describe_hypervolume(["accuracy", "macs", "params"], [0.0, -2.0, -0.05])
+    assert text.startswith("the volume dominated by the front in accuracy (%) x MACs (millions)")
+    assert "below 2 M MACs and below 0.05 M params" in text
