@@ -58,9 +58,10 @@ def evaluate_network(
         0.98
     """
     from supernet.cost import count_cost
-    from train.retrain import evaluate_top_k
+    from train.metrics import accuracy_of
 
-    accuracy = evaluate_top_k(net.to(device), loader, device)
+    # one process scores the whole split: nothing to sum over ranks
+    accuracy = accuracy_of(net.to(device), loader, device, ks=(1, 5), reduce=False).as_dict()
     cost = count_cost(space, arch, num_classes)
     counted = sum(p.numel() for p in net.parameters())
     if counted != cost.params:
