@@ -2,7 +2,10 @@
 
 :class:`ArchCodec` implements :class:`search.codec.SpaceCodec` for :class:`ArchConfig`: the
 strategies see only its [0, 1]^d encoding, its samplers and variation operators, and its hard
-budget filter (exact analytic MACs / params from :class:`supernet.CostModel`).
+budget filter (exact analytic MACs / params from :class:`supernet.CostModel`). It is the only
+layer between the two: the encoding, decoding and variation operators are the space's own
+(:meth:`SearchSpace.encode_many`, :meth:`SearchSpace.decode_many`, ``mutate``, ``crossover``),
+called once per batch; what ArchCodec adds is the budget (``is_feasible`` and ``sample``).
 
 Example:
     >>> space = load_space("tiny")
@@ -25,6 +28,7 @@ from supernet import ArchConfig, Cost, CostModel, SearchSpace
 from supernet.errors import ConfigError
 
 _DRAWS_PER_POINT = 64
+_MUTATIONS_PER_POINT = 16
 
 
 @dataclass(frozen=True)
@@ -92,35 +96,46 @@ class ArchCodec:
         return self.space.encoding_dim
 
     def sample(self, rng: np.random.Generator, n: int) -> list[ArchConfig]:
-        """``n`` feasible architectures: uniform draws filtered by the budget.
+        """Up to ``n`` feasible architectures, by a bounded two-phase procedure.
 
-        When the budget admits only a small corner of the space, the draws that fail are
-        replaced by mutations of the smallest architecture (always feasible here), so the
-        number of draws stays bounded.
+        1. Rejection: at most ``64 * n`` uniform draws (:meth:`SearchSpace.sample`), keeping
+           those within the budget (independent draws, so duplicates may occur).
+        2. Growth, only when rejection found fewer than ``n``: at most ``16 * n`` mutations of
+           the feasible architectures found so far (of the smallest architecture, feasible by
+           construction, when none was found), keeping feasible children not already found.
+
+        When the budget admits only a corner of the space, fewer than ``n`` points come back
+        (at least one: the smallest architecture, when nothing else fits); the result is never
+        padded with copies. Strategies treat the result as "up to ``n``", like the protocol.
         """
-        out: list[ArchConfig] = []
+        found: list[ArchConfig] = []
         for _ in range(_DRAWS_PER_POINT * n):
             arch = self.space.sample(rng)
             if self.budget.admits(self.cost_model(arch)):
-                out.append(arch)
-                if len(out) == n:
-                    return out
-        seed = self.space.smallest()
-        while len(out) < n:
-            child = self.space.mutate(seed, rng, prob=0.2)
-            out.append(child if self.budget.admits(self.cost_model(child)) else seed)
-        return out
+                found.append(arch)
+                if len(found) == n:
+                    return found
+        return self._grow(found, rng, n)
+
+    def _grow(self, found: list[ArchConfig], rng: np.random.Generator, n: int) -> list[ArchConfig]:
+        parents = found or [self.space.smallest()]
+        out, taken = list(parents), set(parents)
+        for _ in range(_MUTATIONS_PER_POINT * n):
+            if len(out) >= n:
+                break
+            child = self.space.mutate(out[int(rng.integers(len(out)))], rng, prob=0.2)
+            if child not in taken and self.budget.admits(self.cost_model(child)):
+                out.append(child)
+                taken.add(child)
+        return out[:n]
 
     def encode(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        """(n, dim) array in [0, 1]."""
-        if not archs:
-            return np.zeros((0, self.dim))
-        return np.stack([self.space.encode(a) for a in archs])
+        """(n, dim) array in [0, 1] (:meth:`SearchSpace.encode_many`)."""
+        return self.space.encode_many(archs)
 
     def decode(self, x: np.ndarray) -> list[ArchConfig]:
         """(n, dim) array -> n architectures (values clipped to the choices)."""
-        x = np.asarray(x, dtype=np.float64).reshape(-1, self.dim)
-        return [self.space.decode(row) for row in x]
+        return self.space.decode_many(x)
 
     def mutate(self, arch: ArchConfig, rng: np.random.Generator, prob: float) -> ArchConfig:
         return self.space.mutate(arch, rng, prob)

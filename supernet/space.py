@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -229,6 +229,14 @@ class SearchSpace:
                 f"{self.encoding_dim}"
             )
         return _space_encoding.decode_rows(self, vector)[0]
+
+    def encode_many(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """``(n, encoding_dim)`` array: :meth:`encode` of each arch, one row each."""
+        return _space_encoding.encode_rows(self, archs)
+
+    def decode_many(self, x: np.ndarray) -> list[ArchConfig]:
+        """``(n, encoding_dim)`` array (a 1-D vector is one row) -> ``n`` architectures."""
+        return _space_encoding.decode_rows(self, x)
 
     # ----------------------------------------------------------------- variation
     def mutate(self, arch: ArchConfig, rng: np.random.Generator, prob: float) -> ArchConfig:
