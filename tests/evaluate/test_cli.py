@@ -162,16 +162,3 @@ def test_rank_mode_builds_the_pairs_of_a_pipeline_run(tmp_path: Path) -> None:
     result = run_from_config(_cfg("mode=rank", f"run={tmp_path}", f"out={out}"), tmp_path)
     assert result["n"] == 3 and result["kendall_tau"] == pytest.approx(1 / 3)
     assert (out.parent / "pairs.csv").read_text().startswith("arch,inherited,retrained\n")
-
-
-def test_first_images_takes_val_then_holdout_up_to_the_count() -> None:
-    from evaluate.cli import _first_images
-
-    def batches(n: int, label: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(torch.zeros(n, 3, 2, 2), torch.full((n,), label))]
-
-    taken = _first_images(7, batches(4, 0), batches(5, 1))
-    labels = torch.cat([y for _, y in taken]).tolist()
-    assert labels == [0, 0, 0, 0, 1, 1, 1]
-    with pytest.raises(ConfigError, match="hold only 9 images"):
-        _first_images(10, batches(4, 0), batches(5, 1))
