@@ -2,10 +2,10 @@
 
 Stages, each resumable (re-run with the same ``run_dir`` keeps finished stages):
 
-1. ``supernet/``: train the supernet (``train.supernet``); skipped when ``final.pt`` exists,
-   resumed from ``last.pt`` when only that exists.
+1. ``supernet/``: train the supernet (:func:`train.run.train_supernet`); skipped when
+   ``final.pt`` exists, resumed from ``last.pt`` when only that exists.
 2. ``search/``: constrained search over inherited-weight accuracy and exact cost
-   (``evaluate.nas_search``); resumes from its history.
+   (:func:`evaluate.supernet_search.search_supernet`); resumes from its history.
 3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy
    (topped up with the best architectures off the front when the front is smaller), retrained
    from scratch, measured on the test split and exported; a finished one is kept.
@@ -24,20 +24,26 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from evaluate.report import RetrainedRow, write_report
+from evaluate.search_results import SearchResult, format_front
+from evaluate.search_settings import settings_from_plain
+from evaluate.supernet_search import search_supernet
 from search import SearchError
 from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
 from train.cli import run_cli
 from train.io import atomic_write_text
 
-SUPERNET_GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
+COMMON = ("seed", "device", "num_threads", "progress")
+"""conf/common.yaml: the settings every stage shares."""
 
 
 @dataclass
@@ -54,82 +60,68 @@ class StageTimer:
         return out
 
 
-def _stage_config(base: dict[str, Any], section: Any, extra: dict[str, Any]) -> DictConfig:
-    """A stage's own config: ``base`` groups, then its section, then pipeline-wide values."""
-    plain = OmegaConf.to_container(section, resolve=True)
-    assert isinstance(plain, dict)
-    return OmegaConf.create({**base, **{str(k): v for k, v in plain.items()}, **extra})
+def stage_settings(plain: Mapping[str, Any], stage: str, groups: tuple[str, ...]) -> dict[str, Any]:
+    """One stage's plain settings, shaped like its own command's config: the shared groups,
+    conf/common.yaml, then the stage's section (conf/stage/<stage>.yaml)."""
+    return {
+        **{name: plain[name] for name in groups},
+        **{name: plain[name] for name in COMMON},
+        **dict(plain[stage]),
+    }
 
 
-def _groups(cfg: DictConfig, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: OmegaConf.to_container(cfg[name], resolve=True) for name in names}
-
-
-def supernet_config(cfg: DictConfig, run_dir: Path) -> DictConfig:
-    """The ``train_supernet`` config of this pipeline: shared groups + the supernet section."""
-    last = run_dir / LAST_NAME
-    return _stage_config(
-        _groups(cfg, SUPERNET_GROUPS),
-        cfg.supernet,
-        {
-            "seed": cfg.seed,
-            "device": cfg.device,
-            "num_threads": cfg.num_threads,
-            "progress": cfg.progress,
-            "run_dir": str(run_dir),
-            "resume": str(last) if last.exists() else False,
-        },
-    )
-
-
-def train_stage(cfg: DictConfig, run_dir: Path) -> Path:
+def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
     """Train (or resume, or keep) the supernet; returns its run directory."""
-    from train.supernet import run as train_supernet_run
+    from train.distributed import init_from_env, shutdown
+    from train.run import GROUPS, supernet_config_from_plain, train_supernet
 
-    if not (run_dir / FINAL_NAME).exists():
-        train_supernet_run(supernet_config(cfg, run_dir))
+    if (run_dir / FINAL_NAME).exists():
+        return run_dir
+    last = run_dir / LAST_NAME
+    settings = stage_settings(plain, "supernet", GROUPS)
+    typed = supernet_config_from_plain(settings, resume=str(last) if last.exists() else None)
+    ctx = init_from_env(typed.run.device)
+    torch.manual_seed(typed.run.seed)  # weight init, as nas-train-supernet does
+    try:
+        train_supernet(typed, run_dir, ctx)
+    finally:
+        shutdown(ctx)
     return run_dir
 
 
-def search_stage(cfg: DictConfig, supernet_dir: Path, run_dir: Path) -> Any:
+def search_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> SearchResult:
     """Search the trained supernet under the budget (resumes from the history)."""
-    from evaluate.search import run as search_run
-
-    merged = _stage_config(
-        _groups(cfg, ("strategy", "data")),
-        cfg.search,
-        {
-            "supernet": str(supernet_dir),
-            "seed": cfg.seed,
-            "device": cfg.device,
-            "num_threads": cfg.num_threads,
-            "progress": cfg.progress,
-            "run_dir": str(run_dir),
-        },
+    settings = stage_settings(plain, "search", ("strategy",))
+    result = search_supernet(
+        supernet_dir,
+        settings_from_plain(settings),
+        run_dir,
+        calib_images=settings["calib_images"],
+        use_ema=bool(settings["use_ema"]),
+        device=str(settings["device"]),
+        data_overrides=settings.get("data") or None,
     )
-    return search_run(merged)
+    if result.rank == 0:
+        print(format_front(result), flush=True)
+    return result
 
 
-def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[RetrainedRow]:
+def retrain_stage(
+    plain: dict[str, Any], search_result: SearchResult, run_dir: Path
+) -> list[RetrainedRow]:
     """Retrain the ``top_k`` front architectures of highest inherited accuracy (topped up with
     the most accurate architectures off the front when the front has fewer than ``top_k``)."""
-    from evaluate.retrain import (
-        finish_options_from_config,
-        options_from_config,
-        recipe_from_config,
-        retrain_and_export,
-    )
+    from evaluate.retrain import recipe_from_config, retrain_and_export, retrain_settings_from_plain
     from train.data import DataConfig
+    from train.schema import build, coerce
 
-    top_k = int(cfg.retrain.top_k)
+    section = dict(plain["retrain"])
+    top_k = coerce(section.pop("top_k", 3), int, "retrain.top_k")
     if top_k < 1:
         raise ConfigError(f"retrain.top_k must be >= 1, got {top_k}")
     by_accuracy = sorted(search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs))
     front = by_accuracy[:top_k]  # the front first; its best-accuracy members first
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    plain = {str(k): v for k, v in container.items()}
-    data_cfg = DataConfig(**plain["data"])
+    data_cfg = build(DataConfig, plain["data"], "data")
     recipe = recipe_from_config(plain["recipe"])
     rows = []
     for rank, scored in enumerate(front, start=1):
@@ -137,19 +129,14 @@ def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[Re
         metrics_path = target / "metrics.json"
         if not metrics_path.exists():
             print(f"retrain rank {rank}/{len(front)}: {scored.arch}", flush=True)
-            section = _stage_config(
-                {},
-                cfg.retrain,
-                {
-                    "seed": cfg.seed,
-                    "device": cfg.device,
-                    "num_threads": cfg.num_threads,
-                    "progress": cfg.progress,
-                    "resume": (target / LAST_NAME).exists(),
-                },
+            settings = {
+                **{name: plain[name] for name in COMMON},
+                **section,
+                "resume": (target / LAST_NAME).exists(),
+            }
+            options, finish = retrain_settings_from_plain(
+                settings, {**plain, "arch": str(scored.arch)}
             )
-            options = options_from_config(section, {**plain, "arch": str(scored.arch)})
-            finish = finish_options_from_config(section)
             retrain_and_export(
                 scored.arch, search_result.space, data_cfg, recipe, target, options, finish
             )
@@ -158,15 +145,25 @@ def retrain_stage(cfg: DictConfig, search_result: Any, run_dir: Path) -> list[Re
     return rows
 
 
+def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """All stages into ``run_dir`` from the plain composed settings (``conf/pipeline.yaml``
+    resolved); returns the pipeline summary (also written to pipeline.json)."""
+    timer = StageTimer({})
+    supernet_dir = timer.run("supernet", train_stage, plain, run_dir / "supernet")
+    result = timer.run("search", search_stage, plain, supernet_dir, run_dir / "search")
+    rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
+    summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
+    atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """All stages into one run directory; returns the pipeline summary (also pipeline.json)."""
     run_dir = _run_dir(cfg)
-    timer = StageTimer({})
-    supernet_dir = timer.run("supernet", train_stage, cfg, run_dir / "supernet")
-    result = timer.run("search", search_stage, cfg, supernet_dir, run_dir / "search")
-    rows = timer.run("retrain", retrain_stage, cfg, result, run_dir / "retrain")
-    summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
-    atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    summary = run_pipeline({str(k): v for k, v in resolved.items()}, run_dir)
+    supernet_dir = run_dir / "supernet"
     print(f"\nreport: {run_dir / 'report.md'}")
     winner = summary["winner"]
     print(
@@ -174,7 +171,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         f"{winner['params']:,} params, {winner['latency_cpu_ms']:.3f} ms CPU (batch 1); "
         f"total {summary['total_seconds']:.0f} s"
     )
-    export = rows[0].run_dir / "export"
+    export = run_dir / "retrain" / "rank1" / "export"
     print(
         f"results: {run_dir} (report.md, search/pareto.png, retrain/rank1/export/)\n"
         f"next: nas-evaluate model={export}   # or nas-search supernet={supernet_dir} "

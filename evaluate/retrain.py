@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from train.data import DataConfig, preprocessing_spec
 from train.io import atomic_write_text
 from train.recipes import Recipe
 from train.retrain import RetrainOptions, retrain
+from train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
 EXPORT_DIR = "export"
@@ -152,28 +155,41 @@ def recipe_from_config(raw: dict[str, Any]) -> Recipe:
     return Recipe.from_dict(raw)
 
 
-def options_from_config(cfg: Any, config: dict[str, Any]) -> RetrainOptions:
-    return RetrainOptions(
-        seed=int(cfg.seed),
-        device=str(cfg.device),
-        amp=str(cfg.amp),
-        resume=cfg.resume not in (None, False),
-        log_every_steps=int(cfg.log_every_steps),
-        checkpoint_every_steps=int(cfg.checkpoint_every_steps),
-        tensorboard=bool(cfg.tensorboard),
-        progress=bool(cfg.progress),
-        num_threads=None if cfg.num_threads is None else int(cfg.num_threads),
-        config=config,
+def retrain_settings_from_plain(
+    plain: Mapping[str, Any], config: dict[str, Any]
+) -> tuple[RetrainOptions, FinishOptions]:
+    """Typed run and finish options from the plain settings of ``conf/common.yaml`` and
+    ``conf/stage/retrain.yaml`` (plus ``resume``), checked before any work; ``config`` is the
+    resolved config stored in the checkpoints. The command and the pipeline both call this."""
+    hints = typing.get_type_hints(RetrainOptions)
+    values = {
+        name: coerce(plain[name], hints[name], name)
+        for name in (
+            "seed",
+            "device",
+            "amp",
+            "log_every_steps",
+            "checkpoint_every_steps",
+            "tensorboard",
+            "progress",
+            "num_threads",
+        )
+        if name in plain
+    }
+    options = RetrainOptions(
+        **values, resume=plain.get("resume") not in (None, False), config=config
     )
-
-
-def finish_options_from_config(cfg: Any) -> FinishOptions:
-    return FinishOptions(
-        export=bool(cfg.export.enabled),
-        export_overwrite=bool(cfg.export.overwrite),
-        latency_warmup=int(cfg.latency.warmup),
-        latency_repeats=int(cfg.latency.repeats),
+    export = dict(plain.get("export") or {})
+    latency = dict(plain.get("latency") or {})
+    check_keys(export, ["enabled", "overwrite"], "export")
+    check_keys(latency, ["warmup", "repeats"], "latency")
+    finish = FinishOptions(
+        export=coerce(export.get("enabled", True), bool, "export.enabled"),
+        export_overwrite=coerce(export.get("overwrite", False), bool, "export.overwrite"),
+        latency_warmup=coerce(latency.get("warmup", 10), int, "latency.warmup"),
+        latency_repeats=coerce(latency.get("repeats", 50), int, "latency.repeats"),
     )
+    return options, finish
 
 
 def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
@@ -183,11 +199,10 @@ def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     config = {str(k): v for k, v in container.items()}
-    arch, space = _arch_and_space(cfg)
-    data_cfg = DataConfig(**config["data"])
+    options, finish = retrain_settings_from_plain(config, config)
+    data_cfg = build(DataConfig, config["data"], "data")
     recipe = recipe_from_config(config["recipe"])
-    options = options_from_config(cfg, config)
-    finish = finish_options_from_config(cfg)
+    arch, space = _arch_and_space(cfg)
     result = retrain_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
     if result.is_main:
         _print_summary(result)

@@ -1,9 +1,9 @@
 """``--help`` of every console script, made from its YAML config with the comments kept.
 
 Hydra's generic help page drops the YAML comments that explain each setting and takes seconds
-to compose; this one reads ``conf/<command>.yaml`` as text: the header comment says what the
-command does, then the required settings (``???``), the groups with their options, and every
-setting with its comment.
+to compose; this one reads ``conf/<command>.yaml`` and the setting files it includes (``common``,
+``stage/<name>``) as text: the header comment says what the command does, then the required
+settings (``???``), the groups with their options, and every setting with its comment.
 
 Example:
     >>> print(command_help("search", "nas-search"))  # doctest: +SKIP
@@ -26,7 +26,7 @@ def command_help(config_name: str, command: str) -> str:
         if not line.startswith("#"):
             break
         header.append(line[2:] if line.startswith("# ") else line[1:])
-    raw: dict[str, Any] = yaml.safe_load("\n".join(lines)) or {}
+    raw = composed_settings(config_name)
     required = [key for key, value in raw.items() if value == "???"]
     out = [*header, "", f"Usage: {command} [KEY=VALUE ...] [GROUP=OPTION ...]"]
     if required:
@@ -44,10 +44,50 @@ def command_help(config_name: str, command: str) -> str:
             out.append(
                 f"  {group}: {', '.join(marked)}" + ("" if default else " (none by default)")
             )
-    out += ["", f"Settings (conf/{config_name}.yaml; override any, e.g. seed=1):"]
+    out += ["", f"Settings (conf/{config_name}.yaml and its includes; override any, e.g. seed=1):"]
+    for prefix, path in _includes(config_name):
+        included = _settings(path.read_text().splitlines())
+        if prefix:
+            out += [f"  {prefix}:", *(f"    {line}" for line in included)]
+        else:
+            out += [f"  {line}" for line in included]
     out += [f"  {line}" for line in _settings(lines)]
     out += ["", "Also: --cfg job (the composed config), --hydra-help (Hydra's own options)."]
     return "\n".join(out)
+
+
+def _includes(config_name: str) -> list[tuple[str, Any]]:
+    """The setting files the config's defaults list includes (plain entries such as ``common``
+    or ``stage/search@search``), with the key they land under (``""``: the top level)."""
+    conf = resources.files("conf")
+    raw = yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}
+    out = []
+    for entry in raw.get("defaults", []):
+        if isinstance(entry, str) and entry != "_self_":
+            name, _, package = entry.partition("@")
+            out.append(("" if package in ("", "_here_") else package, conf / f"{name}.yaml"))
+    return out
+
+
+def composed_settings(config_name: str) -> dict[str, Any]:
+    """The command's settings without groups: its includes merged, then its own file."""
+    conf = resources.files("conf")
+    merged: dict[str, Any] = {}
+    for prefix, path in _includes(config_name):
+        node = yaml.safe_load(path.read_text()) or {}
+        if prefix:
+            node = {prefix: node}
+        _merge(merged, node)
+    _merge(merged, yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {})
+    return merged
+
+
+def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def _groups(defaults: list[Any]) -> list[tuple[str, str | None]]:
@@ -83,7 +123,7 @@ def unknown_setting(config_name: str, command: str, args: list[str]) -> str | No
     import difflib
 
     conf = resources.files("conf")
-    raw: dict[str, Any] = yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}
+    raw = composed_settings(config_name)
     groups = dict(_groups(raw.get("defaults", [])))
     chosen = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a}
     for arg in args:

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from supernet.errors import ConfigError
 from train.optim import OptimConfig, ScheduleConfig
+from train.schema import build
 
 Stats = tuple[float, float, float]
 
@@ -82,14 +83,7 @@ class Recipe:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Recipe:
         """From plain data shaped like ``conf/recipe/*.yaml`` (``optim`` a nested mapping)."""
-        fields = dict(raw)
-        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"unknown recipe keys {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
-            )
-        optim = OptimConfig(**dict(fields.pop("optim", {})))
-        return cls(optim=optim, **fields)
+        return build(cls, raw, "recipe")
 
     @property
     def schedule(self) -> ScheduleConfig:

@@ -14,7 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from train.loop import Batches, HookBase, Trainer
 from train.optim import OptimConfig, ScheduleConfig
 from train.optimisation import amp_dtype, build_optimisation
 from train.sampler import SamplerConfig, build_sampler
+from train.schema import build, check_keys, coerce
 from train.steps import SupernetStep, TrainState
 
 
@@ -92,6 +94,65 @@ class SupernetTrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunOptions = field(default_factory=RunOptions)
     resolved: dict[str, Any] = field(default_factory=dict)
+
+
+RUN_OPTION_KEYS = {
+    "seed": "seed",
+    "device": "device",
+    "amp": "amp",
+    "channels_last": "channels_last",
+    "compile": "compile",
+    "sync_bn": "sync_bn",
+    "kernel_transform": "kernel_transform",
+    "progress": "progress",
+    "tensorboard": "tensorboard",
+    "log_every_steps": "log_every_steps",
+    "checkpoint.every_steps": "checkpoint_every_steps",
+    "eval.every_epochs": "eval_every_epochs",
+    "eval.middle_arch_seed": "middle_arch_seed",
+    "ema.enabled": "ema_enabled",
+    "ema.decay": "ema_decay",
+}
+"""Where each :class:`RunOptions` field sits (conf/common.yaml, conf/stage/supernet.yaml)."""
+GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
+"""The config groups a supernet run reads (shared with the pipeline)."""
+
+
+def supernet_config_from_plain(
+    plain: Mapping[str, Any], resume: str | None = None
+) -> SupernetTrainConfig:
+    """The typed config of a run from its plain settings: the groups (``space``, ``data``,
+    ``sampler``, ``distill``, ``optim``, ``schedule``) and the keys of :data:`RUN_OPTION_KEYS`
+    (other keys, e.g. ``run_dir``, are ignored). Raises :class:`ConfigError` naming a bad key or
+    value before anything is built; ``plain`` is also what checkpoints store as the config.
+
+    Example:
+        >>> cfg = supernet_config_from_plain({"space": load_space("tiny").to_dict(),
+        ...                                   "optim": {"lr": "1e-3"}})  # doctest: +SKIP
+    """
+    options: dict[str, Any] = {}
+    hints = typing.get_type_hints(RunOptions)
+    for dotted, field_name in RUN_OPTION_KEYS.items():
+        node: Any = plain
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            options[field_name] = coerce(node, hints[field_name], dotted)
+    for section in ("checkpoint", "eval", "ema"):
+        allowed = [k.split(".", 1)[1] for k in RUN_OPTION_KEYS if k.startswith(f"{section}.")]
+        check_keys(plain.get(section) or {}, allowed, section)
+    if "space" not in plain:
+        raise ConfigError("the config has no space; choose one, e.g. space=tiny")
+    return SupernetTrainConfig(
+        space=SearchSpace.from_dict(dict(plain["space"])),
+        data=build(DataConfig, plain.get("data"), "data"),
+        sampler=build(SamplerConfig, plain.get("sampler"), "sampler"),
+        distill=build(DistillConfig, plain.get("distill"), "distill"),
+        optim=build(OptimConfig, plain.get("optim"), "optim"),
+        schedule=build(ScheduleConfig, plain.get("schedule"), "schedule"),
+        run=RunOptions(**options, resume=resume),
+        resolved={str(k): v for k, v in plain.items()},
+    )
 
 
 @dataclass

@@ -38,15 +38,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.errors import ConfigError
-from supernet.space import SearchSpace
 from train.checkpoint import LAST_NAME
 from train.cli import run_cli
-from train.data import DataConfig
-from train.distill import DistillConfig
 from train.distributed import init_from_env, shutdown
-from train.optim import OptimConfig, ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, TrainSummary, train_supernet
-from train.sampler import SamplerConfig
+from train.run import SupernetTrainConfig, TrainSummary, supernet_config_from_plain, train_supernet
 
 
 def resolve_resume(resume: Any, run_dir: Path) -> str | None:
@@ -77,34 +72,8 @@ def build_config(cfg: DictConfig, run_dir: Path) -> SupernetTrainConfig:
     """Typed configs from the composed Hydra config (raises ConfigError on bad values)."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
-    space = SearchSpace.from_dict(resolved["space"])
-    return SupernetTrainConfig(
-        space=space,
-        data=DataConfig(**resolved["data"]),
-        sampler=SamplerConfig(**resolved["sampler"]),
-        distill=DistillConfig(**resolved["distill"]),
-        optim=OptimConfig(**resolved["optim"]),
-        schedule=ScheduleConfig(**resolved["schedule"]),
-        run=RunOptions(
-            seed=int(cfg.seed),
-            device=str(cfg.device),
-            amp=str(cfg.amp),
-            channels_last=bool(cfg.channels_last),
-            compile=bool(cfg.compile),
-            sync_bn=bool(cfg.sync_bn),
-            kernel_transform=bool(cfg.kernel_transform),
-            progress=bool(cfg.progress),
-            tensorboard=bool(cfg.tensorboard),
-            log_every_steps=int(cfg.log_every_steps),
-            checkpoint_every_steps=int(cfg.checkpoint.every_steps),
-            eval_every_epochs=int(cfg.eval.every_epochs),
-            middle_arch_seed=int(cfg.eval.middle_arch_seed),
-            ema_enabled=bool(cfg.ema.enabled),
-            ema_decay=float(cfg.ema.decay),
-            resume=resolve_resume(resolved.get("resume"), run_dir),
-        ),
-        resolved={str(k): v for k, v in resolved.items()},
-    )
+    plain = {str(k): v for k, v in resolved.items()}
+    return supernet_config_from_plain(plain, resume=resolve_resume(plain.get("resume"), run_dir))
 
 
 def run(cfg: DictConfig) -> TrainSummary:
