@@ -8,6 +8,7 @@ the bad value and the allowed form; :func:`definition_dict` writes a space back 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,39 @@ from supernet._space_types import (
 )
 from supernet.errors import SpaceDefinitionError
 
+TOP_KEYS = ("name", "stem", "first_block", "stages", "final_expand", "head", "resolutions")
+SECTION_KEYS = {
+    "stem": ("channels", "stride", "activation"),
+    "first_block": ("channels", "kernel_size", "activation"),
+    "final_expand": ("channels", "activation"),
+    "head": ("channels", "activation", "dropout"),
+}
+STAGE_KEYS = (
+    "depths",
+    "max_depth",
+    "kernel_sizes",
+    "expand_ratios",
+    "ops",
+    "widths",
+    "stride",
+    "activation",
+    "se",
+    "identity",
+)
+RANGE_KEYS = ("min", "max", "step")
+KEY_ALIASES = {
+    "squeeze_excite": "se",
+    "squeeze_excitation": "se",
+    "kernels": "kernel_sizes",
+    "expands": "expand_ratios",
+    "expand_ratio": "expand_ratios",
+    "kernel_size": "kernel_sizes",
+    "depth": "depths",
+    "width": "widths",
+    "resolution": "resolutions",
+}
+"""Names people write for a key, mapped to the key this schema reads (for the error hint)."""
+
 
 class SpaceParts(NamedTuple):
     """The fields of a :class:`~supernet.space.SearchSpace`, in its constructor's order."""
@@ -43,6 +77,7 @@ def parse_definition(raw: Mapping[str, Any]) -> SpaceParts:
     """Validate a parsed YAML definition; raises :class:`SpaceDefinitionError`."""
     if not isinstance(raw, Mapping):
         raise SpaceDefinitionError(f"a space definition is a mapping, got {type(raw).__name__}")
+    check_keys(raw, TOP_KEYS, "the top level")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise SpaceDefinitionError("the space definition needs a non-empty `name:`")
@@ -54,7 +89,7 @@ def parse_definition(raw: Mapping[str, Any]) -> SpaceParts:
     )
     first = _first_block(raw)
     stages_raw = raw.get("stages")
-    if not isinstance(stages_raw, Sequence) or not stages_raw:
+    if not isinstance(stages_raw, Sequence) or isinstance(stages_raw, str) or not stages_raw:
         raise SpaceDefinitionError("the space definition needs a non-empty `stages:` list")
     in_widths: tuple[int, ...] = (first.channels if first is not None else stem.channels,)
     stages_list: list[StageSpec] = []
@@ -69,7 +104,7 @@ def parse_definition(raw: Mapping[str, Any]) -> SpaceParts:
     )
     head_raw = _section(raw, "head")
     dropout = head_raw.get("dropout", 0.0)
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+    if not _is_number(dropout) or not 0.0 <= dropout < 1.0:
         raise SpaceDefinitionError(f"head.dropout must be in [0, 1), got {dropout!r}")
     head_channels = head_raw.get("channels")
     head = HeadSpec(
@@ -88,7 +123,8 @@ def read_yaml(path: str | Path) -> Any:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise SpaceDefinitionError(f"{path} is not valid YAML: {err}") from err
+        one_line = " ".join(str(err).split())
+        raise SpaceDefinitionError(f"{path} is not valid YAML: {one_line}") from err
     return raw
 
 
@@ -114,8 +150,10 @@ def _choices(value: Any, field: str, kind: type) -> tuple[Any, ...]:
             raise SpaceDefinitionError(
                 f"{field} has {item!r}; each choice must be a positive number"
             )
-        if kind is int and int(item) != item:
-            raise SpaceDefinitionError(f"{field} has {item!r}; each choice must be an integer")
+        if kind is int and not _is_int(item):
+            raise SpaceDefinitionError(
+                f"{field} has {item!r} ({type(item).__name__}); each choice must be an integer"
+            )
         out.append(kind(item))
     if len(set(out)) != len(out):
         raise SpaceDefinitionError(f"{field} repeats a choice: {list(value)!r}")
@@ -140,17 +178,58 @@ def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
     if not isinstance(value, Mapping):
         raise SpaceDefinitionError(f"the space definition needs a `{key}:` mapping, got {value!r}")
+    check_keys(value, SECTION_KEYS[key], key)
     return value
+
+
+def check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], where: str) -> None:
+    """Raise :class:`SpaceDefinitionError` for the first key of ``raw`` not in ``allowed``,
+    naming where it is and the nearest allowed key (a misspelt key would otherwise be ignored
+    and its default silently used)."""
+    for key in raw:
+        if key not in allowed:
+            raise SpaceDefinitionError(
+                f"unknown key {key!r} in {where}; did you mean {_nearest(str(key), allowed)!r}? "
+                f"allowed: {', '.join(allowed)}{_misplaced(str(key), allowed)}"
+            )
+
+
+def _nearest(key: str, allowed: Sequence[str], cutoff: float = 0.0) -> str | None:
+    aliases = {alias: real for alias, real in KEY_ALIASES.items() if real in allowed}
+    match = difflib.get_close_matches(key, [*allowed, *aliases], n=1, cutoff=cutoff)
+    if not match:
+        return allowed[0] if cutoff == 0.0 else None
+    return aliases.get(match[0], match[0])
+
+
+def _misplaced(key: str, allowed: Sequence[str]) -> str:
+    """A hint when ``key`` closely matches a key of another part of the definition."""
+    places = {"each stage (under `stages:`)": STAGE_KEYS, "the top level": TOP_KEYS}
+    places.update(SECTION_KEYS)
+    for place, keys in places.items():
+        near = _nearest(key, keys, cutoff=0.75)
+        if near is not None and near not in allowed:
+            return f"; {near!r} is a key of {place}"
+    return ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _resolutions(value: Any) -> tuple[int, ...]:
     if isinstance(value, Mapping):
-        try:
-            lo, hi, step = int(value["min"]), int(value["max"]), int(value.get("step", 1))
-        except (KeyError, TypeError, ValueError) as err:
+        check_keys(value, RANGE_KEYS, "resolutions")
+        bounds: tuple[Any, ...] = (value.get("min"), value.get("max"), value.get("step", 1))
+        if not all(_is_int(v) for v in bounds):
             raise SpaceDefinitionError(
                 f"resolutions as a range needs integer min, max (and step), got {dict(value)!r}"
-            ) from err
+            )
+        lo, hi, step = (int(v) for v in bounds)
         if lo <= 0 or hi < lo or step <= 0:
             raise SpaceDefinitionError(
                 f"resolutions range min={lo}, max={hi}, step={step} is empty or not positive"
@@ -176,8 +255,9 @@ def _first_block(raw: Mapping[str, Any]) -> FirstBlockSpec | None:
 def _stage(raw: Any, where: str, in_widths: tuple[int, ...]) -> StageSpec:
     if not isinstance(raw, Mapping):
         raise SpaceDefinitionError(f"{where} must be a mapping, got {raw!r}")
+    check_keys(raw, STAGE_KEYS, where)
     depths = _choices(raw.get("depths"), f"{where}.depths", int)
-    max_depth = raw.get("max_depth", max(depths))
+    max_depth = _positive_int(raw.get("max_depth", max(depths)), f"{where}.max_depth")
     if max(depths) > max_depth:
         raise SpaceDefinitionError(
             f"{where}.depths has {max(depths)}, above the stage's max_depth {max_depth}; "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -188,22 +189,7 @@ class SearchSpace:
                 f"(fingerprint {fingerprint}, this one {self.fingerprint}); use the space "
                 "definition it was searched in"
             )
-        try:
-            stages = tuple(
-                StageArch(
-                    depth=int(s["depth"]),
-                    kernel_sizes=tuple(int(k) for k in s["kernel_sizes"]),
-                    expand_ratios=tuple(float(e) for e in s["expand_ratios"]),
-                    width=int(s["width"]),
-                )
-                for s in raw["stages"]
-            )
-            arch = ArchConfig(int(raw["resolution"]), stages)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ArchValidationError(
-                f"malformed architecture JSON ({err!r}); expected keys resolution and stages "
-                "(each with depth, kernel_sizes, expand_ratios, width)"
-            ) from err
+        arch = _arch_from_plain(raw)
         return self.validate(arch)
 
     # ----------------------------------------------------------------- numeric encoding
@@ -273,6 +259,74 @@ def _check(value: Any, allowed: tuple[Any, ...], field: str) -> None:
         raise ArchValidationError(f"{field} is {value!r}; allowed: {list(allowed)}")
 
 
+_ARCH_KEYS_HINT = (
+    "expected keys resolution and stages (each with depth, kernel_sizes, expand_ratios, width)"
+)
+
+
+def _arch_from_plain(raw: Mapping[str, Any]) -> ArchConfig:
+    """The :class:`ArchConfig` of JSON data, type-checked field by field (no coercion: a
+    ``depth`` of 1.7, ``true`` or ``"2"`` is an error, not 1 or 2)."""
+    try:
+        stages_raw = raw["stages"]
+        resolution = raw["resolution"]
+        if isinstance(stages_raw, (str, Mapping)) or not isinstance(stages_raw, Sequence):
+            raise ArchValidationError(f"stages must be a list of stages, got {stages_raw!r}")
+        stages = []
+        for i, s in enumerate(stages_raw):
+            if not isinstance(s, Mapping):
+                raise ArchValidationError(f"stages[{i}] must be an object, got {s!r}")
+            where = f"stages[{i}]"
+            stages.append(
+                StageArch(
+                    depth=_json_int(s["depth"], f"{where}.depth"),
+                    kernel_sizes=tuple(
+                        _json_int(k, f"{where}.kernel_sizes[{j}]")
+                        for j, k in enumerate(
+                            _json_list(s["kernel_sizes"], f"{where}.kernel_sizes")
+                        )
+                    ),
+                    expand_ratios=tuple(
+                        _json_number(e, f"{where}.expand_ratios[{j}]")
+                        for j, e in enumerate(
+                            _json_list(s["expand_ratios"], f"{where}.expand_ratios")
+                        )
+                    ),
+                    width=_json_int(s["width"], f"{where}.width"),
+                )
+            )
+    except KeyError as err:
+        raise ArchValidationError(
+            f"malformed architecture JSON ({err!r}); {_ARCH_KEYS_HINT}"
+        ) from err
+    return ArchConfig(_json_int(resolution, "resolution"), tuple(stages))
+
+
+def _json_int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArchValidationError(
+            f"{field} must be an integer, got {value!r} ({type(value).__name__})"
+        )
+    return int(value)
+
+
+def _json_number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArchValidationError(
+            f"{field} must be a number, got {value!r} ({type(value).__name__})"
+        )
+    return float(value)
+
+
+def _json_list(value: Any, field: str) -> Sequence[Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ArchValidationError(
+            f"{field} must be a list with one entry per active block, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return value
+
+
 def available_spaces() -> list[str]:
     """Names of the preset spaces shipped in ``conf/space``."""
     folder = resources.files("conf") / "space"
@@ -280,12 +334,25 @@ def available_spaces() -> list[str]:
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
-    """A preset by name (``tiny``, ``cifar``, ``ofa_mbv3``) or a YAML file by path."""
+    """A preset by name (``tiny``, ``cifar``, ``ofa_mbv3``, ``nbmacro``) or a YAML file by path.
+
+    Anything that exists as a file, ends in ``.yaml`` / ``.yml`` or has a folder part (a ``/``)
+    is read as a path; anything else is a preset name. Raises :class:`SpaceDefinitionError` for
+    a missing file or an unknown preset, naming the presets.
+
+    Example:
+        >>> load_space("tiny").name
+        'tiny'
+    """
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if path.is_file() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        if not path.is_file():
+            raise SpaceDefinitionError(
+                f"no space definition file at {path}; give the path of an existing YAML "
+                f"definition or a preset name: {available_spaces()}"
+            )
         return SearchSpace.from_yaml(path)
-    folder = resources.files("conf") / "space"
-    candidate = folder / f"{name_or_path}.yaml"
+    candidate = resources.files("conf") / "space" / f"{name_or_path}.yaml"
     if not candidate.is_file():
         raise SpaceDefinitionError(
             f"unknown search space {str(name_or_path)!r}; presets: {available_spaces()}, "

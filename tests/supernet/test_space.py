@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
@@ -238,3 +239,107 @@ def test_batch_encoding_is_the_single_arch_encoding_row_by_row() -> None:
     assert _space_encoding.encode_rows(space, []).shape == (0, space.encoding_dim)
     with pytest.raises(ArchValidationError, match=rf"needs \(n, {space.encoding_dim}\)"):
         _space_encoding.decode_rows(space, np.zeros((2, space.encoding_dim + 1)))
+
+
+# ----------------------------------------------------------------- strictness (issue 17)
+def _set(where: str, key: str, value: object):  # type: ignore[no-untyped-def]
+    """Edit a dict: ``where`` is ``""`` (the top), a section, or ``stages.i``."""
+
+    def edit(raw: dict) -> None:
+        target = raw
+        for part in where.split(".") if where else ():
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("stages.1", "activaton", "relu"), r"'activaton' in stages\[1\].*'activation'"),
+        (_set("stages.0", "sqeeze_excite", True), r"'sqeeze_excite' in stages\[0\].*'se'"),
+        (_set("", "activaton", "relu"), r"in the top.*'activation' is a key of each stage"),
+        (_set("", "sqeeze_excite", True), r"in the top.*'se' is a key of each stage"),
+        (_set("head", "drop_out", 0.1), r"'drop_out' in head; did you mean 'dropout'"),
+        (_set("stem", "chanels", 16), r"'chanels' in stem; did you mean 'channels'"),
+        (_set("", "resolutions", {"min": 8, "max": 16, "stpe": 4}), r"'stpe' in resol.*'step'"),
+    ],
+)
+def test_misspelt_keys_name_the_key_the_place_and_the_nearest_allowed_key(edit, message) -> None:  # type: ignore[no-untyped-def]
+    definition = _definition()
+    edit(definition)
+    with pytest.raises(SpaceDefinitionError, match=message):
+        SearchSpace.from_dict(definition)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("stages.1", "max_depth", "four"), r"stages\[1\]\.max_depth must be a pos.*'four'"),
+        (_set("stages.1", "max_depth", True), r"max_depth must be a positive integer, got True"),
+        (_set("stages.0", "widths", "16"), r"stages\[0\]\.widths must be a non-empty list of ints"),
+        (_set("stages.0", "kernel_sizes", "35"), r"kernel_sizes must be a non-empty list"),
+        (_set("stages.0", "depths", [True, 2]), r"depths has True"),
+        (_set("stages.0", "widths", [16.0]), r"widths has 16.0 \(float\).*integer"),
+        (_set("stem", "channels", True), r"stem\.channels must be a positive integer, got True"),
+        (_set("head", "dropout", False), r"head\.dropout must be in \[0, 1\), got False"),
+        (_set("", "resolutions", {"min": 8, "max": 16.0}), "integer min, max"),
+        (_set("", "resolutions", {"min": True, "max": 16}), "integer min, max"),
+        (_set("", "stages", "abc"), "non-empty `stages:` list"),
+    ],
+)
+def test_wrong_types_in_a_definition_raise_one_line_errors(edit, message) -> None:  # type: ignore[no-untyped-def]
+    definition = _definition()
+    edit(definition)
+    with pytest.raises(SpaceDefinitionError, match=message) as caught:
+        SearchSpace.from_dict(definition)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_misspelt_key_in_a_yaml_file_is_an_error_not_a_default(tmp_path) -> None:
+    path = tmp_path / "space.yaml"
+    text = yaml.safe_dump(_definition()).replace("activation: relu", "activaton: relu", 1)
+    path.write_text(text)
+    with pytest.raises(SpaceDefinitionError, match="did you mean 'activation'"):
+        load_space(path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: tiny\nstem: {channels: [\n")
+    with pytest.raises(SpaceDefinitionError, match="not valid YAML") as caught:
+        load_space(broken)
+    assert "\n" not in str(caught.value)
+
+
+def _arch_blob() -> dict:
+    space = load_space("tiny")
+    return space.arch_to_json(space.largest())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("stages.0", "depth", 1.7), r"stages\[0\]\.depth must be an integer, got 1\.7 \(f"),
+        (_set("stages.0", "depth", True), r"stages\[0\]\.depth must be an integer, got True \(b"),
+        (_set("stages.1", "kernel_sizes", "353"), r"stages\[1\]\.kernel_sizes must be a list.*str"),
+        (_set("stages.1", "kernel_sizes", [3, 5.0, 3]), r"kernel_sizes\[1\] must be an integer"),
+        (_set("stages.1", "expand_ratios", [2, True, 2]), r"expand_ratios\[1\] must be a number"),
+        (_set("stages.2", "width", "24"), r"stages\[2\]\.width must be an integer, got '24'"),
+        (_set("", "resolution", "16"), r"resolution must be an integer, got '16' \(str\)"),
+        (_set("", "stages", "all"), r"stages must be a list"),
+    ],
+)
+def test_arch_json_types_are_checked_without_coercion(edit, message) -> None:  # type: ignore[no-untyped-def]
+    blob = _arch_blob()
+    edit(blob)
+    with pytest.raises(ArchValidationError, match=message):
+        load_space("tiny").arch_from_json(json.loads(json.dumps(blob)))
+
+
+def test_load_space_takes_a_preset_name_or_a_yaml_path(tmp_path) -> None:
+    path = tmp_path / "mine.yml"
+    path.write_text(yaml.safe_dump(load_space("cifar").to_dict()))
+    assert load_space(path) == load_space(str(path)) == load_space("cifar")
+    with pytest.raises(SpaceDefinitionError, match=r"no space definition file at .*name: \["):
+        load_space(tmp_path / "missing.yaml")
+    with pytest.raises(SpaceDefinitionError, match="no space definition file"):
+        load_space(str(tmp_path / "missing_without_suffix"))
