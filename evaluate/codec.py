@@ -8,6 +8,7 @@ layer between the two: the encoding, decoding and variation operators are the sp
 called once per batch; what ArchCodec adds is the budget (``is_feasible`` and ``sample``).
 
 Example:
+    >>> from supernet import CostModel, load_space
     >>> space = load_space("tiny")
     >>> codec = ArchCodec(space, CostModel(space, num_classes=10), Budget(macs=2e6))
     >>> archs = codec.sample(np.random.default_rng(0), 4)
@@ -53,6 +54,7 @@ class Budget:
         """Notes on the bounds that the space's largest architecture already meets (no-ops).
 
         Example:
+            >>> from supernet import Cost
             >>> Budget(macs=1e9).slack(Cost(macs=5_000_000, params=10))
             ['budget.macs=1e+09 constrains nothing: the largest architecture has 5e+06 MACs']
         """
