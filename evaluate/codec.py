@@ -64,7 +64,7 @@ class Budget:
             if bound is not None and getattr(largest, name) <= bound:
                 notes.append(
                     f"budget.{name}={bound:.4g} constrains nothing: the largest architecture has "
-                    f"{getattr(largest, name):.4g} {name.upper() if name == 'macs' else name}"
+                    f"{getattr(largest, name):.4g} {'MACs' if name == 'macs' else name}"
                 )
         return notes
 

@@ -55,6 +55,9 @@ def test_a_budget_that_constrains_nothing_is_noted() -> None:
         "budget.params=1e+05 constrains nothing: the largest architecture has 8e+04 params"
     ]
     assert Budget(macs=1e6).slack(largest) == [] and Budget().slack(largest) == []
+    assert Budget(macs=3e6).slack(largest) == [
+        "budget.macs=3e+06 constrains nothing: the largest architecture has 2e+06 MACs"
+    ]
 
 
 def _corner_codec(tiny_space, cost_model, fraction: float) -> ArchCodec:
