@@ -48,7 +48,7 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
     """Load ``cfg.name`` and split it into train / val / test / calib at ``image_size``.
 
     Raises :class:`DatasetError` for missing or empty data, :class:`ConfigError` for a bad
-    ``image_size``.
+    ``image_size`` or a ``max_train_images`` so small that some class has no training image.
 
     Example:
         >>> bundle = build_data(DataConfig(name="digits", max_train_images=100), image_size=12)
@@ -76,6 +76,7 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
             stratified_order(targets[holdout_pos], _rng(cfg, _HOLDOUT_STREAM))
         ]
         train_pos = train_pos[keep]
+        _require_every_class(cfg, raw.class_names, targets, train_pos)
     calib_pos = train_pos[
         stratified_subset(targets[train_pos], cfg.calib_images, _rng(cfg, _CALIB_STREAM))
     ]
@@ -96,6 +97,22 @@ def build_data(cfg: DataConfig, image_size: int) -> DataBundle:
         num_workers=cfg.num_workers,
         in_memory=cfg.in_memory,
     )
+
+
+def _require_every_class(
+    cfg: DataConfig, class_names: list[str], targets: np.ndarray, train_pos: np.ndarray
+) -> None:
+    """A capped train split must still hold every class (the cap is class-proportional)."""
+    absent = np.setdiff1d(np.unique(targets), targets[train_pos])
+    if absent.size:
+        names = [class_names[int(label)] for label in absent[:5]]
+        more = f" and {absent.size - 5} more" if absent.size > 5 else ""
+        raise ConfigError(
+            f"data.max_train_images={cfg.max_train_images} leaves no training image of "
+            f"{absent.size} of the {len(class_names)} classes ({', '.join(names)}{more}); the "
+            "cap keeps each class in proportion, so raise it to at least the number of classes "
+            "(more for rare classes) or set it to null"
+        )
 
 
 def _rng(cfg: DataConfig, stream: int) -> np.random.Generator:

@@ -17,6 +17,15 @@ from train.data._sources import FileImages, TensorImages
 from train.data._transforms import Pipeline, TensorPipeline
 
 EVAL_SPLITS = ("val", "test", "calib", "holdout")
+_EMPTY_HINTS = {
+    "val": "it is carved out of the training data, data.val_fraction of each class",
+    "test": "it is the dataset's test split (ROOT/val or ROOT/test for an image folder)",
+    "calib": "it is data.calib_images images of the train split",
+    "holdout": (
+        "holdout images are the training images that data.max_train_images leaves out of the "
+        "train split; set it below the train split's size to have some"
+    ),
+}
 
 Sample = tuple[Tensor, int]
 
@@ -29,6 +38,8 @@ class LabelledView(Dataset[Sample]):
     (this is what :meth:`DataBundle.train_loader` asks for), the evaluation transform otherwise.
 
     Example:
+        >>> from train.data import DataConfig, build_data
+        >>> bundle = build_data(DataConfig(max_train_images=50), image_size=16)
         >>> x, y = bundle.train[0]; x.shape == (3, bundle.image_size, bundle.image_size)
         True
     """
@@ -87,6 +98,7 @@ class DataBundle:
     supernet trainer takes its batches from :meth:`batched_train`.
 
     Example:
+        >>> from train.data import DataConfig, build_data
         >>> bundle = build_data(DataConfig(), image_size=16)
         >>> xb, yb = next(iter(bundle.train_loader(32, torch.Generator().manual_seed(0))))
         >>> xb.shape
@@ -131,10 +143,7 @@ class DataBundle:
             raise DatasetError(f"unknown eval split {split!r}; allowed: {', '.join(EVAL_SPLITS)}")
         view = getattr(self, split)
         if view is None or len(view) == 0:
-            raise DatasetError(
-                f"the {split} split is empty; holdout images exist only where "
-                "data.max_train_images leaves training images out of the train split"
-            )
+            raise DatasetError(f"the {split} split has no images; {_EMPTY_HINTS[split]}")
         if self.in_memory:
             return EvalBatches(
                 _tensor(view), view.positions, view.targets, _batched(view), batch_size

@@ -28,6 +28,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from supernet.errors import DatasetError
+from train.data._files import open_image, read_rgb
 
 CACHE_FOLDER = ".lamoo_cache"
 """Name of the cache folder inside the data root."""
@@ -41,7 +42,7 @@ def stored_size(first_image: str, image_size: int) -> int:
 
     Only the header of ``first_image`` is read.
     """
-    with _opened(first_image) as image:
+    with open_image(first_image) as image:
         width, height = image.size
     return width if width == height and width < image_size else image_size
 
@@ -89,20 +90,6 @@ def cache_folders(root: Path) -> list[Path]:
     return [root / CACHE_FOLDER, user / root_hash]
 
 
-def _opened(path: str) -> Image.Image:
-    try:
-        return Image.open(path)
-    except (OSError, SyntaxError, ValueError) as err:
-        raise _undecodable(path, err) from err
-
-
-def _undecodable(path: str, err: Exception) -> DatasetError:
-    return DatasetError(
-        f"imagefolder: cannot decode image file {path!r} ({type(err).__name__}: {err}); "
-        "replace or delete that file"
-    )
-
-
 def _decode_all(paths: list[str], size: int, desc: str) -> Tensor:
     pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     quiet = not sys.stderr.isatty()
@@ -113,11 +100,7 @@ def _decode_all(paths: list[str], size: int, desc: str) -> Tensor:
 
 def decode(path: str, size: int) -> np.ndarray:
     """One file as ``uint8 [size, size, 3]`` RGB (see the module docstring for the rule)."""
-    with _opened(path) as image:
-        try:
-            rgb = image.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:
-            raise _undecodable(path, err) from err
+    rgb = read_rgb(path)
     if rgb.size != (size, size):
         width, height = rgb.size
         scale = size / min(width, height)

@@ -19,6 +19,7 @@ from torch import Tensor
 from supernet.errors import DatasetError
 from train.data._cache import decoded_images, stored_size
 from train.data._config import NORMALIZATION, DataConfig
+from train.data._files import class_folders, read_rgb, require_two_per_class, scan
 from train.data._splits import carve
 from train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
 
@@ -47,7 +48,11 @@ class TensorImages:
 
 
 class FileImages:
-    """Image files read as RGB PIL images on access (grayscale files become 3 channels)."""
+    """Image files read as RGB PIL images on access (grayscale files become 3 channels).
+
+    A file that cannot be decoded raises :class:`DatasetError` naming it (also from inside a
+    ``DataLoader`` worker, which re-raises it with the worker's traceback).
+    """
 
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
@@ -56,9 +61,7 @@ class FileImages:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Any:
-        from torchvision.datasets.folder import default_loader
-
-        return default_loader(self.paths[index])
+        return read_rgb(self.paths[index])
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,11 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
     tensors at :func:`~train.data._cache.stored_size` (cached beside the data, see
     :mod:`train.data._cache`) and get CIFAR-style transforms (:class:`TensorPipeline`:
     RandomCrop with ``S // 8`` pixels of padding, 4 at 32 x 32, plus a horizontal flip).
+
+    Raises :class:`DatasetError` for a missing folder, fewer than two class folders in
+    ``train/``, a class folder without images, a ``train/`` class with a single image (it could
+    not be in both train and val) and test classes that ``train/`` lacks; which files count is
+    in :mod:`train.data._files` (hidden names are skipped).
     """
     if cfg.root is None:
         raise DatasetError(f"data.root is not set for imagefolder; {IMAGEFOLDER_LAYOUT}")
@@ -165,16 +173,23 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
     if not train_dir.is_dir() or test_dir is None:
         missing = train_dir if not train_dir.is_dir() else root / "val"
         raise DatasetError(f"imagefolder: no folder {str(missing)!r}; {IMAGEFOLDER_LAYOUT}")
-    class_names = _class_folders(train_dir)
+    class_names = class_folders(train_dir)
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"imagefolder: {str(train_dir)!r} has one class folder, {class_names[0]!r}; at "
+            "least two class folders are needed (one per class; with a single class every "
+            f"prediction is trivially right); {IMAGEFOLDER_LAYOUT}"
+        )
     class_to_idx = {name: i for i, name in enumerate(class_names)}
-    pool_paths, pool_targets = _scan(train_dir, class_to_idx)
-    test_classes = _class_folders(test_dir)
+    pool_paths, pool_targets = scan(train_dir, class_to_idx)
+    require_two_per_class(train_dir, class_names, pool_targets)
+    test_classes = class_folders(test_dir)
     unknown = sorted(set(test_classes) - set(class_names))
     if unknown:
         raise DatasetError(
             f"imagefolder: {str(test_dir)!r} has classes that {str(train_dir)!r} lacks: {unknown}"
         )
-    test_paths, test_targets = _scan(test_dir, {c: class_to_idx[c] for c in test_classes})
+    test_paths, test_targets = scan(test_dir, {c: class_to_idx[c] for c in test_classes})
     mean, std = NORMALIZATION["imagefolder"]
     if cfg.in_memory:
         size = stored_size(pool_paths[0], image_size)
@@ -194,29 +209,6 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
         class_names=class_names,
         pipeline=ImagePipeline(image_size, mean, std),
     )
-
-
-def _class_folders(folder: Path) -> list[str]:
-    names = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
-    if not names:
-        raise DatasetError(
-            f"imagefolder: {str(folder)!r} has no class folders; {IMAGEFOLDER_LAYOUT}"
-        )
-    return names
-
-
-def _scan(folder: Path, class_to_idx: dict[str, int]) -> tuple[list[str], np.ndarray]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
-
-    try:
-        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as err:
-        raise DatasetError(
-            f"imagefolder: {str(folder)!r} has a class folder without images ({err}); "
-            f"{IMAGEFOLDER_LAYOUT}"
-        ) from err
-    paths = [path for path, _ in samples]
-    return paths, np.asarray([target for _, target in samples], dtype=np.int64)
 
 
 LOADERS: dict[str, Callable[[DataConfig, int], RawData]] = {
