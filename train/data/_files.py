@@ -68,7 +68,7 @@ def scan(split: Path, class_to_idx: dict[str, int]) -> tuple[list[str], np.ndarr
     if empty:
         raise DatasetError(
             f"imagefolder: {_named(empty)} holds no image file ({', '.join(IMAGE_EXTENSIONS)}); "
-            "add images to it or delete it (every class folder is a class)"
+            "add images or delete the folder (every class folder is a class)"
         )
     return paths, np.asarray(labels, dtype=np.int64)
 
