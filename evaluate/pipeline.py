@@ -42,7 +42,7 @@ from train.checkpoint import FINAL_NAME, LAST_NAME
 from train.cli import run_cli
 from train.io import atomic_write_text
 
-COMMON = ("seed", "device", "num_threads", "progress")
+COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
 
 
@@ -100,6 +100,7 @@ def search_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> Se
         use_ema=bool(settings["use_ema"]),
         device=str(settings["device"]),
         data_overrides=settings.get("data") or None,
+        resume_changes=tuple(settings.get("resume_changes") or ()),
     )
     if result.rank == 0:
         print(format_front(result), flush=True)

@@ -17,10 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ from evaluate.latency import measure_latency_ms
 from supernet.errors import CheckpointError, ConfigError
 from supernet.space import ArchConfig, SearchSpace
 from train.data import DataConfig, preprocessing_spec
+from train.distributed import is_main_process
 from train.io import atomic_write_text
 from train.recipes import Recipe
 from train.retrain import RetrainOptions, retrain
+from train.rundir import RunDirectory
 from train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
@@ -82,12 +85,51 @@ def retrain_and_export(
         True
     """
     finish = finish or FinishOptions()
+    options = options or RetrainOptions()
     run_dir = Path(run_dir)
-    if options is not None and options.resume and not (run_dir / METRICS_NAME).exists():
+    if options.resume and not (run_dir / METRICS_NAME).exists():
         # an unfinished run: its export, if any, is its own, cut off before metrics.json
         finish = dataclasses.replace(finish, export_overwrite=True)
     if finish.export:  # fail before training, not after it
         check_export_target(run_dir / EXPORT_DIR, finish.export_overwrite)
+    with _guarded(arch, space, run_dir, options) as run:
+        done = _train_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
+        if run is not None:
+            run.finish()
+    return done
+
+
+@contextlib.contextmanager
+def _guarded(
+    arch: ArchConfig, space: SearchSpace, run_dir: Path, options: RetrainOptions
+) -> Iterator[RunDirectory | None]:
+    """Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a new run
+    refuses a used folder, a resume refuses another architecture or changed settings."""
+    if not is_main_process():
+        yield None
+        return
+    config = {**options.config, "arch": space.arch_to_json(arch)}
+    fingerprints = {"space": space.fingerprint}
+    with RunDirectory.open(
+        run_dir,
+        "retrain",
+        config,
+        fingerprints,
+        resume=options.resume,
+        resume_changes=options.resume_changes,
+    ) as run:
+        yield run
+
+
+def _train_and_export(
+    arch: ArchConfig,
+    space: SearchSpace,
+    data_cfg: DataConfig,
+    recipe: Recipe,
+    run_dir: Path,
+    options: RetrainOptions,
+    finish: FinishOptions,
+) -> RetrainedModel:
     trained = retrain(arch, space, data_cfg, recipe, run_dir, options)
     if not trained.is_main:
         return RetrainedModel({}, run_dir, None, trained.model, False)
@@ -173,6 +215,7 @@ def retrain_settings_from_plain(
             "tensorboard",
             "progress",
             "num_threads",
+            "resume_changes",
         )
         if name in plain
     }

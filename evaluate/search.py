@@ -40,6 +40,7 @@ def run(cfg: DictConfig) -> SearchResult:
         use_ema=bool(resolved["use_ema"]),
         device=str(resolved["device"]),
         data_overrides=resolved.get("data") or None,
+        resume_changes=tuple(resolved.get("resume_changes") or ()),
     )
     if result.rank == 0:
         print(format_front(result))

@@ -26,6 +26,8 @@ import numpy as np
 
 from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
 from search import SearchHistory
+from search.errors import InfeasibleBudgetError
+from search.pareto import non_dominated_mask
 from supernet import ArchConfig, CostModel, SearchSpace
 from train.io import atomic_write_text
 
@@ -81,14 +83,26 @@ def write_search_outputs(
     from evaluate.plots import plot_hypervolume, plot_pareto
 
     accuracy_column = list(settings.objectives).index("accuracy")
+    archs = [space.arch_from_json(evaluation.arch) for evaluation in history.evaluations]
+    costs = [cost_model(arch) for arch in archs]
+    # a resume that accepted a tighter budget keeps the rows it measured, but only those within
+    # the budget can be on the front or be the best
+    in_budget = np.array([settings.budget.admits(cost) for cost in costs], dtype=bool)
+    on_front = np.zeros(len(archs), dtype=bool)
+    if in_budget.any():
+        on_front[in_budget] = non_dominated_mask(history.objectives()[in_budget])
     rows = []
-    for evaluation, on_front in zip(history.evaluations, history.pareto_mask()):
-        arch = space.arch_from_json(evaluation.arch)
-        cost = cost_model(arch)
+    for evaluation, arch, cost, pareto in zip(history.evaluations, archs, costs, on_front):
         accuracy = evaluation.objectives[accuracy_column] / TO_MAXIMISED["accuracy"]
         rows.append(ScoredArch(arch, accuracy, cost.macs, cost.params, evaluation.iteration,
-                               evaluation.strategy, bool(on_front)))  # fmt: skip
-    best = max(rows, key=lambda r: (r.accuracy, -r.macs, -r.params))
+                               evaluation.strategy, bool(pareto)))  # fmt: skip
+    candidates = [row for row, ok in zip(rows, in_budget) if ok]
+    if not candidates:
+        raise InfeasibleBudgetError(
+            f"no evaluated architecture is within the budget ({settings.budget.describe()}); "
+            "search on (more num_samples) or relax the budget"
+        )
+    best = max(candidates, key=lambda r: (r.accuracy, -r.macs, -r.params))
     atomic_write_text(run_dir / "results.csv", _rows_csv(space, rows))
     front = sorted((r for r in rows if r.is_pareto), key=lambda r: (r.macs, r.params))
     atomic_write_text(

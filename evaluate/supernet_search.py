@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin
+from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
 from evaluate.codec import ArchCodec
 from evaluate.evaluator import InheritedAccuracyEvaluator
 from evaluate.search_results import SearchResult, write_search_outputs
@@ -43,6 +43,7 @@ from supernet import ArchConfig, CostModel, SearchSpace
 from train.checkpoint import load_supernet
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
+from train.rundir import NEUTRAL_KEYS, RunDirectory
 
 
 def search_supernet(
@@ -54,6 +55,7 @@ def search_supernet(
     use_ema: bool,
     device: str,
     data_overrides: Mapping[str, Any] | None = None,
+    resume_changes: Sequence[str] = (),
 ) -> SearchResult:
     """Load the supernet (run directory or checkpoint) and its data, search, write the outputs
     into ``run_dir`` (resuming the search found there).
@@ -63,6 +65,11 @@ def search_supernet(
     shard of the validation split; the correct counts are summed across ranks. Rank 0 writes
     ``run_dir`` and prints the budget notes, the other ranks keep their copies under
     ``<run_dir>/.ranks/`` (their result says which ``rank`` they are).
+
+    Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a folder that is not
+    a search run is refused, and an existing search resumes only with the same settings (except
+    ``num_samples``, which may grow, and the keys in ``resume_changes``) and the same supernet
+    weights, so two searches never mix their results.
     """
     positive_int("calib_images", calib_images)  # before any file or data is read
     ctx = init_from_env(device)
@@ -81,7 +88,34 @@ def search_supernet(
         if ctx.is_main:
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
-        result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
+        config = {
+            "settings": dataclasses.asdict(settings),
+            "calib_images": calib_images,
+            "use_ema": use_ema,
+            "data": dict(data_overrides or {}),
+        }
+        fingerprints = {
+            "space": loaded.space.fingerprint,
+            "supernet weights": weights_fingerprint(loaded.model),
+        }
+        run = None
+        if ctx.is_main:
+            run = RunDirectory.open(
+                run_dir,
+                "search",
+                config,
+                fingerprints,
+                resume=True,
+                resume_changes=resume_changes,
+                neutral_keys=NEUTRAL_KEYS | {"num_samples"},
+            )
+        try:
+            result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
+            if run is not None:
+                run.finish()
+        finally:
+            if run is not None:
+                run.close()
     finally:
         shutdown(ctx)
     return dataclasses.replace(result, rank=ctx.rank)

@@ -213,3 +213,22 @@ def check_steps_per_epoch(ckpt: Mapping[str, Any], steps_per_epoch: int) -> None
             f"{steps_per_epoch}; resume with the same data.batch_size, data.max_train_images "
             "and number of processes"
         )
+
+
+def last_good_state(run_dir: Path, lr_setting: str) -> str:
+    """Advice after a divergence: where the last good checkpoint is, and how to go on from it
+    (checkpoints are never written with NaN/inf weights, so an existing ``last.pt`` is finite)."""
+    last = Path(run_dir) / LAST_NAME
+    if not last.is_file():
+        return (
+            f"No checkpoint was written before it diverged: start again (a new run_dir=) with a "
+            f"lower {lr_setting}"
+        )
+    try:
+        step = int(torch.load(last, map_location="cpu", weights_only=True)["step"])
+    except Exception:  # an unreadable last.pt: say where it is without its step
+        return f"The last checkpoint is {last}; resume from it with a lower {lr_setting}"
+    return (
+        f"{last} holds the last good state (step {step}); continue from it with a lower "
+        f"learning rate: resume=true resume_changes=[{lr_setting}] {lr_setting}=..."
+    )

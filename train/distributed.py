@@ -62,6 +62,11 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def is_main_process() -> bool:
+    """True on rank 0 of a torchrun launch (``RANK`` unset or 0), before any process group."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_from_env(requested_device: str = "auto") -> DistContext:
     """Join the process group that ``torchrun`` describes (nccl on GPU, gloo on CPU)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -35,6 +35,8 @@ AMP_MODES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 """``amp=`` values besides ``auto`` (bf16 on CUDA, off on CPU)."""
+CONFIGURED = ("lr", "initial_lr", "weight_decay", "momentum")
+"""Optimizer parameter-group entries that come from the config, not from a resumed checkpoint."""
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -118,9 +120,19 @@ class Optimisation:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (a checkpoint holding it, with the ``step`` it was taken
-        at) and put the schedule at that update."""
+        at) and put the schedule at that update.
+
+        The optimizer's moments and the scaler/EMA states come from the checkpoint; its
+        hyperparameters (:data:`CONFIGURED`) and the schedule stay the ones this run was built
+        with, so a resume that accepted a new ``optim.lr`` or schedule trains with it (with
+        unchanged settings the two are the same)."""
+        configured = [
+            {key: group[key] for key in CONFIGURED if key in group}
+            for group in self.optimizer.param_groups
+        ]
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(dict(state["scheduler"]))
+        for group, values in zip(self.optimizer.param_groups, configured):
+            group.update(values)
         if state.get("scaler") is not None and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:

@@ -72,6 +72,7 @@ class RetrainOptions:
     tensorboard: bool = True
     progress: bool = True
     num_threads: int | None = None
+    resume_changes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
 
 

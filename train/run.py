@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from train.checkpoint import (
     check_steps_per_epoch,
     checkpoint_header,
     find_checkpoint,
+    last_good_state,
     read_checkpoint,
     training_checkpointer,
 )
@@ -43,11 +45,13 @@ from train.checkpointer import Checkpointer
 from train.data import DataBundle, DataConfig, build_data
 from train.distill import DistillConfig, StepLoss
 from train.distributed import DistContext, barrier, broadcast_module
+from train.errors import TrainingDivergedError
 from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
 from train.logs import MetricsLogger, ProgressHook, read_metrics
 from train.loop import Batches, HookBase, Trainer
 from train.optim import OptimConfig, ScheduleConfig
 from train.optimisation import amp_dtype, build_optimisation
+from train.rundir import RunDirectory
 from train.sampler import SamplerConfig, build_sampler
 from train.schema import build, check_keys, coerce
 from train.steps import SupernetStep, TrainState
@@ -57,9 +61,10 @@ from train.steps import SupernetStep, TrainState
 class RunOptions:
     """Everything of a run that is not data, space, sampler, distillation or optimisation.
 
-    ``resume``: a checkpoint or run directory to continue, or None. ``amp``: one of
-    ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or ``auto``. ``sync_bn``:
-    batch norm statistics of the global batch under torchrun
+    ``resume``: a checkpoint or run directory to continue, or None; ``resume_changes``: the
+    dotted settings a resume may change from the run's manifest (see :mod:`train.rundir`).
+    ``amp``: one of ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or
+    ``auto``. ``sync_bn``: batch norm statistics of the global batch under torchrun
     (:func:`supernet.ops.convert_sync_batchnorm`).
     """
 
@@ -78,6 +83,7 @@ class RunOptions:
     middle_arch_seed: int = 1
     ema_enabled: bool = False
     ema_decay: float = 0.998
+    resume_changes: tuple[str, ...] = ()
     resume: str | None = None
 
 
@@ -112,6 +118,7 @@ RUN_OPTION_KEYS = {
     "eval.middle_arch_seed": "middle_arch_seed",
     "ema.enabled": "ema_enabled",
     "ema.decay": "ema_decay",
+    "resume_changes": "resume_changes",
 }
 """Where each :class:`RunOptions` field sits (conf/common.yaml, conf/stage/supernet.yaml)."""
 GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
@@ -283,6 +290,29 @@ def _hooks(
     ]
 
 
+@contextlib.contextmanager
+def _guarded(
+    cfg: SupernetTrainConfig, run_dir: Path, ctx: DistContext
+) -> Iterator[RunDirectory | None]:
+    """Rank 0 locks ``run_dir`` and checks its manifest (a new run refuses a used folder, a
+    resume refuses changed settings not in ``resume_changes``); other ranks write nothing."""
+    if not ctx.is_main:
+        yield None
+        return
+    run = RunDirectory.open(
+        run_dir,
+        "supernet",
+        cfg.resolved,
+        {"space": cfg.space.fingerprint},
+        resume=cfg.run.resume is not None,
+        resume_changes=cfg.run.resume_changes,
+    )
+    try:
+        yield run
+    finally:
+        run.close()
+
+
 def train_supernet(
     cfg: SupernetTrainConfig, run_dir: Path, ctx: DistContext | None = None
 ) -> TrainSummary:
@@ -328,7 +358,13 @@ def train_supernet(
         checkpointer.restore(resumed)
     total = cfg.schedule.epochs * steps_per_epoch
     hooks = _hooks(cfg, bundle, step, checkpointer, middle, run_dir, total) if ctx.is_main else []
-    Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
+    with _guarded(cfg, run_dir, ctx) as run:  # nothing is written before this
+        try:
+            Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
+        except TrainingDivergedError as err:
+            raise TrainingDivergedError(f"{err}. {last_good_state(run_dir, 'optim.lr')}") from err
+        if run is not None:
+            run.finish()
     barrier(ctx)
     rows = read_metrics(run_dir) if ctx.is_main else []
     return TrainSummary(run_dir, run_dir / FINAL_NAME, rows[-1] if rows else {}, model)

@@ -44,7 +44,7 @@ VERSION = 1
 
 NEUTRAL_KEYS: frozenset[str] = frozenset(
     {"progress", "num_threads", "tensorboard", "log_every_steps", "checkpoint.every_steps"}
-    | {"checkpoint_every_steps", "run_dir", "resume", "hydra"}
+    | {"checkpoint_every_steps", "run_dir", "resume", "hydra", "resume_changes"}
 )
 """Dotted config keys whose values never change a run's results, so a resume ignores them (and
 their subkeys): display and logging (a tqdm bar, TensorBoard, the log interval), CPU threads
@@ -54,7 +54,17 @@ own settings. An entry matches at any depth, so ``tensorboard`` also covers the 
 ``amp: auto`` resolves by device), ``data.num_workers`` (which worker augments which batch
 changes the random augmentations), ``compile`` and ``eval.*``; accept those explicitly."""
 
-_IGNORED_WHEN_EMPTY = (LOCK_NAME, ".hydra")  # plus empty *.log files (Hydra makes them) and
+DEFAULT_HINT = (
+    "accept the new values with resume_changes=[{keys}] (recorded in run.json), or give a new "
+    "run_dir= to start a fresh run"
+)
+"""How the commands say a changed setting can be taken on a resume."""
+
+_IGNORED_WHEN_EMPTY = (
+    LOCK_NAME,
+    ".hydra",
+    ".ranks",
+)  # plus empty *.log files (Hydra makes them) and
 # temp files of an interrupted first write of run.json
 
 
@@ -144,15 +154,15 @@ class RunDirectory:
         fingerprints: Mapping[str, str],
         *,
         resume: bool,
-        accept_changes: Sequence[str] = (),
+        resume_changes: Sequence[str] = (),
         neutral_keys: frozenset[str] = NEUTRAL_KEYS,
-        hint: str = "give a new run_dir= to start a fresh run",
+        hint: str = DEFAULT_HINT,
     ) -> RunDirectory:
         """Lock ``path`` (created if missing), then start a new run or resume the one there,
         removing the temp files of interrupted atomic writes once the folder is known to be a
         run directory (a foreign folder is left exactly as it was, with no ``.lock``).
 
-        ``accept_changes`` lists dotted keys (a key accepts its subkeys) whose new values a resume
+        ``resume_changes`` lists dotted keys (a key accepts its subkeys) whose new values a resume
         takes, recorded in ``changes``; ``hint`` ends the message of
         :class:`RunConfigChangedError` (``{keys}`` in it becomes the changed keys, comma-joined).
         Raises the :class:`RunDirError` subclasses above; the folder is left untouched then."""
@@ -165,7 +175,7 @@ class RunDirectory:
                 manifest = _read(manifest_path)
                 previous = manifest["status"]
                 _check_resumable(path, manifest, kind, fingerprints, resume)
-                _take_changes(path, manifest, plain, neutral_keys, accept_changes, hint, now)
+                _take_changes(path, manifest, plain, neutral_keys, resume_changes, hint, now)
             else:
                 _check_empty(path, resume)
                 manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "created": now}
@@ -235,12 +245,15 @@ def _unlock(fd: int) -> None:
 
 
 def _check_empty(path: Path, resume: bool) -> None:
+    hydra_made = (path / ".hydra").is_dir()  # Hydra writes .hydra/ and its job log first
     found = sorted(
         entry.name
         for entry in path.iterdir()
         if entry.name not in _IGNORED_WHEN_EMPTY
         and not (entry.name.startswith(f".{MANIFEST_NAME}.") and entry.name.endswith(TEMP_SUFFIX))
-        and not (entry.suffix == ".log" and entry.is_file() and entry.stat().st_size == 0)
+        and not (
+            entry.suffix == ".log" and entry.is_file() and (hydra_made or entry.stat().st_size == 0)
+        )
     )
     if not found:
         return
@@ -286,13 +299,13 @@ def _take_changes(
     manifest: dict[str, Any],
     config: dict[str, Any],
     neutral_keys: frozenset[str],
-    accept_changes: Sequence[str],
+    resume_changes: Sequence[str],
     hint: str,
     now: str,
 ) -> None:
     """Record the accepted differences and adopt ``config``, or refuse the unaccepted ones."""
     differences = config_differences(manifest["config"], config, neutral_keys)
-    accepted = [(entry, entry + ".") for entry in accept_changes]  # a key accepts its subkeys
+    accepted = [(entry, entry + ".") for entry in resume_changes]  # a key accepts its subkeys
     refused = [
         d for d in differences if not any(d[0] == a or d[0].startswith(b) for a, b in accepted)
     ]

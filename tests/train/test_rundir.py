@@ -119,7 +119,7 @@ def test_default_hint_names_a_new_run_dir(run_dir):
 
 def test_accepted_change_recorded_and_config_updated(run_dir):
     new = _with(lr=0.0001)
-    with _open(run_dir, new, resume=True, accept_changes=["optim.lr"]) as run:
+    with _open(run_dir, new, resume=True, resume_changes=["optim.lr"]) as run:
         assert run.manifest["config"] == new
     manifest = _manifest(run_dir)
     assert manifest["config"] == new
@@ -131,8 +131,8 @@ def test_accepted_change_recorded_and_config_updated(run_dir):
 def test_accepting_a_section_accepts_its_subkeys_only(run_dir):
     new = {**_with(lr=0.0001, name="sgd"), "seed": 5}
     with pytest.raises(RunConfigChangedError, match=r"\(seed: 0 -> 5\)"):
-        _open(run_dir, new, resume=True, accept_changes=["optim"])
-    with _open(run_dir, new, resume=True, accept_changes=["optim", "seed"]):
+        _open(run_dir, new, resume=True, resume_changes=["optim"])
+    with _open(run_dir, new, resume=True, resume_changes=["optim", "seed"]):
         pass
     assert [c["key"] for c in _manifest(run_dir)["changes"]] == ["optim.lr", "optim.name", "seed"]
 
@@ -159,7 +159,7 @@ def test_config_differences_recursive_and_neutral_at_any_depth():
 
 def test_added_key_recorded_without_old_value(run_dir):
     new = {**CONFIG, "ema": {"enabled": True}}
-    with _open(run_dir, new, resume=True, accept_changes=["ema"]):
+    with _open(run_dir, new, resume=True, resume_changes=["ema"]):
         pass
     [change] = _manifest(run_dir)["changes"]
     assert change["key"] == "ema" and "old" not in change and change["new"] == {"enabled": True}
