@@ -33,6 +33,7 @@ from search.errors import (
     InvalidPointError,
     SearchError,
     SearchSpaceExhaustedError,
+    StrategyStateError,
     UnknownStrategyError,
 )
 from search.factory import STRATEGIES, make_strategy
@@ -74,6 +75,7 @@ __all__ = [
     "SearchSpaceExhaustedError",
     "SpaceCodec",
     "Strategy",
+    "StrategyStateError",
     "TreeOptions",
     "UnknownStrategyError",
     "dominance_numbers",

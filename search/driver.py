@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from search.errors import HistoryMismatchError, InvalidOptionError
+from search.errors import HistoryMismatchError, InvalidOptionError, StrategyStateError
 from search.history import Evaluation, SearchHistory
 from search.pareto import check_objectives, hypervolume
 from search.strategy import Strategy
@@ -37,7 +38,11 @@ def run_search(
 
     If ``history_path`` exists, its evaluations are told to the strategy first and never
     evaluated again; the loop then continues where it stopped. The history (JSON + CSV) is saved
-    atomically after every batch, so an interrupted run loses at most the batch in flight.
+    atomically after every batch, with the strategy's ``state_dict()``, so an interrupted run
+    loses at most the batch in flight, and a resumed run (a fresh strategy built with the same
+    settings and seed) proposes exactly what the uninterrupted run would have proposed. A
+    history without a fitting state (format version 1, or saved by another strategy, seed or
+    options) is resumed by re-telling only, with a one-line note on stderr.
 
     Args:
         strategy: a fresh strategy (nothing told yet).
@@ -82,6 +87,7 @@ def run_search(
         values = check_objectives(evaluate_fn(archs), m, len(archs))
         evaluate_time_s = time.perf_counter() - start
         strategy.tell(archs, values)
+        history.strategy_state = strategy.state_dict()
         for arch, row in zip(archs, values):
             history.append(
                 Evaluation(
@@ -122,5 +128,18 @@ def _resume(
             "or the same settings to resume"
         )
     if archs:
-        strategy.tell(archs, history.objectives())
+        strategy.tell(archs, history.objectives())  # the told data, in the same order
+    state, why = history.strategy_state, "it has no strategy state (an older history format)"
+    if state is not None:
+        try:
+            strategy.load_state_dict(state)
+            return history
+        except StrategyStateError as error:
+            why = f"its strategy state does not fit this strategy: {error}"
+    if archs:
+        print(
+            f"note: {path}: resuming {len(archs)} evaluations by re-telling them, not exactly "
+            f"(the next proposals differ from an uninterrupted run's) because {why}",
+            file=sys.stderr,
+        )
     return history

@@ -41,3 +41,8 @@ class InvalidObjectivesError(SearchError):
 
 class HistoryMismatchError(SearchError):
     """A history file on disk does not belong to the search being resumed."""
+
+
+class StrategyStateError(SearchError):
+    """A saved strategy state does not fit the strategy it is loaded into: another strategy,
+    seed or options, or other told data."""

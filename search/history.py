@@ -1,4 +1,9 @@
-"""Search history: every evaluation, saved atomically as JSON (the source of truth) and CSV."""
+"""Search history: every evaluation, saved atomically as JSON (the source of truth) and CSV.
+
+Format versions: 1 holds the evaluations; 2 adds ``strategy_state``, the strategy's
+:meth:`~search.strategy.BaseStrategy.state_dict` after the last told batch, so that a resume
+continues exactly (both are read; a version 1 file resumes by re-telling, not exactly).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from search.codec import JSONValue
 from search.errors import HistoryMismatchError
 from search.pareto import hypervolume_curve, non_dominated_mask
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class SearchHistory:
     evaluations: list[Evaluation] = field(default_factory=list)
     objective_units: list[str] = field(default_factory=list)
     """Optional, for people: each objective's unit as the strategies see it (CSV header)."""
+    strategy_state: dict[str, Any] | None = None
+    """The strategy's ``state_dict()`` after the last told batch (None: not saved, e.g. a
+    format version 1 file)."""
 
     def __len__(self) -> int:
         return len(self.evaluations)
@@ -99,21 +108,23 @@ class SearchHistory:
             "ref_point": self.ref_point,
             "objective_units": self.objective_units,
             "evaluations": [asdict(e) for e in self.evaluations],
+            "strategy_state": self.strategy_state,
         }
         _atomic_write(path, json.dumps(payload, indent=1))
         _atomic_write(path.with_suffix(".csv"), self._csv_text())
 
     @classmethod
     def load(cls, path: str | Path) -> SearchHistory:
-        """Read a history written by :meth:`save`."""
+        """Read a history written by :meth:`save` (any of ``_READABLE_VERSIONS``)."""
         payload = json.loads(Path(path).read_text())
-        if payload.get("format_version") != _FORMAT_VERSION:
+        if payload.get("format_version") not in _READABLE_VERSIONS:
             raise HistoryMismatchError(
                 f"{path}: format_version {payload.get('format_version')!r}, "
-                f"expected {_FORMAT_VERSION}"
+                f"expected one of {_READABLE_VERSIONS}"
             )
         history = cls(payload["objective_names"], payload["ref_point"])
         history.objective_units = list(payload.get("objective_units") or [])
+        history.strategy_state = payload.get("strategy_state")
         for row in payload["evaluations"]:
             history.append(Evaluation(**row))
         return history

@@ -7,8 +7,8 @@ parents, crossover and mutation through the codec.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -113,6 +113,9 @@ class NSGA2Strategy(BaseStrategy[A]):
     ) -> None:
         super().__init__(codec, ref_point, seed, num_init)
         self.options = options or NSGA2Options()
+
+    def _state_settings(self) -> dict[str, Any]:
+        return {**super()._state_settings(), "nsga2": asdict(self.options)}
 
     def _propose(self, q: int) -> list[A]:
         archs, _, y = self._feasible_data()

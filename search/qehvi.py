@@ -8,8 +8,8 @@ deterministic model that looks their exact values up, so the GP never sees them.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import asdict, dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -249,6 +249,10 @@ class QEHVIStrategy(BaseStrategy[A]):
     def last_model(self) -> Model | None:
         """The model behind the last proposal (None until one was fitted)."""
         return self.selector.last_model
+
+    def _state_settings(self) -> dict[str, Any]:
+        known = self.known_objectives.columns if self.known_objectives else ()
+        return {**super()._state_settings(), "qehvi": asdict(self.options), "known": list(known)}
 
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()

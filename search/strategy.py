@@ -4,20 +4,32 @@ A strategy proposes architectures with :meth:`Strategy.ask` and learns their obj
 with :meth:`Strategy.tell`; objectives are always MAXIMISED (see
 :func:`search.pareto.to_maximisation`). Strategies deduplicate on the decoded architecture: an
 architecture that was told or is still pending (asked, not yet told) is never proposed again.
+:meth:`Strategy.state_dict` / :meth:`Strategy.load_state_dict` save and restore, as plain JSON,
+what the next proposals depend on beyond the told data, so that a resumed search continues
+exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
 
 from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, SearchSpaceExhaustedError
+from search.errors import InvalidOptionError, SearchSpaceExhaustedError, StrategyStateError
 from search.pareto import check_objectives
+from search.state import (
+    STATE_VERSION,
+    as_plain,
+    describe_difference,
+    generator_state,
+    json_sort_key,
+    set_generator_state,
+    told_digest,
+)
 
 INITIAL_DESIGN = "initial design"
 """The ``last_note`` of an ask answered from the shared Sobol initial design."""
@@ -56,6 +68,10 @@ class Strategy(Protocol[A]):
     def ask(self, q: int) -> list[A]: ...
 
     def tell(self, archs: Sequence[A], objectives: np.ndarray) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,76 @@ class BaseStrategy(Generic[A]):
         self._y = np.vstack([self._y, y])
         self._seen.update(archs)
         self._pending.difference_update(archs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the next proposals depend on beyond the told data, as plain JSON data.
+
+        That is the random generator's position (``rng``: its ``bit_generator.state``), the
+        pending proposals (``pending``: asked, not told; as ``codec.to_json``), and what the
+        state belongs to: strategy name, ``settings`` (seed, ``num_init``, reference point,
+        options), the number and a SHA-256 of the told archs and objectives. Every other
+        part of a strategy is the told data (restored by telling it again, in the same order)
+        or derived from the seed (the initial design) or rebuilt at every ``ask`` (LaMOO's
+        tree; the GP, whose fit and acquisition draw from a seed taken from ``rng``).
+
+        Example:
+            >>> from search.codec import CategoricalCodec
+            >>> codec = CategoricalCodec((4, 4, 4))
+            >>> f = lambda archs: np.array([[a[0], -a[1]] for a in archs], dtype=float)
+            >>> s = RandomStrategy(codec, ref_point=[0.0, -4.0], seed=0, num_init=2)
+            >>> told = s.ask(4)
+            >>> s.tell(told, f(told))
+            >>> state = s.state_dict()
+            >>> resumed = RandomStrategy(codec, ref_point=[0.0, -4.0], seed=0, num_init=2)
+            >>> resumed.tell(told, f(told))
+            >>> resumed.load_state_dict(state)
+            >>> resumed.ask(3) == s.ask(3)
+            True
+        """
+        pending = sorted((self._codec.to_json(a) for a in self._pending), key=json_sort_key)
+        return {
+            "version": STATE_VERSION,
+            "strategy": self.name,
+            "settings": as_plain(self._state_settings()),
+            "num_told": len(self.archs),
+            "told_sha256": self._told_digest(),
+            "pending": pending,
+            "rng": generator_state(self._rng),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into a strategy built with the same settings and told
+        the same data in the same order; raise :class:`~search.errors.StrategyStateError`
+        (and change nothing) when it does not fit."""
+        if not isinstance(state, dict):
+            raise StrategyStateError(f"a strategy state is a dict, got {type(state).__name__}")
+        expected = {
+            "version": STATE_VERSION,
+            "strategy": self.name,
+            "settings": as_plain(self._state_settings()),
+            "num_told": len(self.archs),
+        }
+        for key, want in expected.items():
+            if state.get(key) != want:
+                raise StrategyStateError(
+                    f"saved strategy state has {key} {describe_difference(state.get(key), want)}; "
+                    "load it into a strategy built with the same settings and told the same data"
+                )
+        if state.get("told_sha256") != self._told_digest():
+            raise StrategyStateError(
+                f"saved strategy state was taken after other told data ({len(self.archs)} "
+                "evaluations, but other archs or objectives or another order)"
+            )
+        pending = {self._codec.from_json(value) for value in state.get("pending", [])}
+        set_generator_state(self._rng, state.get("rng"))  # type: ignore[arg-type]
+        self._pending = pending
+
+    def _state_settings(self) -> dict[str, Any]:
+        """Settings a saved state belongs to; subclasses add their options."""
+        return {"seed": self.seed, "num_init": self.num_init, "ref_point": self.ref_point.tolist()}
+
+    def _told_digest(self) -> str:
+        return told_digest([self._codec.to_json(a) for a in self.archs], self._y)
 
     def ask(self, q: int) -> list[A]:
         """Propose ``q`` new, feasible, never-seen architectures (fewer only when the space is

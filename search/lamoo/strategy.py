@@ -9,8 +9,8 @@ points within bounded tries, the deepest cut is dropped (relaxed) and ``last_not
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from botorch.models.model import Model
@@ -102,6 +102,10 @@ class LaMOOStrategy(BaseStrategy[A]):
     def last_model(self) -> Model | None:
         """The model behind the last ``qehvi``-sampler proposal (None until one was fitted)."""
         return self.selector.last_model
+
+    def _state_settings(self) -> dict[str, Any]:
+        known = self.known_objectives.columns if self.known_objectives else ()
+        return {**super()._state_settings(), "lamoo": asdict(self.lamoo), "known": list(known)}
 
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()

@@ -119,7 +119,11 @@ def fit_split(x: np.ndarray, labels: np.ndarray, options: TreeOptions) -> SVC | 
     the fitted SVC predicts one class on its own training points. Never fits one class."""
     if np.unique(labels).size < 2:
         return None
-    svc = SVC(kernel=options.kernel, gamma="scale", degree=options.degree, coef0=1.0)
+    # a fixed random_state keeps sklearn from drawing libsvm's seed from the global numpy RNG;
+    # without probability estimates that seed changes nothing in the fit
+    svc = SVC(
+        kernel=options.kernel, gamma="scale", degree=options.degree, coef0=1.0, random_state=0
+    )
     svc.set_params(C=options.svm_c)
     svc.fit(scale_inputs(x), labels)
     if np.unique(svc.predict(scale_inputs(x))).size < 2:
