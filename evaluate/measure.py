@@ -126,11 +126,19 @@ def evaluate_supernet_arch(
 ) -> dict[str, Any]:
     """Metrics of ``arch`` with weights inherited from a supernet after BN recalibration."""
     from supernet.bn import recalibrate_bn
+    from supernet.errors import ArchSpaceMismatchError
     from train.checkpoint import load_supernet
     from train.data import build_data
 
     loaded = load_supernet(supernet_path)
-    arch = loaded.space.arch_from_json(_read_json(Path(arch_path)))
+    try:
+        arch = loaded.space.arch_from_json(_read_json(Path(arch_path)))
+    except ArchSpaceMismatchError as err:
+        raise ArchSpaceMismatchError(
+            f"arch={arch_path} does not fit supernet={loaded.path}, which was trained on space "
+            f"{loaded.space.name!r} ({str(err).split(';')[0]}); give an architecture searched "
+            "on this supernet (its nas-search best_arch.json), or the supernet it was searched on"
+        ) from err
     bundle = build_data(loaded.data_config, arch.resolution)
     net = loaded.model.extract(arch).to(device)
     calib = loaded.data_config.eval_batch_size

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from evaluate.report import RetrainedRow, write_report
 from evaluate.search_results import SearchResult, format_front
@@ -39,8 +39,9 @@ from evaluate.supernet_search import search_supernet
 from search import SearchError
 from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.cli import run_cli
+from train.cli import plain_config, run_cli
 from train.io import atomic_write_text
+from train.rundir import MANIFEST_NAME, RunDirectory, config_differences
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
@@ -146,24 +147,72 @@ def retrain_stage(
     return rows
 
 
+STAGE_INPUTS = {
+    "supernet": ("space", "data", "sampler", "distill", "optim", "schedule", "supernet", "seed"),
+    "search": ("strategy", "search"),
+    "retrain": ("recipe", "retrain"),
+}
+"""The top-level settings each stage reads; a stage also depends on every stage before it."""
+
+
 def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """All stages into ``run_dir`` from the plain composed settings (``conf/pipeline.yaml``
-    resolved); returns the pipeline summary (also written to pipeline.json)."""
-    timer = StageTimer({})
-    supernet_dir = timer.run("supernet", train_stage, plain, run_dir / "supernet")
-    result = timer.run("search", search_stage, plain, supernet_dir, run_dir / "search")
-    rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
-    summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
-    atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
+    resolved); returns the pipeline summary (also written to pipeline.json).
+
+    ``run_dir`` is a guarded run directory (:mod:`train.rundir`, kind ``pipeline``): re-running
+    it with the same settings resumes (finished stages are kept), with other settings it is
+    refused unless ``resume_changes`` lists them; then every stage whose inputs changed (and
+    every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.
+    """
+    previous = _previous_config(run_dir)
+    with RunDirectory.open(
+        run_dir,
+        "pipeline",
+        plain,
+        {},
+        resume=True,
+        resume_changes=tuple(plain.get("resume_changes") or ()),
+    ) as run:
+        if previous is not None:
+            _set_aside_stale_stages(run_dir, config_differences(previous, plain))
+        timer = StageTimer({})
+        supernet_dir = timer.run("supernet", train_stage, plain, run_dir / "supernet")
+        result = timer.run("search", search_stage, plain, supernet_dir, run_dir / "search")
+        rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
+        summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
+        atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
+        run.finish()
     return summary
+
+
+def _previous_config(run_dir: Path) -> dict[str, Any] | None:
+    manifest = run_dir / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        return dict(json.loads(manifest.read_text())["config"])
+    except (ValueError, KeyError, TypeError):
+        return None  # RunDirectory.open names a corrupt manifest itself
+
+
+def _set_aside_stale_stages(run_dir: Path, differences: list[tuple[str, Any, Any]]) -> None:
+    """Rename the folder of the first stage whose inputs differ, and of every later stage."""
+    changed = {key.split(".", 1)[0] for key, _, _ in differences}
+    stale = False
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    for stage, inputs in STAGE_INPUTS.items():
+        stale = stale or bool(changed & set(inputs))
+        folder = run_dir / stage
+        if stale and folder.exists():
+            target = run_dir / f"{stage}.replaced-{stamp}"
+            folder.rename(target)
+            print(f"{stage}: its settings changed; the old stage is kept in {target}", flush=True)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """All stages into one run directory; returns the pipeline summary (also pipeline.json)."""
     run_dir = _run_dir(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(resolved, dict)
-    summary = run_pipeline({str(k): v for k, v in resolved.items()}, run_dir)
+    summary = run_pipeline(plain_config(cfg), run_dir)
     supernet_dir = run_dir / "supernet"
     print(f"\nreport: {run_dir / 'report.md'}")
     winner = summary["winner"]

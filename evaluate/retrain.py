@@ -168,26 +168,27 @@ def latency_metrics(
 
 
 # --------------------------------------------------------------------------- the CLI
-def _arch_and_space(cfg: Any) -> tuple[ArchConfig, SearchSpace]:
+def _arch_and_space(config: Mapping[str, Any]) -> tuple[ArchConfig, SearchSpace]:
     from supernet.space import load_space
 
-    path = Path(str(cfg.arch))
+    path = Path(str(config["arch"]))
     if not path.is_file():
-        raise CheckpointError(f"arch={cfg.arch} is not a file; give the path to an arch JSON")
+        raise CheckpointError(f"arch={path} is not a file; give the path to an arch JSON")
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise CheckpointError(f"arch file {path} is not valid JSON: {err}") from err
-    if cfg.get("space") is not None:
-        from omegaconf import OmegaConf
-
-        space_raw = OmegaConf.to_container(cfg.space, resolve=True)
+    if config.get("space") is not None:
+        space_raw = config["space"]
         if not isinstance(space_raw, dict):
             raise ConfigError(f"space must be a definition mapping, got {space_raw!r}")
         space = SearchSpace.from_dict({str(k): v for k, v in space_raw.items()})
     else:
         if not isinstance(raw, dict) or "space" not in raw:
-            raise CheckpointError(f"arch file {path} names no space; pass space=<name>")
+            raise CheckpointError(
+                f"arch file {path} names no space; pass space=NAME (a preset) or "
+                "space=path/to/space.yaml"
+            )
         space = load_space(str(raw["space"]))
     return space.arch_from_json(raw), space
 
@@ -237,15 +238,13 @@ def retrain_settings_from_plain(
 
 def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
     """Build the typed objects from a composed config and call :func:`retrain_and_export`."""
-    from omegaconf import OmegaConf
+    from train.cli import plain_config
 
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    config = {str(k): v for k, v in container.items()}
+    config = plain_config(cfg)
     options, finish = retrain_settings_from_plain(config, config)
     data_cfg = build(DataConfig, config["data"], "data")
     recipe = recipe_from_config(config["recipe"])
-    arch, space = _arch_and_space(cfg)
+    arch, space = _arch_and_space(config)
     result = retrain_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
     if result.is_main:
         _print_summary(result)

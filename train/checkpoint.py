@@ -22,7 +22,7 @@ import torch
 from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
 from supernet.model import Supernet
 from supernet.space import SearchSpace
-from train.checkpointer import Checkpointer, TorchRNG
+from train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
 from train.data import DataConfig
 from train.io import load_tagged
 from train.steps import Step, TrainState
@@ -128,6 +128,13 @@ def load_supernet(
     """
     path = find_checkpoint(path_or_run_dir)
     ckpt = read_checkpoint(path, map_location)
+    if Path(path_or_run_dir).is_dir() and path.name != FINAL_NAME:
+        raise CheckpointError(
+            f"{path_or_run_dir} holds no {FINAL_NAME}: its training has not finished ({path.name} "
+            f"is at epoch {ckpt['epoch']}, step {ckpt['step']}). Finish it with "
+            f"`nas-train-supernet resume=true run_dir={path_or_run_dir}`, or give the file "
+            f"{path} itself to use the unfinished weights"
+        )
     space = SearchSpace.from_dict(ckpt["space"])
     if space.fingerprint != ckpt["space_fingerprint"]:
         raise CheckpointError(
@@ -137,6 +144,7 @@ def load_supernet(
         check_space(ckpt, expected_space, path)
     model = Supernet(space, int(ckpt["num_classes"]), **ckpt.get("model_options", {}))
     weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    check_finite(weights, path, "searched or evaluated")
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:
@@ -232,3 +240,16 @@ def last_good_state(run_dir: Path, lr_setting: str) -> str:
         f"{last} holds the last good state (step {step}); continue from it with a lower "
         f"learning rate: resume=true resume_changes=[{lr_setting}] {lr_setting}=..."
     )
+
+
+def check_finite(weights: Mapping[str, Any], path: str | Path, use: str) -> None:
+    """Raise :class:`CheckpointError` if a checkpoint's weights hold NaN/inf (``use`` says what
+    cannot be done with them: "resumed", "searched or evaluated")."""
+    bad = non_finite_tensors(weights)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise CheckpointError(
+            f"checkpoint {path} holds NaN/inf weights ({shown}); it cannot be {use}: the "
+            "training diverged before it was written. Use an earlier checkpoint, or train again "
+            "with a lower optim.lr"
+        )

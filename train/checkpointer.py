@@ -97,3 +97,21 @@ class Checkpointer:
             part.load_state_dict(checkpoint[name])
         for part in self.flat:
             part.load_state_dict(dict(checkpoint))
+
+
+def weights_are_finite(model: torch.nn.Module) -> bool:
+    """True if no parameter or floating buffer holds NaN or inf."""
+    return all(
+        bool(torch.isfinite(t).all())
+        for t in [*model.parameters(), *model.buffers()]
+        if t.is_floating_point()
+    )
+
+
+def non_finite_tensors(state: Mapping[str, Any]) -> list[str]:
+    """Names of the floating tensors of a state dict that hold NaN or inf."""
+    return [
+        name
+        for name, t in state.items()
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]

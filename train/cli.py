@@ -42,6 +42,7 @@ def run_cli(
         sys.exit(0)
     from train._help import unknown_setting
 
+    sys.argv[1:] = space_file_arguments(sys.argv[1:])
     problem = unknown_setting(config_name, Path(sys.argv[0]).name, sys.argv[1:])
     if problem is not None:
         sys.exit(problem)
@@ -78,6 +79,44 @@ def run_cli(
     # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
+
+
+SPACE_FILE_KEY = "space_file"
+
+
+def space_file_arguments(args: list[str]) -> list[str]:
+    """``space=my_space.yaml`` (a path, not a preset name) becomes ``~space
+    +space_file=my_space.yaml``: Hydra looks group options up in ``conf/space/`` only, so the
+    file is loaded by :func:`plain_config` instead.
+
+    Example:
+        >>> space_file_arguments(["space=spaces/mine.yaml", "seed=1"])
+        ['~space', '+space_file=spaces/mine.yaml', 'seed=1']
+    """
+    out = []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "space" and (value.endswith((".yaml", ".yml")) or "/" in value):
+            out += ["~space", f"+{SPACE_FILE_KEY}={value}"]
+        else:
+            out.append(arg)
+    return out
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """The composed config resolved to plain data; a ``space_file`` (see
+    :func:`space_file_arguments`) is read into ``space``, so what runs and what is stored in
+    checkpoints and manifests is the space definition itself."""
+    from omegaconf import OmegaConf
+
+    resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    assert isinstance(resolved, dict)
+    plain = {str(k): v for k, v in resolved.items()}
+    if plain.get(SPACE_FILE_KEY):
+        from supernet.space import load_space
+
+        plain["space"] = load_space(str(plain.pop(SPACE_FILE_KEY))).to_dict()
+    return plain
 
 
 def set_threads(value: Any) -> None:

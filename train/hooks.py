@@ -17,7 +17,7 @@ from torch import Tensor
 
 from supernet.space import ArchConfig
 from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.checkpointer import Checkpointer
+from train.checkpointer import Checkpointer, weights_are_finite
 from train.errors import TrainingDivergedError
 from train.io import atomic_torch_save
 from train.loop import HookBase
@@ -98,15 +98,6 @@ def subnet_scores(
 
 def _score_arch(evaluator: SubnetEvaluator, arch: ArchConfig, supernet: torch.nn.Module) -> float:
     return evaluator(supernet, arch)
-
-
-def weights_are_finite(model: torch.nn.Module) -> bool:
-    """True if no parameter or floating buffer holds NaN or inf."""
-    return all(
-        bool(torch.isfinite(t).all())
-        for t in [*model.parameters(), *model.buffers()]
-        if t.is_floating_point()
-    )
 
 
 class CheckpointHook(HookBase):

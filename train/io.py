@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,7 +108,8 @@ def read_lines(path: str | Path) -> list[str]:
 
 
 def remove_orphans(folder: str | Path) -> list[Path]:
-    """Delete the temp files that interrupted atomic writes left in ``folder`` (not below it);
+    """Delete the temp files (and export temp folders) that interrupted atomic writes left in
+    ``folder`` (not below it);
     returns what was removed. Call it when a run directory is opened, before writing."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -115,9 +117,13 @@ def remove_orphans(folder: str | Path) -> list[Path]:
     removed = []
     for entry in folder.iterdir():
         name = entry.name
-        if name.startswith(".") and name.endswith(TEMP_SUFFIX) and entry.is_file():
+        if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+            continue
+        if entry.is_dir():  # an export assembled in a temp folder
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
             entry.unlink(missing_ok=True)
-            removed.append(entry)
+        removed.append(entry)
     return removed
 
 

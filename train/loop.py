@@ -28,6 +28,10 @@ Batches = Callable[[int, int], Iterable[tuple[Tensor, Tensor]]]
 __all__ = ["Batches", "EpochStats", "HookBase", "StepResult", "TrainState", "Trainer"]
 
 
+EPOCH_SUMS = ("loss_sum", "steps", "images", "seconds")
+"""The running sums of :class:`EpochStats` a checkpoint keeps for the epoch in progress."""
+
+
 @dataclass
 class EpochStats:
     """Running sums of the current epoch, read by the logging hooks."""
@@ -91,7 +95,8 @@ class Trainer:
     def train(self) -> None:
         self._call("before_train")
         while self.state.epoch < self.epochs:
-            self.stats = EpochStats()
+            resumed = self.state.epoch_sums if self.state.batch_in_epoch else {}
+            self.stats = EpochStats(**{k: resumed[k] for k in EPOCH_SUMS if k in resumed})
             start = time.perf_counter()  # img/s counts data loading too
             for images, labels in self.batches(self.state.epoch, self.state.batch_in_epoch):
                 self.last_step = self.step(images, labels, self.state)
@@ -110,6 +115,8 @@ class Trainer:
         s.steps += 1
         s.images += result.num_images * self.step.ctx.world_size
         s.seconds += seconds
+        self.state.train_seconds += seconds
+        self.state.epoch_sums = {name: getattr(s, name) for name in EPOCH_SUMS}
 
     def _call(self, name: str) -> None:
         for hook in self.hooks:

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from supernet.static import build_static
 from train.checkpoint import (
     LAST_NAME,
     REQUIRED_KEYS,
+    check_finite,
     check_steps_per_epoch,
     checkpoint_header,
     training_checkpointer,
@@ -196,6 +196,7 @@ def run_training(
                 "continue (resume=true run_dir=...) or drop resume"
             )
         resumed = read_retrain_checkpoint(last, arch, space)
+        check_finite(resumed["model"], last, "resumed")
         check_steps_per_epoch(resumed, steps)
         checkpointer.restore(resumed)
     randaugment = None
@@ -206,9 +207,8 @@ def run_training(
     batches = epoch_batches(loader_for_epoch, steps, options.seed, randaugment, mixup)
     hooks = _hooks(data_cfg, bundle, recipe, run_dir, options, steps, step, checkpointer)
     trainer = Trainer(step, batches, recipe.epochs, hooks, state)
-    start = time.perf_counter()
     trainer.train()
-    train_time_s = time.perf_counter() - start
+    train_time_s = state.train_seconds  # every run of a resumed training
     final, weights = _pick_weights(model, step.optimisation.ema, bundle, data_cfg, ctx.device)
     shutdown(ctx)
     if not ctx.is_main:  # rank 0 alone measures

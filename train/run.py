@@ -33,6 +33,7 @@ from supernet.space import ArchConfig, SearchSpace
 from train.checkpoint import (
     FINAL_NAME,
     LAST_NAME,
+    check_finite,
     check_space,
     check_steps_per_epoch,
     checkpoint_header,
@@ -341,6 +342,7 @@ def train_supernet(
         path = find_checkpoint(cfg.run.resume, prefer=(LAST_NAME,))
         resumed = read_checkpoint(path, map_location=ctx.device)
         check_space(resumed, cfg.space, path)
+        check_finite(resumed["model"], path, "resumed")
         check_steps_per_epoch(resumed, steps_per_epoch)
         middle = cfg.space.arch_from_json(resumed["middle_arch"])
     header = checkpoint_header(

@@ -34,18 +34,31 @@ from train.sampler import ArchSampler, generator_state, restore_generator
 
 @dataclass
 class TrainState:
-    """Progress: ``epoch`` in progress, optimizer ``step`` s done, batches done in the epoch."""
+    """Progress: ``epoch`` in progress, optimizer ``step`` s done, batches done in the epoch;
+    ``train_seconds`` of training over every run of a resumed training, and the running sums
+    of the epoch in progress (``epoch_sums``: loss_sum, steps, images, seconds), so an epoch cut
+    by a resume still reports its whole epoch."""
 
     epoch: int = 0
     step: int = 0
     batch_in_epoch: int = 0
+    train_seconds: float = 0.0
+    epoch_sums: dict[str, Any] = field(default_factory=dict)
 
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch}
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "train_seconds": self.train_seconds,
+            "epoch_sums": dict(self.epoch_sums),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # older checkpoints: 0
+        self.epoch_sums = dict(state.get("epoch_sums") or {})
 
 
 @dataclass

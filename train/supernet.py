@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from supernet.errors import ConfigError
 from train.checkpoint import LAST_NAME
-from train.cli import run_cli
+from train.cli import plain_config, run_cli
 from train.distributed import init_from_env, shutdown
 from train.run import SupernetTrainConfig, TrainSummary, supernet_config_from_plain, train_supernet
 
@@ -70,9 +70,7 @@ def run_dir_for(cfg: DictConfig) -> Path:
 
 def build_config(cfg: DictConfig, run_dir: Path) -> SupernetTrainConfig:
     """Typed configs from the composed Hydra config (raises ConfigError on bad values)."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(resolved, dict)
-    plain = {str(k): v for k, v in resolved.items()}
+    plain = plain_config(cfg)
     return supernet_config_from_plain(plain, resume=resolve_resume(plain.get("resume"), run_dir))
 
 
