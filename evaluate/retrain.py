@@ -168,8 +168,12 @@ def latency_metrics(
 
 
 # --------------------------------------------------------------------------- the CLI
-def _arch_and_space(config: Mapping[str, Any]) -> tuple[ArchConfig, SearchSpace]:
+def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
     from supernet.space import load_space
+    from train.cli import plain_config
+
+    if not isinstance(config, dict):  # a composed Hydra config
+        config = plain_config(config)
 
     path = Path(str(config["arch"]))
     if not path.is_file():

@@ -25,6 +25,7 @@ from search import LaMOOOptions, NSGA2Options, QEHVIOptions
 from search.lamoo import TreeOptions
 from supernet import CostModel
 from supernet.errors import ConfigError
+from train.schema import build, check_keys, coerce
 
 OBJECTIVES = ("accuracy", "macs", "params")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}
@@ -81,24 +82,23 @@ class SearchSettings:
 
 def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     """Typed search settings from the resolved ``nas-search`` config as plain data (the keys of
-    ``conf/search.yaml``; extra keys are ignored); raises :class:`ConfigError` on bad values."""
+    ``conf/stage/search.yaml`` and the ``strategy`` group; extra keys are ignored). Every key
+    and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
-    budget = cfg.get("budget") or {}
-    unknown = set(budget) - set(BUDGET_KEYS)
-    if unknown:
-        raise ConfigError(f"budget has unknown keys {sorted(unknown)}; allowed: macs, params")
+    name = coerce(strategy.pop("name", None), str, "strategy.name")
+    check_keys(strategy, ["lamoo", "nsga2", "qehvi"], "strategy")
     return SearchSettings(
-        strategy=str(strategy.pop("name")),
-        objectives=tuple(cfg["objectives"]),
-        budget=Budget(**{k: None if v is None else float(v) for k, v in budget.items()}),
-        num_samples=cfg["num_samples"],
-        batch_size=cfg["batch_size"],
-        num_init=cfg["num_init"],
-        seed=int(cfg["seed"]),
-        lamoo=lamoo_options(strategy.get("lamoo", {})),
-        nsga2=NSGA2Options(**strategy.get("nsga2", {})),
-        qehvi=QEHVIOptions(**strategy.get("qehvi", {})),
-        progress=bool(cfg.get("progress", True)),
+        strategy=name,
+        objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
+        budget=build(Budget, cfg.get("budget") or {}, "budget"),
+        num_samples=coerce(cfg["num_samples"], int, "num_samples"),
+        batch_size=coerce(cfg["batch_size"], int, "batch_size"),
+        num_init=coerce(cfg["num_init"], int, "num_init"),
+        seed=coerce(cfg["seed"], int, "seed"),
+        lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
+        nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
+        qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
+        progress=coerce(cfg.get("progress", True), bool, "progress"),
     )
 
 

@@ -52,7 +52,8 @@ def check_keys(values: Mapping[str, Any], allowed: list[str], where: str) -> Non
     hint = f"; did you mean {_join(where, near[0])}?" if near else ""
     raise ConfigError(
         f"unknown {where or 'config'} keys {unknown}: {_join(where, key)} is not a setting{hint} "
-        f"(settings of {where or 'the config'}: {', '.join(sorted(allowed))})"
+        f"(settings of {where or 'the config'}: {', '.join(sorted(allowed))}); unknown keys are "
+        "refused, not ignored, so a misspelt setting never runs with its default"
     )
 
 

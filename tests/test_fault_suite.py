@@ -1,0 +1,294 @@
+"""The fault suite: what a new user's mistakes and a machine's failures must never do.
+
+Each test is one case of "nothing lost, nothing silently wrong": a run directory that is not
+ours or holds a finished run is refused and left as it was; a resume refuses settings that
+differ from its manifest unless told to take them (and then takes them for real); two writers
+never share a folder; non-finite or unfinished weights are never searched by accident; a bad
+value is one line before any work. Cases that belong to one module live beside it:
+misspelt space keys and strict arch JSON (tests/supernet/test_space.py), broken image folders
+(tests/train/test_data_faults.py), exact search resume (tests/search/test_search_resume.py),
+the run-directory mechanism itself (tests/train/test_rundir.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from evaluate.search_settings import SearchSettings
+from evaluate.supernet_search import search_supernet
+from supernet import load_space
+from supernet.errors import CheckpointError, ConfigError
+from train.checkpoint import last_good_state, load_supernet
+from train.data import DataConfig
+from train.errors import StorageError
+from train.io import atomic_torch_save, atomic_write_text
+from train.logs import read_metrics
+from train.optim import OptimConfig, ScheduleConfig
+from train.run import RunOptions, SupernetTrainConfig, train_supernet
+from train.rundir import (
+    RunConfigChangedError,
+    RunDirectory,
+    RunDirExistsError,
+    RunDirMismatchError,
+    RunDirNotEmptyError,
+    RunLockedError,
+)
+
+SPACE = load_space("tiny")
+DATA = DataConfig(max_train_images=96, batch_size=16, calib_images=32, eval_batch_size=128)
+
+
+def _config(run_dir: Path | None = None, resume: bool = False, **changes) -> SupernetTrainConfig:
+    """A 2-epoch, 6-steps-per-epoch digits run; ``changes`` go to optim/seed/resume_changes."""
+    optim = OptimConfig(lr=changes.pop("lr", 6e-3))
+    run = RunOptions(
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        checkpoint_every_steps=1,
+        seed=changes.pop("seed", 0),
+        resume_changes=tuple(changes.pop("resume_changes", ())),
+        resume=str(run_dir / "last.pt") if resume and run_dir else None,
+    )
+    assert not changes
+    plain = {"optim": dataclasses.asdict(optim), "seed": run.seed}
+    return SupernetTrainConfig(
+        space=SPACE,
+        data=DATA,
+        optim=optim,
+        schedule=ScheduleConfig(epochs=2, warmup_epochs=0.5),
+        run=run,
+        resolved={**plain, "resume_changes": list(run.resume_changes)},
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("finished")
+    torch.manual_seed(0)
+    train_supernet(_config(), run_dir)
+    return run_dir
+
+
+def _reopen(run_dir: Path) -> RunDirectory:
+    """Open a run directory as its own run would (same config and fingerprints)."""
+    manifest = json.loads((run_dir / "run.json").read_text())
+    return RunDirectory.open(
+        run_dir, manifest["kind"], manifest["config"], manifest["fingerprints"], resume=True
+    )
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != ".lock"}
+
+
+# ----------------------------------------------------------------------------- data lost
+def test_a_finished_run_is_not_overwritten_by_a_new_one(finished: Path) -> None:
+    before = _stamps(finished)
+    with pytest.raises(RunDirExistsError, match=r"already holds a supernet run.*resume=true"):
+        train_supernet(_config(), finished)
+    assert _stamps(finished) == before
+
+
+def test_a_users_folder_is_refused_and_its_files_kept(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_text("mine\n")
+    with pytest.raises(RunDirNotEmptyError, match=r"metrics\.csv"):
+        train_supernet(_config(), tmp_path)
+    assert (tmp_path / "metrics.csv").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
+
+
+def test_two_writers_never_share_a_run_directory(finished: Path, tmp_path: Path) -> None:
+    holder = RunDirectory.open(tmp_path / "search", "search", {}, {}, resume=False)
+    try:
+        with pytest.raises(RunLockedError, match=r"pid"):
+            search_supernet(
+                finished,
+                SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2),
+                tmp_path / "search",
+                calib_images=16,
+                use_ema=True,
+                device="cpu",
+            )
+    finally:
+        holder.close()
+    with _reopen(finished), pytest.raises(RunLockedError):
+        train_supernet(_config(finished, resume=True), finished)
+
+
+# ----------------------------------------------------------------------------- wrong results
+def test_a_resume_with_another_lr_or_seed_is_refused(finished: Path) -> None:
+    with pytest.raises(RunConfigChangedError, match=r"optim.lr: 0.006 -> 0.0001.*resume_changes"):
+        train_supernet(_config(finished, resume=True, lr=1e-4), finished)
+    with pytest.raises(RunConfigChangedError, match=r"seed: 0 -> 1"):
+        train_supernet(_config(finished, resume=True, seed=1), finished)
+
+
+def test_an_accepted_lr_change_is_recorded_and_trains_with_the_new_lr(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    first = _config()
+    train_supernet(dataclasses.replace(first, schedule=ScheduleConfig(1, 0.5)), tmp_path)
+    cfg = _config(tmp_path, resume=True, lr=1e-4, resume_changes=["optim.lr"])
+    summary = train_supernet(cfg, tmp_path)
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert [(c["key"], c["old"], c["new"]) for c in manifest["changes"]] == [
+        ("optim.lr", 0.006, 0.0001)
+    ]
+    # epoch 2's lr comes from the new schedule: at most the new peak lr
+    assert 0 < float(summary.metrics["lr"]) <= 1e-4
+
+
+def test_a_search_resumed_with_another_supernet_is_refused(finished, tmp_path) -> None:
+    settings = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2)
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+    search_supernet(finished, settings, tmp_path / "s", **kwargs)
+    other = tmp_path / "other"
+    torch.manual_seed(1)
+    train_supernet(_config(seed=1), other)
+    with pytest.raises(RunDirMismatchError, match=r"supernet weights differ"):
+        search_supernet(other, settings, tmp_path / "s", **kwargs)
+
+
+def test_a_tighter_budget_on_resume_is_refused_or_honoured(finished, tmp_path) -> None:
+    from evaluate.codec import Budget
+
+    settings = SearchSettings(strategy="random", num_samples=6, num_init=2, batch_size=2)
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+    first = search_supernet(finished, settings, tmp_path, **kwargs)
+    tight = sorted(r.params for r in first.rows)[len(first.rows) // 2]
+    tighter = dataclasses.replace(settings, budget=Budget(params=tight))
+    with pytest.raises(RunConfigChangedError, match=r"settings.budget.params: null ->"):
+        search_supernet(finished, tighter, tmp_path, **kwargs)
+    again = search_supernet(
+        finished, tighter, tmp_path, resume_changes=["settings.budget"], **kwargs
+    )
+    assert again.best.params <= tight
+    assert all(r.params <= tight for r in again.rows if r.is_pareto)
+    best = json.loads((tmp_path / "best_arch.json").read_text())
+    assert SPACE.arch_from_json(best) == again.best.arch
+
+
+def test_non_finite_weights_are_never_searched(finished: Path, tmp_path: Path) -> None:
+    ckpt = torch.load(finished / "final.pt", weights_only=True)
+    name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][name] = torch.full_like(ckpt["model"][name], float("nan"))
+    atomic_torch_save(ckpt, tmp_path / "final.pt")
+    with pytest.raises(CheckpointError, match=r"NaN/inf weights.*cannot be searched"):
+        load_supernet(tmp_path / "final.pt")
+
+
+def test_an_unfinished_run_is_searched_only_when_asked_by_file(finished, tmp_path) -> None:
+    (tmp_path / "last.pt").write_bytes((finished / "last.pt").read_bytes())
+    with pytest.raises(CheckpointError, match=r"has not finished.*resume=true"):
+        load_supernet(tmp_path)
+    assert load_supernet(tmp_path / "last.pt").step > 0
+
+
+def test_divergence_advice_says_whether_a_good_checkpoint_exists(finished, tmp_path) -> None:
+    assert "No checkpoint was written" in last_good_state(tmp_path, "optim.lr")
+    advice = last_good_state(finished, "optim.lr")
+    assert "holds the last good state" in advice and "resume_changes=[optim.lr]" in advice
+
+
+# ----------------------------------------------------------------------------- bad values
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=abc", "optim.lr is 'abc'; it must be a number"),
+        ("seed=abc", "seed is 'abc'; it must be an integer"),
+        ("schedule.epochs=2.5", "schedule.epochs is 2.5; it must be an integer"),
+        ("data.batch_size=true", "data.batch_size is True; it must be an integer"),
+    ],
+)
+def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -> None:
+    from tests.train._supernet_config import compose_cfg
+    from train.supernet import build_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(compose_cfg(override), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_search_values_of_the_wrong_type_are_one_line() -> None:
+    from evaluate.search_settings import settings_from_plain
+
+    base = {"strategy": {"name": "random"}, "objectives": ["accuracy", "macs"],
+            "num_samples": 8, "batch_size": 2, "num_init": 2, "seed": 0}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"budget.macs is 'abc'"):
+        settings_from_plain({**base, "budget": {"macs": "abc"}})
+    assert settings_from_plain({**base, "budget": {"macs": "600e3"}}).budget.macs == 600e3
+
+
+def test_calib_images_zero_fails_before_the_supernet_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"calib_images"):
+        search_supernet(tmp_path / "nothing", SearchSettings(), tmp_path, calib_images=0,
+                        use_ema=True, device="cpu")  # fmt: skip
+
+
+def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_module
+
+    from train.cli import plain_config, space_file_arguments
+    from train.run import supernet_config_from_plain
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose("train_supernet", overrides=space_file_arguments([f"space={mine}"]))
+    typed = supernet_config_from_plain(plain_config(cfg))
+    assert typed.space.fingerprint == SPACE.fingerprint
+
+
+# ----------------------------------------------------------------------------- the machine
+def test_a_full_disk_says_so_and_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
+    path = atomic_write_text(tmp_path / "history.json", "old")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    with pytest.raises(StorageError, match=r"no space left on the device"):
+        atomic_torch_save({"w": torch.zeros(3)}, tmp_path / "history.json")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json"]
+
+
+def test_orphaned_temp_files_are_removed_when_a_run_resumes(finished: Path) -> None:
+    orphan = finished / ".last.pt.k3j2.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    with _reopen(finished):
+        pass
+    assert not orphan.exists()
+
+
+def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatch) -> None:
+    from train import steps
+
+    torch.manual_seed(0)
+    straight = train_supernet(_config(), tmp_path / "straight")
+    original = steps.SupernetStep.__call__
+    calls = {"n": 0}
+
+    def interrupted(self, images, labels, state):
+        calls["n"] += 1
+        if calls["n"] == 9:  # step 3 of epoch 2 (6 steps per epoch)
+            raise KeyboardInterrupt
+        return original(self, images, labels, state)
+
+    monkeypatch.setattr(steps.SupernetStep, "__call__", interrupted)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(_config(), tmp_path / "cut")
+    monkeypatch.setattr(steps.SupernetStep, "__call__", original)
+    train_supernet(_config(tmp_path / "cut", resume=True), tmp_path / "cut")
+    cut, whole = read_metrics(tmp_path / "cut"), read_metrics(tmp_path / "straight")
+    assert [r["epoch"] for r in cut] == [r["epoch"] for r in whole]
+    assert [r["train_loss"] for r in cut] == [r["train_loss"] for r in whole]
+    assert straight.metrics["train_loss"] == cut[-1]["train_loss"]
