@@ -43,11 +43,31 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- Hydra
+PATH_SETTINGS = ("model", "supernet", "arch", "pairs", "run", "truth", "plot", "out")
+PATH_SETTINGS = ("model", "supernet", "arch", "pairs", "run", "truth", "plot", "out")
+SETTING_TYPES: dict[str, Any] = {
+    **dict.fromkeys(("mode", "split", "device"), str),
+    **dict.fromkeys(PATH_SETTINGS, str | None),
+    **dict.fromkeys(("calib_images", "val_images", "num_threads"), int | None),
+    **dict.fromkeys(("num_archs", "seed", "bootstrap"), int),
+    **dict.fromkeys(("latency.batch_size", "latency.warmup", "latency.repeats"), int),
+}
+"""The type of every setting of conf/evaluate.yaml (checked before any work)."""
+
+
 def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     """Dispatch on ``cfg.mode``, print the table, write the JSON; returns the result."""
     from omegaconf import OmegaConf
 
+    from train.cli import plain_config
     from train.data import DataConfig
+    from train.schema import check_types
+
+    check_types(plain_config(cfg), SETTING_TYPES)
+    if cfg.calib_images is not None and int(cfg.calib_images) < 1:
+        raise ConfigError(
+            f"calib_images must be a positive integer or null, got {cfg.calib_images}"
+        )
 
     mode = str(cfg.mode)
     if mode not in MODES:

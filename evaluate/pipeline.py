@@ -33,13 +33,12 @@ import torch
 from omegaconf import DictConfig
 
 from evaluate.report import RetrainedRow, write_report
-from evaluate.search_results import SearchResult, format_front
-from evaluate.search_settings import settings_from_plain
-from evaluate.supernet_search import search_supernet
+from evaluate.search_results import SearchResult
+from evaluate.supernet_search import search_from_plain
 from search import SearchError
 from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.cli import plain_config, run_cli
+from train.cli import plain_config, run_cli, run_dir_for
 from train.io import atomic_write_text
 from train.rundir import MANIFEST_NAME, RunDirectory, config_differences
 
@@ -92,20 +91,7 @@ def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
 
 def search_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> SearchResult:
     """Search the trained supernet under the budget (resumes from the history)."""
-    settings = stage_settings(plain, "search", ("strategy",))
-    result = search_supernet(
-        supernet_dir,
-        settings_from_plain(settings),
-        run_dir,
-        calib_images=settings["calib_images"],
-        use_ema=bool(settings["use_ema"]),
-        device=str(settings["device"]),
-        data_overrides=settings.get("data") or None,
-        resume_changes=tuple(settings.get("resume_changes") or ()),
-    )
-    if result.rank == 0:
-        print(format_front(result), flush=True)
-    return result
+    return search_from_plain(supernet_dir, stage_settings(plain, "search", ("strategy",)), run_dir)
 
 
 def retrain_stage(
@@ -211,7 +197,7 @@ def _set_aside_stale_stages(run_dir: Path, differences: list[tuple[str, Any, Any
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """All stages into one run directory; returns the pipeline summary (also pipeline.json)."""
-    run_dir = _run_dir(cfg)
+    run_dir = run_dir_for(cfg)
     summary = run_pipeline(plain_config(cfg), run_dir)
     supernet_dir = run_dir / "supernet"
     print(f"\nreport: {run_dir / 'report.md'}")
@@ -228,14 +214,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "budget.macs=...\n(the nas-* commands live in .venv/bin: `source .venv/bin/activate`)"
     )
     return summary
-
-
-def _run_dir(cfg: DictConfig) -> Path:
-    if cfg.get("run_dir"):
-        return Path(cfg.run_dir)
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def _task(cfg: DictConfig) -> float:

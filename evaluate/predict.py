@@ -128,8 +128,13 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
 # --------------------------------------------------------------------------- Hydra
 def _task(cfg: Any) -> None:
     from evaluate.load import load_exported
+    from train.cli import plain_config
     from train.distributed import pick_device
     from train.io import atomic_write_text
+    from train.schema import check_types
+
+    check_types(plain_config(cfg), {"model": str, "input": str, "top_k": int, "device": str,
+                                    "out": str | None})  # fmt: skip
 
     exported = load_exported(str(cfg.model), map_location=pick_device(str(cfg.device)))
     predictions = predict(exported, image_files(str(cfg.input)), int(cfg.top_k))

@@ -265,7 +265,7 @@ def _print_summary(result: RetrainedModel) -> None:
 
 
 def _task(cfg: Any) -> None:
-    from train.supernet import run_dir_for  # run_dir, else the resumed run's, else Hydra's
+    from train.cli import run_dir_for  # run_dir, else the resumed run's, else Hydra's
 
     run_from_config(cfg, run_dir_for(cfg))
 

@@ -13,16 +13,13 @@ Examples (shell)::
 
 from __future__ import annotations
 
-from pathlib import Path
+from omegaconf import DictConfig
 
-from omegaconf import DictConfig, OmegaConf
-
-from evaluate.search_results import SearchResult, format_front
-from evaluate.search_settings import settings_from_plain
-from evaluate.supernet_search import search_supernet
+from evaluate.search_results import SearchResult
+from evaluate.supernet_search import search_from_plain
 from search import SearchError
 from supernet.errors import NASError
-from train.cli import run_cli
+from train.cli import plain_config, run_cli, run_dir_for
 
 
 def run(cfg: DictConfig) -> SearchResult:
@@ -30,29 +27,8 @@ def run(cfg: DictConfig) -> SearchResult:
 
     See :func:`evaluate.supernet_search.search_supernet` for what runs under ``torchrun``.
     """
-    resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # supernet=???
-    assert isinstance(resolved, dict)
-    result = search_supernet(
-        str(resolved["supernet"]),
-        settings_from_plain(resolved),
-        _run_dir(cfg),
-        calib_images=resolved["calib_images"],
-        use_ema=bool(resolved["use_ema"]),
-        device=str(resolved["device"]),
-        data_overrides=resolved.get("data") or None,
-        resume_changes=tuple(resolved.get("resume_changes") or ()),
-    )
-    if result.rank == 0:
-        print(format_front(result))
-    return result
-
-
-def _run_dir(cfg: DictConfig) -> Path:
-    if cfg.get("run_dir"):
-        return Path(cfg.run_dir)
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
+    plain = plain_config(cfg)  # a missing supernet=??? is one line (train.cli.run_cli)
+    return search_from_plain(str(plain["supernet"]), plain, run_dir_for(cfg))
 
 
 def _task(cfg: DictConfig) -> float:

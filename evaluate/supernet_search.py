@@ -30,13 +30,14 @@ from tqdm import tqdm
 from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
 from evaluate.codec import ArchCodec
 from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.search_results import SearchResult, write_search_outputs
+from evaluate.search_results import SearchResult, format_front, write_search_outputs
 from evaluate.search_settings import (
     MAXIMISED_UNITS,
     TO_MAXIMISED,
     SearchSettings,
     positive_int,
     reference_point,
+    settings_from_plain,
 )
 from search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
 from supernet import ArchConfig, CostModel, SearchSpace
@@ -44,6 +45,7 @@ from train.checkpoint import load_supernet
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
 from train.rundir import NEUTRAL_KEYS, RunDirectory
+from train.schema import coerce
 
 
 def search_supernet(
@@ -119,6 +121,27 @@ def search_supernet(
     finally:
         shutdown(ctx)
     return dataclasses.replace(result, rank=ctx.rank)
+
+
+def search_from_plain(
+    supernet: str | Path, plain: Mapping[str, Any], run_dir: Path
+) -> SearchResult:
+    """:func:`search_supernet` with the plain settings of ``conf/common.yaml`` +
+    ``conf/stage/search.yaml`` + the ``strategy`` group (what ``nas-search`` and the pipeline's
+    search stage both hold); rank 0 prints the front."""
+    result = search_supernet(
+        supernet,
+        settings_from_plain(plain),
+        run_dir,
+        calib_images=plain["calib_images"],
+        use_ema=coerce(plain["use_ema"], bool, "use_ema"),
+        device=coerce(plain["device"], str, "device"),
+        data_overrides=plain.get("data") or None,
+        resume_changes=coerce(plain.get("resume_changes") or (), tuple[str, ...], "resume_changes"),
+    )
+    if result.rank == 0:
+        print(format_front(result), flush=True)
+    return result
 
 
 def run_nas_search(

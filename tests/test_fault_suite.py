@@ -292,3 +292,24 @@ def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatc
     assert [r["epoch"] for r in cut] == [r["epoch"] for r in whole]
     assert [r["train_loss"] for r in cut] == [r["train_loss"] for r in whole]
     assert straight.metrics["train_loss"] == cut[-1]["train_loss"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nas-evaluate", "mode=rank", "num_archs=abc"], "num_archs is 'abc'"),
+        (["nas-evaluate", "supernet=x", "arch=y", "calib_images=0"], "calib_images must be"),
+        (["nas-predict", "model=m", "input=i", "top_k=two"], "top_k is 'two'"),
+        (["nas-search", "supernet=x", "budget.macs=abc"], "budget.macs is 'abc'"),
+    ],
+)
+def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, argv, message):
+    from evaluate import cli, predict, search
+
+    main = {"nas-evaluate": cli.main, "nas-predict": predict.main, "nas-search": search.main}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [*argv, f"hydra.run.dir={tmp_path / 'h'}"])
+    with pytest.raises(SystemExit) as info:
+        main[argv[0]]()
+    text = str(info.value.code)
+    assert text.startswith("error:") and message in text and "\n" not in text

@@ -95,6 +95,8 @@ def _groups(defaults: list[Any]) -> list[tuple[str, str | None]]:
     for entry in defaults:
         if isinstance(entry, dict):
             for group, option in entry.items():
+                if str(group).startswith("override ") or "/" in str(group):
+                    continue  # Hydra's own groups (e.g. `override hydra/job_logging`)
                 out.append((str(group), None if option is None else str(option)))
     return out
 

@@ -119,6 +119,20 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     return plain
 
 
+def run_dir_for(cfg: Any) -> Path:
+    """The one rule for every command's run directory: ``run_dir`` if set, the resumed run's
+    folder for ``resume=PATH``, else Hydra's run dir."""
+    if cfg.get("run_dir"):
+        return Path(cfg.run_dir)
+    resume = cfg.get("resume")
+    if isinstance(resume, str) and resume:
+        path = Path(resume)
+        return path if path.is_dir() else path.parent
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
 def set_threads(value: Any) -> None:
     """Apply a command's ``num_threads`` (null: leave torch's default, all cores).
 

@@ -39,7 +39,7 @@ from omegaconf import DictConfig
 
 from supernet.errors import ConfigError
 from train.checkpoint import LAST_NAME
-from train.cli import plain_config, run_cli
+from train.cli import plain_config, run_cli, run_dir_for
 from train.distributed import init_from_env, shutdown
 from train.run import SupernetTrainConfig, TrainSummary, supernet_config_from_plain, train_supernet
 
@@ -53,19 +53,6 @@ def resolve_resume(resume: Any, run_dir: Path) -> str | None:
     if isinstance(resume, str) and resume:
         return resume
     raise ConfigError(f"resume is {resume!r}; allowed: false, true, or a run dir/checkpoint path")
-
-
-def run_dir_for(cfg: DictConfig) -> Path:
-    """``run_dir`` if set, the resumed run's folder for ``resume=PATH``, else Hydra's run dir."""
-    if cfg.get("run_dir"):
-        return Path(cfg.run_dir)
-    resume = cfg.get("resume")
-    if isinstance(resume, str) and resume:
-        path = Path(resume)
-        return path if path.is_dir() else path.parent
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def build_config(cfg: DictConfig, run_dir: Path) -> SupernetTrainConfig:

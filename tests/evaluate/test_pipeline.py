@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hydra import compose, initialize_config_module
 
 from evaluate.pipeline import run
@@ -73,3 +74,22 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
     assert new["steps"] == old["steps"]  # resumed from last.pt, not trained again
     assert exported.stat().st_mtime_ns != export_stamp  # the export was redone, not refused
     assert third["winner"]["test_top1"] == winner["test_top1"]
+
+
+def test_a_rerun_with_other_settings_is_refused_or_redoes_the_changed_stages(tmp_path) -> None:
+    from train.rundir import RunConfigChangedError
+
+    first = run(_cfg(tmp_path))
+    final = tmp_path / "supernet" / "final.pt"
+    stamp = final.stat().st_mtime_ns
+    with pytest.raises(RunConfigChangedError, match=r"schedule\.epochs: 1 -> 2"):
+        run(_cfg(tmp_path, "schedule.epochs=2"))
+    with pytest.raises(RunConfigChangedError, match=r"retrain\.top_k: 2 -> 1"):
+        run(_cfg(tmp_path, "retrain.top_k=1"))
+    again = run(_cfg(tmp_path, "retrain.top_k=1", "resume_changes=[retrain.top_k]"))
+    assert len(first["retrained"]) == 2 and len(again["retrained"]) == 1  # no mixing
+    assert final.stat().st_mtime_ns == stamp  # the supernet and search stages were kept
+    replaced = [p.name for p in tmp_path.iterdir() if p.name.startswith("retrain.replaced-")]
+    assert len(replaced) == 1 and (tmp_path / replaced[0] / "rank2" / "metrics.json").is_file()
+    changes = json.loads((tmp_path / "run.json").read_text())["changes"]
+    assert [c["key"] for c in changes] == ["retrain.top_k"]
