@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,22 +32,31 @@ _DRAWS_PER_POINT = 64
 _MUTATIONS_PER_POINT = 16
 
 
+LatencyFn = Callable[[ArchConfig], float]
+"""Predicted latency of an architecture in milliseconds (e.g. a table-based predictor)."""
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Upper bounds on the exact cost of an architecture; ``None`` means unbounded."""
+    """Upper bounds on the cost of an architecture; ``None`` means unbounded. ``latency_ms``
+    bounds the predicted latency (it needs a latency predictor, see :class:`ArchCodec`)."""
 
     macs: float | None = None
     params: float | None = None
+    latency_ms: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("macs", "params"):
+        for name in ("macs", "params", "latency_ms"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"budget.{name} must be a positive number or null, got {value!r}")
 
-    def admits(self, cost: Cost) -> bool:
-        return (self.macs is None or cost.macs <= self.macs) and (
-            self.params is None or cost.params <= self.params
+    def admits(self, cost: Cost, latency_ms: float | None = None) -> bool:
+        """Within every bound; ``latency_ms`` is checked when both it and the bound are given."""
+        return (
+            (self.macs is None or cost.macs <= self.macs)
+            and (self.params is None or cost.params <= self.params)
+            and (self.latency_ms is None or latency_ms is None or latency_ms <= self.latency_ms)
         )
 
     def slack(self, largest: Cost) -> list[str]:
@@ -71,6 +80,7 @@ class Budget:
     def describe(self) -> str:
         parts = [f"macs <= {self.macs:.4g}" if self.macs is not None else ""]
         parts.append(f"params <= {self.params:.4g}" if self.params is not None else "")
+        parts.append(f"latency <= {self.latency_ms:.4g} ms" if self.latency_ms is not None else "")
         return ", ".join(p for p in parts if p) or "no budget"
 
 
@@ -78,20 +88,41 @@ class ArchCodec:
     """:class:`search.codec.SpaceCodec` of a :class:`SearchSpace` under a :class:`Budget`.
 
     Raises :class:`search.errors.InfeasibleBudgetError` at construction when even the smallest
-    architecture exceeds the budget (the message names the smallest cost).
+    architecture exceeds the budget (the message names the smallest cost). ``latency`` predicts
+    an architecture's latency in ms; a ``budget.latency_ms`` needs it.
     """
 
-    def __init__(self, space: SearchSpace, cost_model: CostModel, budget: Budget) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        cost_model: CostModel,
+        budget: Budget,
+        latency: LatencyFn | None = None,
+    ) -> None:
         self.space = space
         self.cost_model = cost_model
         self.budget = budget
-        smallest = cost_model(space.smallest())
-        if not budget.admits(smallest):
+        self.latency = latency
+        if budget.latency_ms is not None and latency is None:
+            raise ConfigError(
+                "budget.latency_ms needs a latency table: build one with nas-latency-table and "
+                "give latency_table=PATH"
+            )
+        smallest_arch = space.smallest()
+        smallest = cost_model(smallest_arch)
+        if not self.fits(smallest_arch):
+            fastest = f" and predicts {latency(smallest_arch):.4g} ms" if latency else ""
             raise InfeasibleBudgetError(
                 f"budget ({budget.describe()}) is below the smallest architecture of space "
                 f"{space.name!r}, which costs {smallest.macs:,} MACs and {smallest.params:,} "
-                f"params; raise the budget to at least that"
+                f"params{fastest}; raise the budget to at least that"
             )
+
+    def fits(self, arch: ArchConfig) -> bool:
+        """Within the budget (exact MACs/params, predicted latency when bounded)."""
+        needs_latency = self.budget.latency_ms is not None and self.latency is not None
+        latency_ms = self.latency(arch) if needs_latency and self.latency else None
+        return self.budget.admits(self.cost_model(arch), latency_ms)
 
     @property
     def dim(self) -> int:
@@ -113,7 +144,7 @@ class ArchCodec:
         found: list[ArchConfig] = []
         for _ in range(_DRAWS_PER_POINT * n):
             arch = self.space.sample(rng)
-            if self.budget.admits(self.cost_model(arch)):
+            if self.fits(arch):
                 found.append(arch)
                 if len(found) == n:
                     return found
@@ -126,7 +157,7 @@ class ArchCodec:
             if len(out) >= n:
                 break
             child = self.space.mutate(out[int(rng.integers(len(out)))], rng, prob=0.2)
-            if child not in taken and self.budget.admits(self.cost_model(child)):
+            if child not in taken and self.fits(child):
                 out.append(child)
                 taken.add(child)
         return out[:n]
@@ -147,7 +178,7 @@ class ArchCodec:
 
     def is_feasible(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         """(n,) bool: within the budget."""
-        return np.array([self.budget.admits(self.cost_model(a)) for a in archs], dtype=bool)
+        return np.array([self.fits(a) for a in archs], dtype=bool)
 
     def to_json(self, arch: ArchConfig) -> dict[str, Any]:
         return self.space.arch_to_json(arch)

@@ -9,14 +9,23 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+AXES = {
+    "macs": ("macs", "MACs (millions)", "M"),
+    "params": ("params", "params (millions)", "M"),
+    "latency": ("latency_ms", "predicted latency (ms)", " ms"),
+}
+"""The x axis of :func:`plot_pareto` per cost: row field, label, unit of the budget line."""
+
 
 def plot_pareto(rows: Sequence[Any], budget: Any, path: str | Path, cost: str = "macs") -> Path:
-    """Accuracy vs ``cost`` (MACs or params, in millions) of every sample; front highlighted.
+    """Accuracy vs ``cost`` (MACs or params in millions, or predicted latency in ms) of every
+    sample; front highlighted.
 
     ``rows`` carry ``accuracy`` (0..1), ``macs``, ``params`` and ``is_pareto``; ``budget`` has
     ``macs``/``params`` (None for no bound): a budget line is drawn at the bound.
     """
-    x = np.array([getattr(r, cost) for r in rows], dtype=np.float64) / 1e6
+    scale = 1.0 if cost == "latency" else 1e6  # latency in ms, counts in millions
+    x = np.array([getattr(r, AXES[cost][0]) for r in rows], dtype=np.float64) / scale
     y = np.array([r.accuracy for r in rows], dtype=np.float64) * 100
     front = np.array([r.is_pareto for r in rows], dtype=bool)
     fig = Figure(figsize=(6, 4.2))
@@ -24,10 +33,12 @@ def plot_pareto(rows: Sequence[Any], budget: Any, path: str | Path, cost: str = 
     ax.scatter(x[~front], y[~front], s=14, alpha=0.45, label="evaluated", color="tab:gray")
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "o-", color="tab:red", ms=5, label="Pareto front")
-    bound = getattr(budget, cost, None)
+    _, label, unit = AXES[cost]
+    bound = getattr(budget, "latency_ms" if cost == "latency" else cost, None)
     if bound is not None:
-        ax.axvline(bound / 1e6, ls="--", color="tab:blue", label=f"budget {bound / 1e6:.3g}M")
-    ax.set_xlabel(f"{'MACs' if cost == 'macs' else 'params'} (millions)")
+        ax.axvline(bound / scale, ls="--", color="tab:blue",
+                   label=f"budget {bound / scale:.3g}{unit}")  # fmt: skip
+    ax.set_xlabel(label)
     ax.set_ylabel("inherited-weight val. accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

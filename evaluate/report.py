@@ -86,13 +86,18 @@ def _row_summary(row: RetrainedRow, run_dir: Path) -> dict[str, Any]:
         "params": m["params"],
         "latency_cpu_ms": m["latency_cpu_ms"],
         "latency_gpu_ms": m.get("latency_gpu_ms"),
+        "latency_predicted_ms": row.scored.latency_ms,
         "export_dir": _rel(row.run_dir / "export", run_dir),
     }
 
 
 def _winner_line(winner: dict[str, Any], search_result: Any) -> str:
     budget = search_result.summary["budget"]
-    bounds = ", ".join(f"{k} <= {v:,.0f}" for k, v in budget.items() if v is not None)
+    bounds = ", ".join(
+        f"{k} <= {v:,.3g}" if k == "latency_ms" else f"{k} <= {v:,.0f}"
+        for k, v in budget.items()
+        if v is not None
+    )
     return (
         f"**Winner** (best inherited validation accuracy within {bounds or 'no budget'}): "
         f"test top-1 **{100 * winner['test_top1']:.2f}%**, {winner['macs']:,} MACs, "
@@ -147,17 +152,22 @@ def _search_section(result: Any, run_dir: Path) -> list[str]:
 
 
 def _retrain_section(rows: list[dict[str, Any]]) -> list[str]:
+    predicted = any(r.get("latency_predicted_ms") is not None for r in rows)
     lines = [
         "## Retrained from scratch (test split)",
         "",
-        "| rank | inherited val. acc. (%) | test top-1 (%) | MACs | params | CPU ms | export |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| rank | inherited val. acc. (%) | test top-1 (%) | MACs | params | CPU ms |"
+        + (" predicted ms |" if predicted else "")
+        + " export |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if predicted else "") + " --- |",
     ]
     for r in rows:
+        guess = r.get("latency_predicted_ms")
+        extra = (f" {guess:.3f} |" if guess is not None else " - |") if predicted else ""
         lines.append(
             f"| {r['rank']} | {100 * r['inherited_val_accuracy']:.2f} | "
             f"{100 * r['test_top1']:.2f} | {r['macs']:,} | {r['params']:,} | "
-            f"{r['latency_cpu_ms']:.3f} | `{r['export_dir']}` |"
+            f"{r['latency_cpu_ms']:.3f} |{extra} `{r['export_dir']}` |"
         )
     return [*lines, ""]
 

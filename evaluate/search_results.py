@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.codec import LatencyFn
 from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
 from search import SearchHistory
 from search.errors import InfeasibleBudgetError
@@ -45,6 +47,7 @@ class ScoredArch:
     iteration: int
     strategy: str
     is_pareto: bool
+    latency_ms: float | None = None  # predicted, when the search had a latency table
 
 
 @dataclass
@@ -77,6 +80,7 @@ def write_search_outputs(
     history: SearchHistory,
     run_dir: Path,
     seconds_per_eval: Sequence[float],
+    latency: LatencyFn | None = None,
 ) -> SearchResult:
     """Rows in raw units, the best one, and every output file (see the module docstring);
     ``seconds_per_eval`` are the evaluator's measured times (for the summary)."""
@@ -87,15 +91,20 @@ def write_search_outputs(
     costs = [cost_model(arch) for arch in archs]
     # a resume that accepted a tighter budget keeps the rows it measured, but only those within
     # the budget can be on the front or be the best
-    in_budget = np.array([settings.budget.admits(cost) for cost in costs], dtype=bool)
+    latencies = [latency(arch) if latency else None for arch in archs]
+    in_budget = np.array(
+        [settings.budget.admits(c, ms) for c, ms in zip(costs, latencies)], dtype=bool
+    )
     on_front = np.zeros(len(archs), dtype=bool)
     if in_budget.any():
         on_front[in_budget] = non_dominated_mask(history.objectives()[in_budget])
     rows = []
-    for evaluation, arch, cost, pareto in zip(history.evaluations, archs, costs, on_front):
+    for evaluation, arch, cost, pareto, ms in zip(
+        history.evaluations, archs, costs, on_front, latencies
+    ):
         accuracy = evaluation.objectives[accuracy_column] / TO_MAXIMISED["accuracy"]
         rows.append(ScoredArch(arch, accuracy, cost.macs, cost.params, evaluation.iteration,
-                               evaluation.strategy, bool(pareto)))  # fmt: skip
+                               evaluation.strategy, bool(pareto), ms))  # fmt: skip
     candidates = [row for row, ok in zip(rows, in_budget) if ok]
     if not candidates:
         raise InfeasibleBudgetError(
@@ -113,7 +122,8 @@ def write_search_outputs(
     )
     summary = _summary(settings, history, rows, best, seconds_per_eval, space)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
-    plot_pareto(rows, settings.budget, run_dir / "pareto.png")
+    cost_axis = "latency" if "latency" in settings.objectives else "macs"
+    plot_pareto(rows, settings.budget, run_dir / "pareto.png", cost=cost_axis)
     units = " x ".join(UNITS[name] for name in settings.objectives)
     plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy,
                      f"hypervolume, {units}")  # fmt: skip
@@ -122,17 +132,21 @@ def write_search_outputs(
 
 def format_front(result: SearchResult) -> str:
     """A Markdown table of the Pareto front and where the outputs are."""
+    with_latency = any(r.latency_ms is not None for r in result.pareto)
     lines = [
         f"Pareto front ({len(result.pareto)} of {len(result.rows)} architectures), "
         f"hypervolume {result.summary['hypervolume']:.4g}:",
         "",
-        "| accuracy (%) | MACs (M) | params (M) | architecture |",
-        "| ---: | ---: | ---: | --- |",
+        "| accuracy (%) | MACs (M) | params (M) |"
+        + (" latency (ms, predicted) |" if with_latency else "")
+        + " architecture |",
+        "| ---: | ---: | ---: |" + (" ---: |" if with_latency else "") + " --- |",
     ]
     for row in result.pareto:
+        latency = f" {row.latency_ms:.3f} |" if row.latency_ms is not None else ""
         lines.append(
-            f"| {100 * row.accuracy:.2f} | {row.macs / 1e6:.3f} | {row.params / 1e6:.4f} "
-            f"| `{row.arch}` |"
+            f"| {100 * row.accuracy:.2f} | {row.macs / 1e6:.3f} | {row.params / 1e6:.4f} |"
+            f"{latency} `{row.arch}` |"
         )
     lines += ["", f"best within budget -> {result.run_dir / 'best_arch.json'}"]
     return "\n".join(lines)
@@ -144,6 +158,7 @@ def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
         "accuracy": row.accuracy,
         "macs": row.macs,
         "params": row.params,
+        **({"latency_ms": row.latency_ms} if row.latency_ms is not None else {}),
         "iteration": row.iteration,
         "strategy": row.strategy,
         "is_pareto": row.is_pareto,
@@ -151,14 +166,21 @@ def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
 
 
 def _rows_csv(space: SearchSpace, rows: list[ScoredArch]) -> str:
+    """:data:`CSV_COLUMNS`, with ``latency_ms`` after ``params`` when the search predicted it."""
+    with_latency = any(r.latency_ms is not None for r in rows)
+    columns = list(CSV_COLUMNS)
+    if with_latency:
+        columns.insert(columns.index("params") + 1, "latency_ms")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for i, r in enumerate(rows):
         arch_json = json.dumps(space.arch_to_json(r.arch))
+        latency = [r.latency_ms] if with_latency else []
         writer.writerow(
-            [i, r.accuracy, r.macs, r.params, r.iteration, r.strategy, r.is_pareto, arch_json]
-        )
+            [i, r.accuracy, r.macs, r.params, *latency, r.iteration, r.strategy, r.is_pareto,
+             arch_json]
+        )  # fmt: skip
     return buffer.getvalue()
 
 
@@ -179,7 +201,7 @@ def _summary(
     return {
         "strategy": settings.strategy,
         "objectives": list(settings.objectives),
-        "budget": {"macs": settings.budget.macs, "params": settings.budget.params},
+        "budget": dataclasses.asdict(settings.budget),
         "num_samples": len(history),
         "hypervolume": float(history.hypervolume_curve()[-1]) if len(history) else 0.0,
         "ref_point": history.ref_point,

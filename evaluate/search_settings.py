@@ -20,21 +20,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluate.codec import Budget
+from evaluate.codec import Budget, LatencyFn
 from search import LaMOOOptions, NSGA2Options, QEHVIOptions
 from search.lamoo import TreeOptions
 from supernet import CostModel
 from supernet.errors import ConfigError
 from train.schema import build, check_keys, coerce
 
-OBJECTIVES = ("accuracy", "macs", "params")
-DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params"}
-MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions"}
-"""What history.csv holds (the engine maximises): accuracy in %, costs negated in millions."""
-UNITS = {"accuracy": "accuracy (%)", "macs": "MACs (millions)", "params": "params (millions)"}
-TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6}
+OBJECTIVES = ("accuracy", "macs", "params", "latency")
+DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}
+MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions", "latency": "-ms"}
+"""What history.csv holds (the engine maximises): accuracy in %, MACs and params negated in
+millions, predicted latency negated in milliseconds."""
+UNITS = {
+    "accuracy": "accuracy (%)",
+    "macs": "MACs (millions)",
+    "params": "params (millions)",
+    "latency": "predicted latency (ms)",
+}
+TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6, "latency": -1.0}
 """Raw value times this = the value the engine maximises."""
-BUDGET_KEYS = ("macs", "params")
+BUDGET_KEYS = ("macs", "params", "latency_ms")
+BUDGET_OF = {"macs": "macs", "params": "params", "latency": "latency_ms"}
+"""The budget field that bounds each cost objective."""
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -110,19 +118,33 @@ def lamoo_options(raw: Mapping[str, Any]) -> LaMOOOptions:
 
 
 def reference_point(
-    objectives: Sequence[str], budget: Budget, cost_model: CostModel
+    objectives: Sequence[str],
+    budget: Budget,
+    cost_model: CostModel,
+    latency: LatencyFn | None = None,
 ) -> list[float]:
-    """Accuracy 0; a budgeted cost at its budget; an unbudgeted one 10% above the largest."""
+    """Accuracy 0; a budgeted cost at its budget; an unbudgeted one 10% above the largest
+    architecture's (its predicted latency for ``latency``)."""
     largest = cost_model.largest()
     ref = []
     for name in objectives:
         if name == "accuracy":
             ref.append(0.0)
             continue
-        bound = getattr(budget, name)
+        bound = getattr(budget, BUDGET_OF[name])
+        if bound is None and name == "latency":
+            if latency is None:
+                raise ConfigError(LATENCY_NEEDS_TABLE)
+            bound = 1.1 * latency(cost_model.space.largest())
         raw = bound if bound is not None else 1.1 * getattr(largest, name)
         ref.append(raw * TO_MAXIMISED[name])
     return ref
+
+
+LATENCY_NEEDS_TABLE = (
+    "the latency objective needs a latency table of this space and device: build one with "
+    "`nas-latency-table space=... out=TABLE` and give latency_table=TABLE"
+)
 
 
 def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) -> str:
@@ -136,6 +158,8 @@ def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) 
     bounds = [
         f"above {value:g} % accuracy"
         if name == "accuracy"
+        else f"below {-value:g} ms predicted latency"
+        if name == "latency"
         else f"below {-value:g} M {DISPLAY[name]}"
         for name, value in zip(objectives, ref_point)
     ]

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,10 +29,11 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
-from evaluate.codec import ArchCodec
+from evaluate.codec import ArchCodec, LatencyFn
 from evaluate.evaluator import InheritedAccuracyEvaluator
 from evaluate.search_results import SearchResult, format_front, write_search_outputs
 from evaluate.search_settings import (
+    LATENCY_NEEDS_TABLE,
     MAXIMISED_UNITS,
     TO_MAXIMISED,
     SearchSettings,
@@ -41,6 +43,7 @@ from evaluate.search_settings import (
 )
 from search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
 from supernet import ArchConfig, CostModel, SearchSpace
+from supernet.errors import ConfigError
 from train.checkpoint import load_supernet
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
@@ -58,6 +61,7 @@ def search_supernet(
     device: str,
     data_overrides: Mapping[str, Any] | None = None,
     resume_changes: Sequence[str] = (),
+    latency_table: str | Path | None = None,
 ) -> SearchResult:
     """Load the supernet (run directory or checkpoint) and its data, search, write the outputs
     into ``run_dir`` (resuming the search found there).
@@ -72,8 +76,13 @@ def search_supernet(
     a search run is refused, and an existing search resumes only with the same settings (except
     ``num_samples``, which may grow, and the keys in ``resume_changes``) and the same supernet
     weights, so two searches never mix their results.
+
+    ``latency_table`` (from ``nas-latency-table``) predicts each architecture's latency: it is
+    needed by the ``latency`` objective and by ``budget.latency_ms``.
     """
     positive_int("calib_images", calib_images)  # before any file or data is read
+    if latency_table is None and uses_latency(settings):
+        raise ConfigError(LATENCY_NEEDS_TABLE)
     ctx = init_from_env(device)
     if not ctx.is_main:
         run_dir = run_dir / ".ranks" / f"rank{ctx.rank}"
@@ -87,6 +96,7 @@ def search_supernet(
             loaded.model, bundle, calib_images, data_cfg.eval_batch_size, ctx.device, origin
         )
         cost_model = CostModel(loaded.space, loaded.num_classes)
+        latency, table_id = _latency(latency_table, loaded.space, loaded.num_classes)
         if ctx.is_main:
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
@@ -99,6 +109,7 @@ def search_supernet(
         fingerprints = {
             "space": loaded.space.fingerprint,
             "supernet weights": weights_fingerprint(loaded.model),
+            **({"latency table": table_id} if table_id else {}),
         }
         run = None
         if ctx.is_main:
@@ -112,7 +123,9 @@ def search_supernet(
                 neutral_keys=NEUTRAL_KEYS | {"num_samples"},
             )
         try:
-            result = run_nas_search(loaded.space, cost_model, evaluator, settings, run_dir)
+            result = run_nas_search(
+                loaded.space, cost_model, evaluator, settings, run_dir, latency=latency
+            )
             if run is not None:
                 run.finish()
         finally:
@@ -138,6 +151,7 @@ def search_from_plain(
         device=coerce(plain["device"], str, "device"),
         data_overrides=plain.get("data") or None,
         resume_changes=coerce(plain.get("resume_changes") or (), tuple[str, ...], "resume_changes"),
+        latency_table=coerce(plain.get("latency_table"), str | None, "latency_table"),
     )
     if result.rank == 0:
         print(format_front(result), flush=True)
@@ -150,8 +164,10 @@ def run_nas_search(
     evaluator: InheritedAccuracyEvaluator,
     settings: SearchSettings,
     run_dir: str | Path,
+    latency: LatencyFn | None = None,
 ) -> SearchResult:
     """Search, resuming from ``run_dir/history.json`` if it exists; write every output there.
+    ``latency`` predicts latency in ms (the ``latency`` objective, ``budget.latency_ms``).
 
     Outputs: ``history.json``/``history.csv`` (the engine's), ``accuracy_cache.jsonl`` (every
     accuracy measured, reused on resume) and those of
@@ -165,19 +181,26 @@ def run_nas_search(
         for evaluation in previous.evaluations:
             space.arch_from_json(evaluation.arch)
     evaluator.persist_to(run_dir / CACHE_NAME)
-    codec = ArchCodec(space, cost_model, settings.budget)
+    if latency is None and uses_latency(settings):
+        raise ConfigError(LATENCY_NEEDS_TABLE)
+    codec = ArchCodec(space, cost_model, settings.budget, latency)
     names = list(settings.objectives)
     accuracy_column = names.index("accuracy")
     cost_columns = tuple(i for i, n in enumerate(names) if n != "accuracy")
 
+    def raw_cost(arch: ArchConfig, name: str) -> float:
+        if name == "latency":
+            assert latency is not None
+            return latency(arch)
+        return float(getattr(cost_model(arch), name))
+
     def known(archs: Sequence[ArchConfig]) -> np.ndarray:
-        costs = [cost_model(a) for a in archs]
         return np.array(
-            [[getattr(c, names[i]) * TO_MAXIMISED[names[i]] for i in cost_columns] for c in costs],
+            [[raw_cost(a, names[i]) * TO_MAXIMISED[names[i]] for i in cost_columns] for a in archs],
             dtype=np.float64,
         ).reshape(len(archs), len(cost_columns))
 
-    ref_point = reference_point(names, settings.budget, cost_model)
+    ref_point = reference_point(names, settings.budget, cost_model, latency)
     strategy = make_strategy(
         settings.strategy,
         codec,
@@ -214,8 +237,27 @@ def run_nas_search(
     )
     progress.close()
     return write_search_outputs(
-        space, cost_model, settings, history, run_dir, evaluator.seconds_per_eval
+        space, cost_model, settings, history, run_dir, evaluator.seconds_per_eval, latency
     )
+
+
+def uses_latency(settings: SearchSettings) -> bool:
+    """True when the search needs a latency predictor (objective or budget)."""
+    return "latency" in settings.objectives or settings.budget.latency_ms is not None
+
+
+def _latency(
+    path: str | Path | None, space: SearchSpace, num_classes: int
+) -> tuple[LatencyFn | None, str | None]:
+    """The table's predictor and an identity for the manifest (its header's digest)."""
+    if path is None:
+        return None, None
+    from evaluate.latency_table import LatencyPredictor, load_latency_table
+
+    table = load_latency_table(path, space, num_classes)
+    predictor = LatencyPredictor(space, num_classes, table)
+    header = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    return predictor.predict_ms, hashlib.blake2b(header.encode(), digest_size=8).hexdigest()
 
 
 class _Progress:
