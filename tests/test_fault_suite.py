@@ -313,3 +313,27 @@ def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, arg
         main[argv[0]]()
     text = str(info.value.code)
     assert text.startswith("error:") and message in text and "\n" not in text
+
+
+def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeypatch) -> None:
+    from train.supernet import main
+
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "metrics.csv").write_text("mine\n")
+    monkeypatch.setattr("sys.argv", ["nas-train-supernet", f"run_dir={mine}", "progress=false"])
+    with pytest.raises(SystemExit, match="not empty and is not a run directory"):
+        main()
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.csv"]  # no .hydra, log or lock
+
+    done = tmp_path / "done"
+    small = ["schedule.epochs=1", "data.max_train_images=32", "data.batch_size=16"]
+    argv = ["nas-train-supernet", f"run_dir={done}", "progress=false", "tensorboard=false"]
+    monkeypatch.setattr("sys.argv", [*argv, *small])
+    main()
+    recorded = (done / ".hydra" / "overrides.yaml").read_text()
+    monkeypatch.setattr("sys.argv", [*argv, *small, "seed=5"])
+    with pytest.raises(SystemExit, match="already holds a supernet run"):
+        main()
+    assert (done / ".hydra" / "overrides.yaml").read_text() == recorded  # not the refused one's

@@ -54,12 +54,17 @@ def run_cli(
         OmegaConf.register_new_resolver("nas_run_dir", lambda run_dir, default: run_dir or default)
 
     command = Path(sys.argv[0]).name
+    before = _HydraFiles.snapshot(sys.argv[1:])
 
     def hydra_task(cfg: Any) -> Any:
         try:
             set_threads(cfg.get("num_threads"))
             return task(cfg)
         except expected as err:
+            from train.rundir import RunDirError
+
+            if isinstance(err, RunDirError):  # refused: leave the folder as it was before us
+                before.restore()
             sys.exit(f"error: {err}")
         except MissingMandatoryValue as err:
             key = getattr(err, "full_key", None) or "a required setting"
@@ -79,6 +84,44 @@ def run_cli(
     # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
+
+
+class _HydraFiles:
+    """What Hydra's own files (``.hydra/``, ``<job>.log``) in an explicit ``run_dir=`` were
+    before this command: Hydra writes them before any code of ours runs, so when the run
+    directory is refused (another run's folder, a user's folder) they are put back as they were.
+    """
+
+    def __init__(self, folder: Path | None, saved: dict[str, bytes], logs: set[str]) -> None:
+        self.folder, self.saved, self.logs = folder, saved, logs
+
+    @classmethod
+    def snapshot(cls, args: list[str]) -> _HydraFiles:
+        given = [a.split("=", 1)[1] for a in args if a.startswith("run_dir=")]
+        folder = Path(given[-1]) if given and given[-1] not in ("", "null") else None
+        saved: dict[str, bytes] = {}
+        logs: set[str] = set()
+        if folder is not None and folder.is_dir():
+            hydra_dir = folder / ".hydra"
+            if hydra_dir.is_dir():
+                saved = {p.name: p.read_bytes() for p in hydra_dir.iterdir() if p.is_file()}
+            logs = {p.name for p in folder.glob("*.log")}
+        return cls(folder, saved, logs)
+
+    def restore(self) -> None:
+        import shutil
+
+        if self.folder is None or not self.folder.is_dir():
+            return
+        hydra_dir = self.folder / ".hydra"
+        shutil.rmtree(hydra_dir, ignore_errors=True)
+        if self.saved:
+            hydra_dir.mkdir()
+            for name, data in self.saved.items():
+                (hydra_dir / name).write_bytes(data)
+        for log in self.folder.glob("*.log"):
+            if log.name not in self.logs:
+                log.unlink(missing_ok=True)
 
 
 SPACE_FILE_KEY = "space_file"
