@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nas-evaluate": ("evaluate", "evaluate.cli"),
     "nas-pipeline": ("pipeline", "evaluate.pipeline"),
     "nas-predict": ("predict", "evaluate.predict"),
+    "nas-latency-table": ("latency_table", "evaluate.latency_cli"),
 }
 """Script -> (its config in ``conf/``, the module whose ``main()`` runs it)."""
 
@@ -74,3 +75,7 @@ def pipeline() -> None:
 
 def predict() -> None:
     _run("nas-predict")
+
+
+def latency_table() -> None:
+    _run("nas-latency-table")

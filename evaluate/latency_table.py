@@ -1,0 +1,634 @@
+"""Measured latency of a subnet from a per-block lookup table (a hardware-aware objective).
+
+A subnet decomposes exactly as :mod:`supernet.cost` decomposes its MACs: the stem, the first
+block (where the space has one), each active MBConv layer (or identity projection), the final
+expand and the head. A :class:`LatencyKey` is one such piece with every number that fixes its
+runtime: its kind, input size, in / hidden / out channels, kernel, stride, whether it expands,
+its squeeze-excite and activation, and whether it is a projection. The stage and the position
+in it matter only through those numbers (the first layer of a stage has the stride and the
+stage's input width; the later ones are ``width -> width``), so equal shapes share one entry.
+
+:func:`build_latency_table` times each key's module standalone (random weights, the
+:mod:`supernet.static` building blocks) and appends one JSON line per key to a table file whose
+first line, the header, records the space, device, threads, batch size and protocol. A rerun on
+the same file measures only the missing keys; a header that differs is refused.
+:class:`LatencyPredictor` sums the keys of an architecture: ``predict_ms(arch)``.
+
+Example:
+    >>> space = load_space("tiny")
+    >>> table = build_latency_table(space, 10, "tiny_cpu.jsonl", warmup=5, repeats=20)
+    ... # doctest: +SKIP
+    >>> LatencyPredictor(space, 10, table).predict_ms(space.smallest())  # doctest: +SKIP
+    0.21
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evaluate.errors import EvaluateError
+from evaluate.latency import LatencyStats, measure_latency_ms
+from supernet._channels import (
+    BlockShape,
+    block_shapes,
+    conv_out_size,
+    mid_channels,
+    projection_shape,
+    stage_in_choices,
+    stem_out_channels,
+)
+from supernet.cost import Cost, block_cost, conv_bn_cost, conv_cost, linear_cost
+from supernet.errors import ConfigError
+from supernet.space import IDENTITY, ArchConfig, Op, SearchSpace, StageArch, StageSpec
+from supernet.static import ConvBN, Head, first_block_shape, init_weights, make_block
+from train.io import append_line, atomic_write_text, read_lines
+
+FORMAT = "lamoo-nas/latency-table"
+VERSION = 1
+KINDS = ("stem", "first_block", "block", "final_expand", "head")
+RUNTIMES = ("torch", "onnxruntime")
+
+
+class LatencyTableError(EvaluateError, ValueError):
+    """A latency table is missing, corrupt, made for another setup, or lacks needed keys."""
+
+
+# --------------------------------------------------------------------------- keys
+@dataclass(frozen=True, order=True)
+class LatencyKey:
+    """One piece of a subnet as it runs: ``(N, in_channels, size, size)`` in.
+
+    ``stem``: the 3x3 conv (``in_channels`` 3). ``block`` / ``first_block``: an inverted
+    residual ``in -> mid -> out`` (``projection``: the identity op's strided 1x1 conv).
+    ``final_expand``: the 1x1 conv to the final width. ``head``: pool, the head conv to
+    ``mid_channels`` (0: none) and the classifier of ``in_channels`` (or ``mid``) features to the
+    table's ``num_classes`` (``out_channels`` 0).
+    """
+
+    kind: str
+    size: int
+    in_channels: int
+    out_channels: int
+    mid_channels: int = 0
+    kernel_size: int = 1
+    stride: int = 1
+    expand: bool = False
+    se: bool = False
+    activation: str = ""
+    projection: bool = False
+
+    @property
+    def id(self) -> str:
+        """A readable, injective name, e.g. ``block:r16:24-72-40:k5:s2:e1:se1:relu:p0``."""
+        return (
+            f"{self.kind}:r{self.size}:{self.in_channels}-{self.mid_channels}-"
+            f"{self.out_channels}:k{self.kernel_size}:s{self.stride}:e{int(self.expand)}:"
+            f"se{int(self.se)}:{self.activation}:p{int(self.projection)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LatencyKey:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(raw, dict) or set(raw) != names:
+            raise LatencyTableError(f"not a latency key: {raw!r}")
+        return cls(**raw)
+
+    def block_shape(self) -> BlockShape:
+        """The :class:`BlockShape` of a ``block`` / ``first_block`` key."""
+        return BlockShape(
+            self.in_channels, self.mid_channels, self.out_channels, self.kernel_size,
+            self.stride, self.expand, self.se, self.activation, self.size, self.projection,
+        )  # fmt: skip
+
+
+def _block_key(shape: BlockShape, kind: str = "block") -> LatencyKey:
+    return LatencyKey(
+        kind, shape.size, shape.in_channels, shape.out_channels, shape.mid_channels,
+        shape.kernel_size, shape.stride, shape.expand, shape.se, shape.activation,
+        shape.projection,
+    )  # fmt: skip
+
+
+def _layer_key(
+    spec: StageSpec, in_channels: int, width: int, op: Op, stride: int, size: int
+) -> LatencyKey:
+    """The key of one layer, built as :func:`supernet._channels.block_shapes` builds it."""
+    if tuple(op) == IDENTITY:
+        return _block_key(projection_shape(in_channels, width, stride, spec.activation, size))
+    kernel, expand = op
+    shape = BlockShape(
+        in_channels, mid_channels(in_channels, expand), width, kernel, stride, expand != 1,
+        spec.se, spec.activation, size,
+    )  # fmt: skip
+    return _block_key(shape)
+
+
+def _stem_keys(space: SearchSpace, resolution: int) -> list[LatencyKey]:
+    stem = space.stem
+    keys = [LatencyKey("stem", resolution, 3, stem.channels, 0, 3, stem.stride, False, False,
+                       stem.activation)]  # fmt: skip
+    first = first_block_shape(space, conv_out_size(resolution, stem.stride))
+    return keys if first is None else [*keys, _block_key(first, "first_block")]
+
+
+def _tail_keys(space: SearchSpace, last_channels: int, size: int) -> list[LatencyKey]:
+    final, head = space.final_expand, space.head
+    return [
+        LatencyKey("final_expand", size, last_channels, final.channels, 0, 1, 1, False, False,
+                   final.activation),
+        LatencyKey("head", size, final.channels, 0, head.channels or 0, 1, 1, False, False,
+                   head.activation),
+    ]  # fmt: skip
+
+
+def latency_keys(space: SearchSpace, arch: ArchConfig) -> list[LatencyKey]:
+    """The keys of ``arch`` in network order, one per piece (equal layers repeat a key).
+
+    Example:
+        >>> len(latency_keys(load_space("tiny"), load_space("tiny").smallest()))
+        7
+    """
+    space.validate(arch)
+    shapes = block_shapes(space, arch)
+    size = conv_out_size(arch.resolution, space.stem.stride)
+    last = shapes[-1].out_channels if shapes else stem_out_channels(space)
+    size = shapes[-1].out_size if shapes else size
+    blocks = [_block_key(s) for s in shapes]
+    return [*_stem_keys(space, arch.resolution), *blocks, *_tail_keys(space, last, size)]
+
+
+def _stage_sizes(space: SearchSpace, resolution: int) -> list[int]:
+    """Input size of each stage, then the final size (depth never changes the sizes)."""
+    sizes = [conv_out_size(resolution, space.stem.stride)]
+    for spec in space.stages:
+        sizes.append(conv_out_size(sizes[-1], spec.stride))
+    return sizes
+
+
+def all_latency_keys(space: SearchSpace) -> list[LatencyKey]:
+    """Every key any architecture of ``space`` can contain, once each (sorted), enumerated per
+    resolution, stage, input width, width and op, never per architecture.
+
+    Example:
+        >>> len(all_latency_keys(load_space("cifar")))
+        94
+    """
+    keys: set[LatencyKey] = set()
+    for resolution in space.resolutions:
+        keys.update(_stem_keys(space, resolution))
+        sizes = _stage_sizes(space, resolution)
+        for i, spec in enumerate(space.stages):
+            for width in spec.widths:
+                for cin in stage_in_choices(space, i):
+                    for op in spec.layer_ops(0):
+                        keys.add(_layer_key(spec, cin, width, op, spec.stride, sizes[i]))
+                if spec.max_depth > 1:
+                    for op in spec.layer_ops(1):
+                        keys.add(_layer_key(spec, width, width, op, 1, sizes[i + 1]))
+        for last in space.stages[-1].widths if space.stages else [stem_out_channels(space)]:
+            keys.update(_tail_keys(space, last, sizes[-1]))
+    return sorted(keys)
+
+
+def key_cost(key: LatencyKey, num_classes: int) -> Cost:
+    """MACs and params of the key's piece, by :mod:`supernet.cost`'s formulas (they sum to
+    :func:`supernet.cost.count_cost` of the architecture)."""
+    if key.kind == "stem":
+        out = conv_out_size(key.size, key.stride)
+        return conv_bn_cost(key.in_channels, key.out_channels, key.kernel_size, out)
+    if key.kind in ("block", "first_block"):
+        return block_cost(key.block_shape())
+    if key.kind == "final_expand":
+        return conv_bn_cost(key.in_channels, key.out_channels, 1, key.size)
+    if key.mid_channels == 0:
+        return linear_cost(key.in_channels, num_classes)
+    conv = conv_cost(key.in_channels, key.mid_channels, 1, 1)
+    return conv + linear_cost(key.mid_channels, num_classes)
+
+
+def build_key_module(key: LatencyKey, num_classes: int) -> nn.Module:
+    """The key's piece as the static subnet builds it, freshly initialised, in eval mode."""
+    module: nn.Module
+    if key.kind == "stem":
+        module = ConvBN(3, key.out_channels, key.kernel_size, key.stride, act=key.activation)
+    elif key.kind in ("block", "first_block"):
+        module = make_block(key.block_shape())
+    elif key.kind == "final_expand":
+        module = ConvBN(key.in_channels, key.out_channels, 1, act=key.activation)
+    elif key.kind == "head":
+        module = Head(key.in_channels, key.mid_channels or None, key.activation, 0.0, num_classes)
+    else:
+        raise LatencyTableError(f"unknown latency key kind {key.kind!r}; allowed: {KINDS}")
+    init_weights(module)
+    return module.eval()
+
+
+# --------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class LatencyTable:
+    """A table file's header and its measured keys -> latency (ms): the median over the
+    key's rounds (``rounds_ms``, each the median of ``repeats`` runs)."""
+
+    path: Path
+    header: dict[str, Any]
+    latency_ms: dict[LatencyKey, float] = field(repr=False)
+    rounds_ms: dict[LatencyKey, tuple[float, ...]] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.latency_ms)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.latency_ms
+
+    def missing(self, keys: Iterable[LatencyKey]) -> list[LatencyKey]:
+        """The distinct ``keys`` the table has no entry for, sorted."""
+        return sorted(set(keys) - set(self.latency_ms))
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the header and the entries: equal tables predict equally (a resumed
+        search can refuse a table that changed under it)."""
+        rows = sorted(f"{key.id}={ms!r}" for key, ms in self.latency_ms.items())
+        blob = json.dumps([self.header, rows], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def device_description(device: str, runtime: str) -> str:
+    """``"cpu: <CPU model>"`` (from ``/proc/cpuinfo``) or ``"cuda: <GPU name>"``."""
+    if torch.device(device).type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(torch.device(device))}"
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {model or platform.processor() or platform.machine()}"
+
+
+def table_header(
+    space: SearchSpace, num_classes: int, *, device: str, runtime: str, batch_size: int,
+    num_threads: int, warmup: int, repeats: int, rounds: int,
+) -> dict[str, Any]:  # fmt: skip
+    """The first line of a table file: what every entry below was measured for and with."""
+    versions = {"torch": torch.__version__}
+    if runtime == "onnxruntime":
+        import onnxruntime
+
+        versions["onnxruntime"] = onnxruntime.__version__
+    return {
+        "format": FORMAT, "version": VERSION, "space": space.name,
+        "space_fingerprint": space.fingerprint, "num_classes": num_classes,
+        "device": device_description(device, runtime), "runtime": runtime,
+        "versions": versions, "num_threads": num_threads, "batch_size": batch_size,
+        "warmup": warmup, "repeats": repeats, "rounds": rounds,
+    }  # fmt: skip
+
+
+def _check_settings(device: str, runtime: str, batch_size: int, num_threads: int,
+                    warmup: int, repeats: int, rounds: int) -> None:  # fmt: skip
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime is {runtime!r}; allowed: {list(RUNTIMES)}")
+    if runtime == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ConfigError(f"runtime onnxruntime runs on the CPU; device must be cpu, not {device}")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but CUDA is not available; use device=cpu")
+    for name, value, low in (("batch_size", batch_size, 1), ("num_threads", num_threads, 1),
+                             ("warmup", warmup, 0), ("repeats", repeats, 1),
+                             ("rounds", rounds, 1)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def build_latency_table(
+    space: SearchSpace,
+    num_classes: int,
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    runtime: str = "torch",
+    batch_size: int = 1,
+    num_threads: int = 1,
+    warmup: int = 5,
+    repeats: int = 20,
+    rounds: int = 3,
+    max_keys: int | None = None,
+    progress: bool = True,
+) -> LatencyTable:
+    """Measure every key of ``space`` not yet in the table at ``path`` and append it there.
+
+    Each key's module runs standalone on a ``(batch_size, C, size, size)`` input: torch via
+    :func:`evaluate.latency.measure_latency_ms`, or an ONNX Runtime CPU session with
+    ``intra_op_num_threads=num_threads``; the median of ``repeats`` timed runs is one line.
+    A shared machine's speed drifts over fractions of a second, so every key is measured in
+    ``rounds`` passes over all keys (interleaved in time) and its entry is the median of its
+    rounds. ``max_keys`` stops after that many new measurements (the rest waits for a rerun).
+    Torch's thread count is ``num_threads`` during the build and restored after it.
+
+    Example:
+        >>> build_latency_table(load_space("tiny"), 10, "t.jsonl", repeats=5)  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    _check_settings(device, runtime, batch_size, num_threads, warmup, repeats, rounds)
+    path = Path(path)
+    header = table_header(space, num_classes, device=device, runtime=runtime,
+                          batch_size=batch_size, num_threads=num_threads, warmup=warmup,
+                          repeats=repeats, rounds=rounds)  # fmt: skip
+    done = _open_for_append(path, header)
+    keys = all_latency_keys(space)
+    todo = [(r, k) for r in range(rounds) for k in keys if len(done.get(k, ())) <= r]
+    if max_keys is not None:
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 0:
+            raise ConfigError(f"max_keys must be null or an integer >= 0, got {max_keys!r}")
+        todo = todo[:max_keys]
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        for r, key in tqdm(todo, desc=f"latency {space.name}", unit="key", disable=not progress):
+            stats = measure_key(key, num_classes, device, runtime, batch_size, num_threads,
+                                warmup, repeats)  # fmt: skip
+            row = {"key": key.to_dict(), "round": r, "median_ms": stats.median_ms,
+                   "p90_ms": stats.p90_ms, "min_ms": stats.min_ms}  # fmt: skip
+            append_line(path, json.dumps(row))
+    finally:
+        torch.set_num_threads(previous_threads)
+    return load_latency_table(path, space, num_classes)
+
+
+def measure_key(
+    key: LatencyKey, num_classes: int, device: str, runtime: str, batch_size: int,
+    num_threads: int, warmup: int, repeats: int,
+) -> LatencyStats:  # fmt: skip
+    """Latency statistics of one key's module (see :func:`build_latency_table`)."""
+    module = build_key_module(key, num_classes)
+    shape = (batch_size, key.in_channels, key.size, key.size)
+    if runtime == "onnxruntime":
+        return measure_onnx_latency_ms(module, shape, num_threads, warmup, repeats)
+    return measure_latency_ms(module, shape, device, warmup, repeats)
+
+
+def measure_onnx_latency_ms(
+    model: nn.Module, input_shape: tuple[int, ...], num_threads: int, warmup: int, repeats: int
+) -> LatencyStats:
+    """Time an ONNX Runtime CPU session of ``model`` (exported to a temp folder) on one input."""
+    import onnxruntime as ort
+
+    from evaluate.export import _write_onnx  # the project's one ONNX exporter
+
+    example = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = Path(folder) / "block.onnx"
+        _write_onnx(model.eval(), example, onnx_path)
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: example.numpy()}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times_ms = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times_ms[i] = (time.perf_counter() - start) * 1e3
+    return LatencyStats(
+        float(np.median(times_ms)), float(np.percentile(times_ms, 90)), float(times_ms.mean()),
+        float(times_ms.min()), int(input_shape[0]), repeats, warmup, "cpu:onnxruntime",
+        num_threads,
+    )  # fmt: skip
+
+
+def _open_for_append(path: Path, header: dict[str, Any]) -> dict[LatencyKey, list[float]]:
+    """Write the header of a new table, or check an existing one's (dropping a torn last line)
+    and return its measured keys."""
+    if not path.exists() or path.stat().st_size == 0:  # the header is written atomically
+        atomic_write_text(path, json.dumps(header) + "\n")
+        return {}
+    lines = read_lines(path)
+    old = _parse_header(path, lines)
+    differs = [f"{name}: table {old.get(name)!r}, now {value!r}"
+               for name, value in header.items() if old.get(name) != value]  # fmt: skip
+    if differs:
+        raise LatencyTableError(
+            f"latency table {path} was measured for another setup ({'; '.join(differs)}); "
+            "give another out= or the table's own settings"
+        )
+    entries = _parse_entries(path, lines)
+    if not path.read_bytes().endswith(b"\n"):  # an interrupted append: drop the fragment
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return entries
+
+
+def _parse_header(path: Path, lines: list[str]) -> dict[str, Any]:
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise LatencyTableError(
+            f"{path} is not a latency table of this project (no {FORMAT!r} header line); "
+            "build one with nas-latency-table out=PATH"
+        )
+    if header.get("version") != VERSION:
+        raise LatencyTableError(
+            f"latency table {path} has format version {header.get('version')}, this code "
+            f"reads {VERSION}; rebuild it with nas-latency-table"
+        )
+    return header
+
+
+def _parse_entries(path: Path, lines: list[str]) -> dict[LatencyKey, list[float]]:
+    """Each key's round medians, in round order (a repeated round keeps its first line)."""
+    rounds: dict[LatencyKey, dict[int, float]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            row = json.loads(line)
+            key, ms = LatencyKey.from_dict(row["key"]), float(row["median_ms"])
+            rounds.setdefault(key, {}).setdefault(int(row["round"]), ms)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise LatencyTableError(
+                f"line {number} of latency table {path} is not an entry ({err}); the file is "
+                "corrupt: delete it and rebuild with nas-latency-table"
+            ) from err
+    return {key: [by_round[r] for r in sorted(by_round)] for key, by_round in rounds.items()}
+
+
+def load_latency_table(path: str | Path, space: SearchSpace, num_classes: int) -> LatencyTable:
+    """Read a table file made for ``space`` and ``num_classes`` (a torn last line is ignored).
+
+    Example:
+        >>> load_latency_table("tiny_cpu.jsonl", load_space("tiny"), 10)  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LatencyTableError(
+            f"no latency table at {path}; build one with "
+            f"nas-latency-table space={space.name} out={path}"
+        )
+    lines = read_lines(path)
+    header = _parse_header(path, lines)
+    if (header.get("space"), header.get("space_fingerprint")) != (space.name, space.fingerprint):
+        raise LatencyTableError(
+            f"latency table {path} was measured for space {header.get('space')!r} (fingerprint "
+            f"{header.get('space_fingerprint')}), not {space.name!r} ({space.fingerprint}); "
+            "build one for this space with nas-latency-table"
+        )
+    if header.get("num_classes") != num_classes:
+        raise LatencyTableError(
+            f"latency table {path} has a {header.get('num_classes')}-class head, this run "
+            f"{num_classes}; build one with num_classes={num_classes}"
+        )
+    entries = _parse_entries(path, lines)
+    latency_ms = {key: float(np.median(ms)) for key, ms in entries.items()}
+    return LatencyTable(path, header, latency_ms, {k: tuple(ms) for k, ms in entries.items()})
+
+
+# --------------------------------------------------------------------------- prediction
+class LatencyPredictor:
+    """Latency (ms) of an architecture as the sum of its keys' table entries, cached per arch.
+
+    ``scale * sum + offset`` once :meth:`fit_correction` fitted the pair on measured networks.
+    The plain sum ranks networks but runs low in absolute terms: a block timed alone keeps its
+    weights and input in cache from run to run, one in a network does not (on the CPU of
+    ``bench/evaluate/latency_bench.py`` the sum was 11-26 % below whole-network medians, and a
+    fit on 10 networks brought the held-out error to 7-11 %).
+
+    Example:
+        >>> predictor = LatencyPredictor(space, 10, load_latency_table(path, space, 10))
+        ... # doctest: +SKIP
+        >>> predictor.predict_ms(space.largest()) > predictor.fastest_ms()  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self, space: SearchSpace, num_classes: int, table: LatencyTable,
+        scale: float = 1.0, offset: float = 0.0,
+    ) -> None:  # fmt: skip
+        if (table.header["space_fingerprint"], table.header["num_classes"]) != (
+            space.fingerprint, num_classes,
+        ):  # fmt: skip
+            raise LatencyTableError(
+                f"latency table {table.path} is for space {table.header['space']!r} with "
+                f"{table.header['num_classes']} classes, not {space.name!r} with {num_classes}"
+            )
+        self.space, self.num_classes, self.table = space, num_classes, table
+        self.scale, self.offset = scale, offset
+        self._predict = lru_cache(maxsize=65536)(self._sum_ms)
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace, num_classes: int) -> LatencyPredictor:
+        """The predictor of the table file at ``path`` (see :func:`load_latency_table`)."""
+        return cls(space, num_classes, load_latency_table(path, space, num_classes))
+
+    def predict_ms(self, arch: ArchConfig) -> float:
+        """Predicted latency of ``arch``; :class:`LatencyTableError` names missing keys."""
+        return self.scale * self._predict(arch) + self.offset
+
+    def _sum_ms(self, arch: ArchConfig) -> float:
+        keys = latency_keys(self.space, arch)
+        self._require(keys, f"architecture {arch}")
+        return float(sum(self.table.latency_ms[key] for key in keys))
+
+    def _require(self, keys: Iterable[LatencyKey], what: str) -> None:
+        missing = self.table.missing(keys)
+        if missing:
+            shown = ", ".join(k.id for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise LatencyTableError(
+                f"latency table {self.table.path} lacks {len(missing)} key(s) of {what}: "
+                f"{shown}; rebuild it: nas-latency-table space={self.space.name} "
+                f"out={self.table.path} (a rerun measures only the missing keys)"
+            )
+
+    def fastest(self) -> tuple[ArchConfig, float]:
+        """The architecture of least predicted latency and that latency, exactly: a dynamic
+        programme over resolution, then stage by stage over the incoming width (the sum is
+        additive and each later layer takes its cheapest op), not the ``smallest()`` arch."""
+        self._require(all_latency_keys(self.space), f"space {self.space.name!r}")
+        best: tuple[float, ArchConfig] | None = None
+        for resolution in self.space.resolutions:
+            ms, arch = self._fastest_at(resolution)
+            if best is None or ms < best[0]:
+                best = (ms, arch)
+        assert best is not None
+        return best[1], self.scale * best[0] + self.offset
+
+    def fastest_ms(self) -> float:
+        """Predicted latency of :meth:`fastest`'s architecture: no budget below it is feasible."""
+        return self.fastest()[1]
+
+    def _fastest_at(self, resolution: int) -> tuple[float, ArchConfig]:
+        ms_of = self.table.latency_ms
+        sizes = _stage_sizes(self.space, resolution)
+        start = sum(ms_of[k] for k in _stem_keys(self.space, resolution))
+        states: dict[int, tuple[float, tuple[StageArch, ...]]] = {
+            stem_out_channels(self.space): (start, ())
+        }
+        for i, spec in enumerate(self.space.stages):
+            nxt: dict[int, tuple[float, tuple[StageArch, ...]]] = {}
+            for cin, (ms, stages) in states.items():
+                for width in spec.widths:
+                    first = min(spec.layer_ops(0), key=lambda op: ms_of[
+                        _layer_key(spec, cin, width, op, spec.stride, sizes[i])])  # fmt: skip
+                    total = ms + ms_of[_layer_key(spec, cin, width, first, spec.stride, sizes[i])]
+                    later, depth, extra = first, min(spec.depths), 0.0
+                    if spec.max_depth > 1:
+                        later = min(spec.layer_ops(1), key=lambda op: ms_of[
+                            _layer_key(spec, width, width, op, 1, sizes[i + 1])])  # fmt: skip
+                        step = ms_of[_layer_key(spec, width, width, later, 1, sizes[i + 1])]
+                        depth = min(spec.depths, key=lambda d: (d - 1) * step)
+                        extra = (depth - 1) * step
+                    ops = [first, *[later] * (depth - 1)]
+                    stage = StageArch(depth, tuple(int(k) for k, _ in ops),
+                                      tuple(float(e) for _, e in ops), width)  # fmt: skip
+                    if width not in nxt or total + extra < nxt[width][0]:
+                        nxt[width] = (total + extra, (*stages, stage))
+            states = nxt
+        best: tuple[float, ArchConfig] | None = None
+        for last, (ms, stages) in states.items():
+            ms += sum(ms_of[k] for k in _tail_keys(self.space, last, sizes[-1]))
+            if best is None or ms < best[0]:
+                best = (ms, ArchConfig(resolution, stages))
+        assert best is not None
+        return best
+
+    def fit_correction(self, measured: Sequence[tuple[ArchConfig, float]]) -> LatencyPredictor:
+        """A predictor whose ``predict_ms`` is ``a * table_sum + b``, least squares over the
+        ``(arch, measured_ms)`` of a few whole networks (at least 2 with distinct sums).
+
+        Example:
+            >>> corrected = predictor.fit_correction([(a1, 3.1), (a2, 5.0), (a3, 7.2)])
+            ... # doctest: +SKIP
+        """
+        sums = np.array([self._predict(arch) for arch, _ in measured], dtype=np.float64)
+        ms = np.array([m for _, m in measured], dtype=np.float64)
+        if len(measured) < 2 or np.ptp(sums) == 0:
+            raise LatencyTableError(
+                f"fit_correction needs >= 2 networks with distinct table sums, got {len(measured)}"
+            )
+        scale, offset = np.polyfit(sums, ms, 1)
+        if scale <= 0:
+            raise LatencyTableError(
+                f"the measured latencies fall as the table's sums rise (slope {scale:.3g}): "
+                "the measurements are noise; time the networks with more repeats"
+            )
+        return LatencyPredictor(self.space, self.num_classes, self.table, float(scale),
+                                float(offset))  # fmt: skip
