@@ -89,7 +89,10 @@ class ArchCodec:
 
     Raises :class:`search.errors.InfeasibleBudgetError` at construction when even the smallest
     architecture exceeds the budget (the message names the smallest cost). ``latency`` predicts
-    an architecture's latency in ms; a ``budget.latency_ms`` needs it.
+    an architecture's latency in ms; a ``budget.latency_ms`` needs it. ``anchor`` is the
+    architecture that fits any feasible budget (default the smallest; with a latency budget give
+    the predictor's fastest, which need not be the smallest by MACs): the feasibility check and
+    the growth phase of :meth:`sample` start from it.
     """
 
     def __init__(
@@ -98,20 +101,21 @@ class ArchCodec:
         cost_model: CostModel,
         budget: Budget,
         latency: LatencyFn | None = None,
+        anchor: ArchConfig | None = None,
     ) -> None:
         self.space = space
         self.cost_model = cost_model
         self.budget = budget
         self.latency = latency
+        self.anchor = anchor or space.smallest()
         if budget.latency_ms is not None and latency is None:
             raise ConfigError(
                 "budget.latency_ms needs a latency table: build one with nas-latency-table and "
                 "give latency_table=PATH"
             )
-        smallest_arch = space.smallest()
-        smallest = cost_model(smallest_arch)
-        if not self.fits(smallest_arch):
-            fastest = f" and predicts {latency(smallest_arch):.4g} ms" if latency else ""
+        smallest = cost_model(space.smallest())
+        if not self.fits(self.anchor):
+            fastest = f" and the fastest predicts {latency(self.anchor):.4g} ms" if latency else ""
             raise InfeasibleBudgetError(
                 f"budget ({budget.describe()}) is below the smallest architecture of space "
                 f"{space.name!r}, which costs {smallest.macs:,} MACs and {smallest.params:,} "
@@ -151,7 +155,7 @@ class ArchCodec:
         return self._grow(found, rng, n)
 
     def _grow(self, found: list[ArchConfig], rng: np.random.Generator, n: int) -> list[ArchConfig]:
-        parents = found or [self.space.smallest()]
+        parents = found or [self.anchor]
         out, taken = list(parents), set(parents)
         for _ in range(_MUTATIONS_PER_POINT * n):
             if len(out) >= n:

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -96,7 +95,7 @@ def search_supernet(
             loaded.model, bundle, calib_images, data_cfg.eval_batch_size, ctx.device, origin
         )
         cost_model = CostModel(loaded.space, loaded.num_classes)
-        latency, table_id = _latency(latency_table, loaded.space, loaded.num_classes)
+        latency, fastest, table_id = _latency(latency_table, loaded.space, loaded.num_classes)
         if ctx.is_main:
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
@@ -124,7 +123,7 @@ def search_supernet(
             )
         try:
             result = run_nas_search(
-                loaded.space, cost_model, evaluator, settings, run_dir, latency=latency
+                loaded.space, cost_model, evaluator, settings, run_dir, latency, fastest
             )
             if run is not None:
                 run.finish()
@@ -165,9 +164,11 @@ def run_nas_search(
     settings: SearchSettings,
     run_dir: str | Path,
     latency: LatencyFn | None = None,
+    fastest: ArchConfig | None = None,
 ) -> SearchResult:
     """Search, resuming from ``run_dir/history.json`` if it exists; write every output there.
-    ``latency`` predicts latency in ms (the ``latency`` objective, ``budget.latency_ms``).
+    ``latency`` predicts latency in ms (the ``latency`` objective, ``budget.latency_ms``);
+    ``fastest`` is its fastest architecture (see :class:`evaluate.codec.ArchCodec`).
 
     Outputs: ``history.json``/``history.csv`` (the engine's), ``accuracy_cache.jsonl`` (every
     accuracy measured, reused on resume) and those of
@@ -183,7 +184,7 @@ def run_nas_search(
     evaluator.persist_to(run_dir / CACHE_NAME)
     if latency is None and uses_latency(settings):
         raise ConfigError(LATENCY_NEEDS_TABLE)
-    codec = ArchCodec(space, cost_model, settings.budget, latency)
+    codec = ArchCodec(space, cost_model, settings.budget, latency, fastest)
     names = list(settings.objectives)
     accuracy_column = names.index("accuracy")
     cost_columns = tuple(i for i, n in enumerate(names) if n != "accuracy")
@@ -248,16 +249,16 @@ def uses_latency(settings: SearchSettings) -> bool:
 
 def _latency(
     path: str | Path | None, space: SearchSpace, num_classes: int
-) -> tuple[LatencyFn | None, str | None]:
-    """The table's predictor and an identity for the manifest (its header's digest)."""
+) -> tuple[LatencyFn | None, ArchConfig | None, str | None]:
+    """The table's predictor, its fastest architecture (which also checks that the table has
+    every entry the space needs) and the table's fingerprint for the manifest."""
     if path is None:
-        return None, None
-    from evaluate.latency_table import LatencyPredictor, load_latency_table
+        return None, None, None
+    from evaluate.latency_table import LatencyPredictor
 
-    table = load_latency_table(path, space, num_classes)
-    predictor = LatencyPredictor(space, num_classes, table)
-    header = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
-    return predictor.predict_ms, hashlib.blake2b(header.encode(), digest_size=8).hexdigest()
+    predictor = LatencyPredictor.load(path, space, num_classes)
+    fastest, _ = predictor.fastest()
+    return predictor.predict_ms, fastest, predictor.table.fingerprint
 
 
 class _Progress:

@@ -4,6 +4,7 @@ MACs, so the expected front is known); the table-based predictor has its own tes
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -68,3 +69,25 @@ def test_latency_settings_are_typed() -> None:
     assert settings_from_plain({**base, "budget": {"latency_ms": "12.5"}}).budget.latency_ms == 12.5
     with pytest.raises(ConfigError, match=r"budget\.latency_ms is 'fast'"):
         settings_from_plain({**base, "budget": {"latency_ms": "fast"}})
+
+
+def test_a_search_with_a_measured_table(trained_run, tiny_space, tmp_path) -> None:
+    from evaluate.latency_table import LatencyPredictor, build_latency_table
+
+    table_path = tmp_path / "tiny_cpu.jsonl"
+    build_latency_table(tiny_space, 10, table_path, warmup=0, repeats=1, rounds=1, progress=False)
+    predictor = LatencyPredictor.load(table_path, tiny_space, 10)
+    _, fastest_ms = predictor.fastest()
+    slowest_ms = predictor.predict_ms(tiny_space.largest())
+    budget = Budget(latency_ms=fastest_ms + 0.5 * (slowest_ms - fastest_ms))
+    settings = _settings(objectives=("accuracy", "latency", "macs"), budget=budget, num_samples=8)
+    result = search_supernet(trained_run, settings, tmp_path / "s", calib_images=16,
+                             use_ema=True, device="cpu", latency_table=table_path)  # fmt: skip
+    assert all(r.latency_ms == predictor.predict_ms(r.arch) for r in result.rows)
+    assert all(r.latency_ms <= budget.latency_ms for r in result.rows)
+    manifest = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert manifest["fingerprints"]["latency table"] == predictor.table.fingerprint
+    with pytest.raises(InfeasibleBudgetError, match="the fastest predicts"):
+        search_supernet(trained_run, dataclasses.replace(settings, budget=Budget(
+            latency_ms=fastest_ms * 0.5)), tmp_path / "t", calib_images=16, use_ema=True,
+            device="cpu", latency_table=table_path)  # fmt: skip
