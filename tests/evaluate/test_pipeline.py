@@ -93,3 +93,21 @@ def test_a_rerun_with_other_settings_is_refused_or_redoes_the_changed_stages(tmp
     assert len(replaced) == 1 and (tmp_path / replaced[0] / "rank2" / "metrics.json").is_file()
     changes = json.loads((tmp_path / "run.json").read_text())["changes"]
     assert [c["key"] for c in changes] == ["retrain.top_k"]
+
+
+def test_the_pipeline_searches_under_a_latency_budget(tmp_path) -> None:
+    from evaluate.latency_table import LatencyPredictor, build_latency_table
+    from supernet import load_space
+
+    space = load_space("tiny")
+    table = tmp_path / "table.jsonl"
+    build_latency_table(space, 10, table, warmup=0, repeats=1, rounds=1, progress=False)
+    predictor = LatencyPredictor.load(table, space, 10)
+    budget_ms = 0.5 * (predictor.fastest_ms() + predictor.predict_ms(space.largest()))
+    latency = [f"search.latency_table={table}", "search.objectives=[accuracy,latency]",
+               f"search.budget.latency_ms={budget_ms}", "search.budget.macs=null"]  # fmt: skip
+    summary = run(_cfg(tmp_path / "run", *latency, "retrain.top_k=1"))
+    winner = summary["winner"]
+    assert winner["latency_predicted_ms"] <= budget_ms
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "predicted ms" in report and f"{winner['latency_predicted_ms']:.3f}" in report
