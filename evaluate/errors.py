@@ -42,3 +42,7 @@ class GroundTruthError(EvaluateError, ValueError):
 
 class AccuracyCacheMismatchError(EvaluateError):
     """A run directory's accuracy cache was scored with another supernet or other data."""
+
+
+class LatencyTableError(EvaluateError, ValueError):
+    """A latency table is missing, corrupt, made for another setup, or lacks needed keys."""

@@ -16,7 +16,8 @@ SETTING_TYPES: dict[str, Any] = {
 
 
 def _task(cfg: Any) -> None:
-    from evaluate.latency_table import all_latency_keys, build_latency_table
+    from evaluate.latency_keys import all_latency_keys
+    from evaluate.latency_table import build_latency_table
     from supernet.space import SearchSpace
     from train.cli import plain_config
     from train.schema import check_types

@@ -14,16 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.errors import EvaluateError
+from evaluate.errors import EvaluateError, LatencyTableError
+from evaluate.latency_keys import LatencyKey, all_latency_keys, key_cost, latency_keys
 from evaluate.latency_table import (
-    LatencyKey,
     LatencyPredictor,
     LatencyTable,
-    LatencyTableError,
-    all_latency_keys,
     build_latency_table,
-    key_cost,
-    latency_keys,
     load_latency_table,
 )
 from supernet._channels import block_shapes
