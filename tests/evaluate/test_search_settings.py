@@ -31,7 +31,7 @@ def _plain(*overrides: str) -> dict:
 @pytest.mark.parametrize(
     ("overrides", "error", "message"),
     [
-        ({"objectives": ("accuracy", "latency")}, ConfigError, "latency"),
+        ({"objectives": ("accuracy", "energy")}, ConfigError, "energy"),  # latency is one now
         ({"objectives": ("macs", "params")}, ConfigError, "give accuracy"),
         ({"num_samples": 0}, ConfigError, "num_samples"),
         ({"batch_size": -1}, ConfigError, "batch_size"),
@@ -57,7 +57,7 @@ def test_strategy_sections_become_their_options() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["+budget.latency_ms=3"], "unknown keys"),
+        (["+budget.energy_mj=3"], "unknown keys"),
         (["num_init=0"], "num_init must be a positive integer"),
         (["objectives=[accuracy]"], "give accuracy"),
     ],
