@@ -117,8 +117,28 @@ def _guarded(
         fingerprints,
         resume=options.resume,
         resume_changes=options.resume_changes,
+        adopt=_adoptable(run_dir) if options.resume else None,
     ) as run:
         yield run
+
+
+def _adoptable(run_dir: Path) -> dict[str, Any] | None:
+    """What a retrain run from before manifests recorded in its ``last.pt`` (see
+    :meth:`train.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
+    from train.checkpoint import LAST_NAME
+    from train.retrain import RETRAIN_FORMAT
+
+    last = run_dir / LAST_NAME
+    if (run_dir / "run.json").exists() or not last.is_file():
+        return None
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable: the resume itself reports it, with the reason
+        return None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != RETRAIN_FORMAT:
+        return None
+    config = {**dict(ckpt.get("config") or {}), "arch": ckpt.get("arch")}
+    return {"config": config, "fingerprints": {"space": ckpt.get("space_fingerprint")}}
 
 
 def _train_and_export(

@@ -337,3 +337,36 @@ def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeyp
     with pytest.raises(SystemExit, match="already holds a supernet run"):
         main()
     assert (done / ".hydra" / "overrides.yaml").read_text() == recorded  # not the refused one's
+
+
+def test_a_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(_config(), schedule=ScheduleConfig(1, 0.5))
+    train_supernet(cfg, tmp_path)
+    (tmp_path / "run.json").unlink()  # as written by the version before run directories
+    with pytest.raises(RunConfigChangedError, match=r"optim\.lr: 0\.006 -> 0\.0001"):
+        train_supernet(dataclasses.replace(_config(tmp_path, True, lr=1e-4), schedule=cfg.schedule),
+                       tmp_path)  # fmt: skip
+    assert not (tmp_path / "run.json").exists()  # a refused adoption writes nothing
+    train_supernet(dataclasses.replace(_config(tmp_path, resume=True), schedule=cfg.schedule),
+                   tmp_path)  # fmt: skip
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["adopted"] is True and manifest["status"] == "finished"
+
+
+def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> None:
+    from evaluate.retrain import FinishOptions, retrain_and_export
+    from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
+
+    finish = FinishOptions(export=False, latency_warmup=0, latency_repeats=1)
+    first = retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path, OPTIONS,
+                               finish)  # fmt: skip
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "metrics.json").unlink()  # cut off before its end, by the version before
+    again = retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path,
+                               dataclasses.replace(OPTIONS, resume=True), finish)  # fmt: skip
+    assert again.metrics["steps"] == first.metrics["steps"]  # resumed, not trained again
+    assert json.loads((tmp_path / "run.json").read_text())["adopted"] is True
+    with pytest.raises(RunConfigChangedError, match=r"arch\."):
+        retrain_and_export(SPACE.largest(), SPACE, DATA, tiny_recipe(), tmp_path,
+                           dataclasses.replace(OPTIONS, resume=True), finish)  # fmt: skip

@@ -293,13 +293,23 @@ def _hooks(
 
 @contextlib.contextmanager
 def _guarded(
-    cfg: SupernetTrainConfig, run_dir: Path, ctx: DistContext
+    cfg: SupernetTrainConfig,
+    run_dir: Path,
+    ctx: DistContext,
+    resumed: Mapping[str, Any] | None,
 ) -> Iterator[RunDirectory | None]:
     """Rank 0 locks ``run_dir`` and checks its manifest (a new run refuses a used folder, a
-    resume refuses changed settings not in ``resume_changes``); other ranks write nothing."""
+    resume refuses changed settings not in ``resume_changes``; a run from before manifests is
+    adopted from its checkpoint's config); other ranks write nothing."""
     if not ctx.is_main:
         yield None
         return
+    adopt = None
+    if resumed is not None:
+        adopt = {
+            "config": resumed["config"],
+            "fingerprints": {"space": resumed["space_fingerprint"]},
+        }
     run = RunDirectory.open(
         run_dir,
         "supernet",
@@ -307,6 +317,7 @@ def _guarded(
         {"space": cfg.space.fingerprint},
         resume=cfg.run.resume is not None,
         resume_changes=cfg.run.resume_changes,
+        adopt=adopt,
     )
     try:
         yield run
@@ -360,7 +371,7 @@ def train_supernet(
         checkpointer.restore(resumed)
     total = cfg.schedule.epochs * steps_per_epoch
     hooks = _hooks(cfg, bundle, step, checkpointer, middle, run_dir, total) if ctx.is_main else []
-    with _guarded(cfg, run_dir, ctx) as run:  # nothing is written before this
+    with _guarded(cfg, run_dir, ctx, resumed) as run:  # nothing is written before this
         try:
             Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
         except TrainingDivergedError as err:

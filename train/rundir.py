@@ -157,6 +157,7 @@ class RunDirectory:
         resume_changes: Sequence[str] = (),
         neutral_keys: frozenset[str] = NEUTRAL_KEYS,
         hint: str = DEFAULT_HINT,
+        adopt: Mapping[str, Any] | None = None,
     ) -> RunDirectory:
         """Lock ``path`` (created if missing), then start a new run or resume the one there,
         removing the temp files of interrupted atomic writes once the folder is known to be a
@@ -165,7 +166,12 @@ class RunDirectory:
         ``resume_changes`` lists dotted keys (a key accepts its subkeys) whose new values a resume
         takes, recorded in ``changes``; ``hint`` ends the message of
         :class:`RunConfigChangedError` (``{keys}`` in it becomes the changed keys, comma-joined).
-        Raises the :class:`RunDirError` subclasses above; the folder is left untouched then."""
+        Raises the :class:`RunDirError` subclasses above; the folder is left untouched then.
+
+        ``adopt`` resumes a run written before run directories had manifests: ``{"config": ...,
+        "fingerprints": ...}`` as its checkpoint recorded them. With ``resume`` and no
+        ``run.json``, the manifest is made from it (``"adopted": true``) and the new settings are
+        compared with those, as for any resume."""
         path = Path(path)
         plain = _plain(config, "config")
         lock_fd, made_lock = _lock(path)
@@ -174,6 +180,13 @@ class RunDirectory:
             if manifest_path.exists():
                 manifest = _read(manifest_path)
                 previous = manifest["status"]
+                _check_resumable(path, manifest, kind, fingerprints, resume)
+                _take_changes(path, manifest, plain, neutral_keys, resume_changes, hint, now)
+            elif resume and adopt is not None:
+                manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "created": now}
+                manifest.update(config=_plain(adopt["config"], "config"), changes=[])
+                manifest.update(fingerprints=dict(adopt["fingerprints"]), adopted=True)
+                previous = "running"
                 _check_resumable(path, manifest, kind, fingerprints, resume)
                 _take_changes(path, manifest, plain, neutral_keys, resume_changes, hint, now)
             else:
