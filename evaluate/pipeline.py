@@ -40,7 +40,7 @@ from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
 from train.cli import plain_config, run_cli, run_dir_for
 from train.io import atomic_write_text
-from train.rundir import MANIFEST_NAME, RunDirectory, config_differences
+from train.rundir import RunDirectory
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
@@ -150,7 +150,6 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     refused unless ``resume_changes`` lists them; then every stage whose inputs changed (and
     every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.
     """
-    previous = _previous_config(run_dir)
     with RunDirectory.open(
         run_dir,
         "pipeline",
@@ -159,8 +158,7 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         resume=True,
         resume_changes=tuple(plain.get("resume_changes") or ()),
     ) as run:
-        if previous is not None:
-            _set_aside_stale_stages(run_dir, config_differences(previous, plain))
+        _set_aside_stale_stages(run_dir, run.accepted)
         timer = StageTimer({})
         supernet_dir = timer.run("supernet", train_stage, plain, run_dir / "supernet")
         result = timer.run("search", search_stage, plain, supernet_dir, run_dir / "search")
@@ -169,16 +167,6 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
         run.finish()
     return summary
-
-
-def _previous_config(run_dir: Path) -> dict[str, Any] | None:
-    manifest = run_dir / MANIFEST_NAME
-    if not manifest.is_file():
-        return None
-    try:
-        return dict(json.loads(manifest.read_text())["config"])
-    except (ValueError, KeyError, TypeError):
-        return None  # RunDirectory.open names a corrupt manifest itself
 
 
 def _set_aside_stale_stages(run_dir: Path, differences: list[tuple[str, Any, Any]]) -> None:

@@ -139,10 +139,18 @@ class RunDirectory:
     """A locked run directory and its manifest; open it with :meth:`open`, use it as a context
     manager (or call :meth:`close`) to release the lock."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], lock_fd: int, previous: str | None):
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        lock_fd: int,
+        previous: str | None,
+        accepted: Sequence[tuple[str, Any, Any]] = (),
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.previous_status = previous  # None for a new run, else "running" or "finished"
+        self.accepted = list(accepted)  # (key, old, new) taken by this resume; [] if none
         self._lock_fd: int | None = lock_fd
 
     @classmethod
@@ -177,26 +185,25 @@ class RunDirectory:
         lock_fd, made_lock = _lock(path)
         try:
             manifest_path, previous, now = path / MANIFEST_NAME, None, _now()
+            accepted: list[tuple[str, Any, Any]] = []
             if manifest_path.exists():
                 manifest = _read(manifest_path)
                 previous = manifest["status"]
-                _check_resumable(path, manifest, kind, fingerprints, resume)
-                _take_changes(path, manifest, plain, neutral_keys, resume_changes, hint, now)
-            elif resume and adopt is not None:
-                manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "created": now}
-                manifest.update(config=_plain(adopt["config"], "config"), changes=[])
-                manifest.update(fingerprints=dict(adopt["fingerprints"]), adopted=True)
-                previous = "running"
-                _check_resumable(path, manifest, kind, fingerprints, resume)
-                _take_changes(path, manifest, plain, neutral_keys, resume_changes, hint, now)
+            elif resume and adopt is not None:  # a run from before manifests: its checkpoint's
+                manifest = _new_manifest(kind, adopt["config"], adopt["fingerprints"], now)
+                manifest["adopted"], previous = True, "running"
             else:
                 _check_empty(path, resume)
-                manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "created": now}
-                manifest.update(config=plain, fingerprints=dict(fingerprints), changes=[])
+                manifest = _new_manifest(kind, plain, fingerprints, now)
+            if previous is not None:
+                _check_resumable(path, manifest, kind, fingerprints, resume)
+                accepted = _take_changes(
+                    path, manifest, plain, neutral_keys, resume_changes, hint, now
+                )
             manifest.update(status="running", updated=now)
             remove_orphans(path)  # only once the folder is known to be ours
             _write(manifest_path, manifest)
-            return cls(path, manifest, lock_fd, previous)
+            return cls(path, manifest, lock_fd, previous, accepted)
         except BaseException as err:
             if made_lock and isinstance(err, RunDirNotEmptyError):  # leave a foreign folder as
                 (path / LOCK_NAME).unlink(missing_ok=True)  # it was (every opener refuses it)
@@ -307,6 +314,14 @@ def _check_resumable(
             )
 
 
+def _new_manifest(
+    kind: str, config: Mapping[str, Any], fingerprints: Mapping[str, str], now: str
+) -> dict[str, Any]:
+    manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "created": now}
+    manifest.update(config=_plain(config, "config"), fingerprints=dict(fingerprints), changes=[])
+    return manifest
+
+
 def _take_changes(
     path: Path,
     manifest: dict[str, Any],
@@ -315,8 +330,9 @@ def _take_changes(
     resume_changes: Sequence[str],
     hint: str,
     now: str,
-) -> None:
-    """Record the accepted differences and adopt ``config``, or refuse the unaccepted ones."""
+) -> list[tuple[str, Any, Any]]:
+    """Record the accepted differences and adopt ``config`` (returns the differences), or
+    refuse the unaccepted ones."""
     differences = config_differences(manifest["config"], config, neutral_keys)
     accepted = [(entry, entry + ".") for entry in resume_changes]  # a key accepts its subkeys
     refused = [
@@ -335,6 +351,7 @@ def _take_changes(
         change.update({} if new is ABSENT else {"new": new})
         manifest["changes"].append(change)
     manifest["config"] = config
+    return differences
 
 
 def _read(manifest_path: Path) -> dict[str, Any]:
