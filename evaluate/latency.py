@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,6 +41,23 @@ class LatencyStats:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_times(
+        cls, times_ms: np.ndarray, batch_size: int, warmup: int, device: str, num_threads: int
+    ) -> LatencyStats:
+        """The statistics of measured per-run times (see :func:`time_calls`)."""
+        return cls(
+            median_ms=float(np.median(times_ms)),
+            p90_ms=float(np.percentile(times_ms, 90)),
+            mean_ms=float(times_ms.mean()),
+            min_ms=float(times_ms.min()),
+            batch_size=batch_size,
+            repeats=int(times_ms.shape[0]),
+            warmup=warmup,
+            device=device,
+            num_threads=num_threads,
+        )
+
 
 def measure_latency_ms(
     model: nn.Module,
@@ -59,27 +77,31 @@ def measure_latency_ms(
     device = torch.device(device)
     net = copy.deepcopy(model).to(device).eval()
     x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0)).to(device)
-    times_ms = np.empty(repeats, dtype=np.float64)
     with torch.inference_mode():
-        for _ in range(warmup):
-            net(x)
-        _sync(device)
-        for i in range(repeats):
-            start = time.perf_counter()
-            net(x)
-            _sync(device)
-            times_ms[i] = (time.perf_counter() - start) * 1e3
-    return LatencyStats(
-        median_ms=float(np.median(times_ms)),
-        p90_ms=float(np.percentile(times_ms, 90)),
-        mean_ms=float(times_ms.mean()),
-        min_ms=float(times_ms.min()),
-        batch_size=int(input_shape[0]),
-        repeats=repeats,
-        warmup=warmup,
-        device=str(device),
-        num_threads=torch.get_num_threads(),
+        times_ms = time_calls(lambda: net(x), warmup, repeats, sync=lambda: _sync(device))
+    return LatencyStats.from_times(
+        times_ms, int(input_shape[0]), warmup, str(device), torch.get_num_threads()
     )
+
+
+def time_calls(
+    call: Callable[[], object],
+    warmup: int,
+    repeats: int,
+    sync: Callable[[], None] = lambda: None,
+) -> np.ndarray:
+    """``repeats`` wall times (ms) of ``call()`` after ``warmup`` untimed calls; ``sync`` waits
+    for the device after the warm-up and after each timed call."""
+    for _ in range(warmup):
+        call()
+    sync()
+    times_ms = np.empty(repeats, dtype=np.float64)
+    for i in range(repeats):
+        start = time.perf_counter()
+        call()
+        sync()
+        times_ms[i] = (time.perf_counter() - start) * 1e3
+    return times_ms
 
 
 def _sync(device: torch.device) -> None:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import platform
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 
 from evaluate.errors import LatencyTableError
-from evaluate.latency import LatencyStats, measure_latency_ms
+from evaluate.latency import LatencyStats, measure_latency_ms, time_calls
 from evaluate.latency_keys import (
     LatencyKey,
     all_latency_keys,
@@ -229,18 +228,10 @@ def measure_onnx_latency_ms(
         _write_onnx(model.eval(), example, onnx_path)
         session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: example.numpy()}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times_ms = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times_ms[i] = (time.perf_counter() - start) * 1e3
-    return LatencyStats(
-        float(np.median(times_ms)), float(np.percentile(times_ms, 90)), float(times_ms.mean()),
-        float(times_ms.min()), int(input_shape[0]), repeats, warmup, "cpu:onnxruntime",
-        num_threads,
-    )  # fmt: skip
+    times_ms = time_calls(lambda: session.run(None, feed), warmup, repeats)
+    return LatencyStats.from_times(
+        times_ms, int(input_shape[0]), warmup, "cpu:onnxruntime", num_threads
+    )
 
 
 def _open_for_append(path: Path, header: dict[str, Any]) -> dict[LatencyKey, list[float]]:

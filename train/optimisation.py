@@ -27,7 +27,13 @@ from torch import Tensor
 
 from supernet.errors import CheckpointError, ConfigError
 from train.distributed import DistContext, all_reduce_gradients
-from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler
+from train.optim import (
+    OptimConfig,
+    ScheduleConfig,
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+)
 
 AMP_MODES: dict[str, torch.dtype | None] = {
     "none": None,
@@ -106,7 +112,7 @@ class Optimisation:
     @property
     def lr(self) -> float:
         """The learning rate of the first parameter group."""
-        return float(self.optimizer.param_groups[0]["lr"])
+        return current_lr(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
         """``optimizer``, ``scheduler``, ``scaler`` (None when off) and ``ema`` (the EMA

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -103,23 +104,20 @@ class SupernetTrainConfig:
     resolved: dict[str, Any] = field(default_factory=dict)
 
 
-RUN_OPTION_KEYS = {
-    "seed": "seed",
-    "device": "device",
-    "amp": "amp",
-    "channels_last": "channels_last",
-    "compile": "compile",
-    "sync_bn": "sync_bn",
-    "kernel_transform": "kernel_transform",
-    "progress": "progress",
-    "tensorboard": "tensorboard",
-    "log_every_steps": "log_every_steps",
+NESTED_RUN_OPTIONS = {
     "checkpoint.every_steps": "checkpoint_every_steps",
     "eval.every_epochs": "eval_every_epochs",
     "eval.middle_arch_seed": "middle_arch_seed",
     "ema.enabled": "ema_enabled",
     "ema.decay": "ema_decay",
-    "resume_changes": "resume_changes",
+}
+RUN_OPTION_KEYS = {
+    **{
+        f.name: f.name
+        for f in dataclasses.fields(RunOptions)
+        if f.name not in {*NESTED_RUN_OPTIONS.values(), "resume"}
+    },
+    **NESTED_RUN_OPTIONS,
 }
 """Where each :class:`RunOptions` field sits (conf/common.yaml, conf/stage/supernet.yaml)."""
 GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
