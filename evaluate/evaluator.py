@@ -34,7 +34,7 @@ from evaluate.accuracy_cache import (
     cache_header,
     weights_fingerprint,
 )
-from supernet import ArchConfig, Supernet, recalibrate_bn, resize_to
+from supernet import ArchConfig, SearchSpace, Supernet, recalibrate_bn, resize_to
 from supernet.errors import ConfigError, DatasetError
 from train.data import DataBundle
 from train.metrics import accuracy_of
@@ -75,7 +75,51 @@ def _collect(loader: Iterable, max_images: int | None, device: torch.device) -> 
     return _Batches(images, labels)
 
 
-class InheritedAccuracyEvaluator:
+class CachedAccuracy:
+    """Accuracy by architecture, kept in memory and, with :meth:`persist_to`, on disk.
+
+    Subclasses say how new architectures are scored (:meth:`_score_new`: here, in worker
+    processes, on Ray actors) and what the accuracies are measured with (:meth:`identity`).
+    """
+
+    space: SearchSpace
+
+    def __init__(self) -> None:
+        self.cache: dict[ArchConfig, float] = {}
+        self.seconds_per_eval: list[float] = []
+        self._store: AccuracyCache | None = None
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _score_new(self, archs: list[ArchConfig]) -> None:
+        """Score ``archs`` (none of them cached), calling :meth:`_record` for each."""
+        raise NotImplementedError
+
+    def persist_to(self, path: str | Path) -> None:
+        """Load the accuracies ``path`` holds and append every newly scored one to it; raises
+        :class:`evaluate.errors.AccuracyCacheMismatchError` if it was written by an evaluator
+        of another supernet or other data."""
+        store = AccuracyCache(path, self.identity(), self.space)
+        for arch, accuracy in store.load().items():
+            self.cache.setdefault(arch, accuracy)
+        self._store = store
+
+    def accuracy(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        """Validation accuracy in [0, 1] of each architecture, shape (len(archs),)."""
+        new = list(dict.fromkeys(arch for arch in archs if arch not in self.cache))
+        if new:
+            self._score_new(new)
+        return np.array([self.cache[arch] for arch in archs], dtype=np.float64)
+
+    def _record(self, arch: ArchConfig, accuracy: float, seconds: float) -> None:
+        self.cache[arch] = accuracy
+        self.seconds_per_eval.append(seconds)
+        if self._store is not None:  # at once: a kill loses at most the ones in flight
+            self._store.append(arch, accuracy)
+
+
+class InheritedAccuracyEvaluator(CachedAccuracy):
     """Top-1 validation accuracy of supernet subnets after BN recalibration, cached.
 
     On several processes (``torch.distributed`` initialised), each rank scores its own shard
@@ -102,9 +146,8 @@ class InheritedAccuracyEvaluator:
         val = _collect(val_loader, None, self.device)
         self.val_images = val.num_images  # over all ranks
         self.val = _shard(val)
-        self.cache: dict[ArchConfig, float] = {}
-        self.seconds_per_eval: list[float] = []
-        self._store: AccuracyCache | None = None
+        self.space = supernet.space
+        super().__init__()
 
     @classmethod
     def from_bundle(
@@ -133,27 +176,16 @@ class InheritedAccuracyEvaluator:
         space = self.supernet.space
         return cache_header(space, self.origin, weights, self.calib.num_images, self.val_images)
 
-    def persist_to(self, path: str | Path) -> None:
-        """Load the accuracies ``path`` holds and append every newly scored one to it; raises
-        :class:`evaluate.errors.AccuracyCacheMismatchError` if it was written by an evaluator
-        of another supernet or other data."""
-        store = AccuracyCache(path, self.identity(), self.supernet.space)
-        for arch, accuracy in store.load().items():
-            self.cache.setdefault(arch, accuracy)
-        self._store = store
+    def _score_new(self, archs: list[ArchConfig]) -> None:
+        for arch in archs:
+            accuracy, seconds = self.timed_score(arch)
+            self._record(arch, accuracy, seconds)
 
-    def accuracy(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        """Validation accuracy in [0, 1] of each architecture, shape (len(archs),)."""
-        out = np.empty(len(archs), dtype=np.float64)
-        for i, arch in enumerate(archs):
-            if arch not in self.cache:
-                start = time.perf_counter()
-                self.cache[arch] = self._score(arch)
-                self.seconds_per_eval.append(time.perf_counter() - start)
-                if self._store is not None:  # at once: a kill loses at most the next one
-                    self._store.append(arch, self.cache[arch])
-            out[i] = self.cache[arch]
-        return out
+    def timed_score(self, arch: ArchConfig) -> tuple[float, float]:
+        """Accuracy of ``arch`` (not cached) and the seconds it took."""
+        start = time.perf_counter()
+        accuracy = self._score(arch)
+        return accuracy, time.perf_counter() - start
 
     def subnet(self, arch: ArchConfig) -> nn.Module:
         """The static subnet of ``arch`` with recalibrated BN statistics, in eval mode."""

@@ -32,14 +32,20 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from evaluate.executor import WorkerInfo, executor_from_plain, make_pool
 from evaluate.report import RetrainedRow, write_report
+from evaluate.retrain import METRICS_NAME, FinishOptions
 from evaluate.search_results import SearchResult
 from evaluate.supernet_search import search_from_plain
 from search import SearchError
+from supernet import ArchConfig, SearchSpace
 from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
 from train.cli import plain_config, run_cli, run_dir_for
+from train.data import DataConfig
 from train.io import atomic_write_text
+from train.recipes import Recipe
+from train.retrain import RetrainOptions
 from train.rundir import RunDirectory
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
@@ -91,16 +97,18 @@ def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
 
 def search_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> SearchResult:
     """Search the trained supernet under the budget (resumes from the history)."""
-    return search_from_plain(supernet_dir, stage_settings(plain, "search", ("strategy",)), run_dir)
+    groups = ("strategy", "executor")
+    return search_from_plain(supernet_dir, stage_settings(plain, "search", groups), run_dir)
 
 
 def retrain_stage(
     plain: dict[str, Any], search_result: SearchResult, run_dir: Path
 ) -> list[RetrainedRow]:
     """Retrain the ``top_k`` front architectures of highest inherited accuracy (topped up with
-    the most accurate architectures off the front when the front has fewer than ``top_k``)."""
-    from evaluate.retrain import recipe_from_config, retrain_and_export, retrain_settings_from_plain
-    from train.data import DataConfig
+    the most accurate architectures off the front when the front has fewer than ``top_k``),
+    one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
+    retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
+    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
     from train.schema import build, coerce
 
     section = dict(plain["retrain"])
@@ -111,12 +119,10 @@ def retrain_stage(
     front = by_accuracy[:top_k]  # the front first; its best-accuracy members first
     data_cfg = build(DataConfig, plain["data"], "data")
     recipe = recipe_from_config(plain["recipe"])
-    rows = []
+    jobs = []
     for rank, scored in enumerate(front, start=1):
         target = run_dir / f"rank{rank}"
-        metrics_path = target / "metrics.json"
-        if not metrics_path.exists():
-            print(f"retrain rank {rank}/{len(front)}: {scored.arch}", flush=True)
+        if not (target / METRICS_NAME).exists():
             settings = {
                 **{name: plain[name] for name in COMMON},
                 **section,
@@ -125,12 +131,51 @@ def retrain_stage(
             options, finish = retrain_settings_from_plain(
                 settings, {**plain, "arch": str(scored.arch)}
             )
-            retrain_and_export(
-                scored.arch, search_result.space, data_cfg, recipe, target, options, finish
-            )
-        metrics = json.loads(metrics_path.read_text())
-        rows.append(RetrainedRow(rank, scored, metrics, target))
-    return rows
+            jobs.append(
+                RetrainJob(rank, len(front), scored.arch, search_result.space, data_cfg, recipe,
+                           target, options, finish)
+            )  # fmt: skip
+    executor = executor_from_plain(plain.get("executor"))
+    if jobs:
+        device = coerce(plain["device"], str, "device")
+        threads = coerce(plain.get("num_threads", 1), int | None, "num_threads")
+        with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
+            pool.map(retrain_job, jobs, None)
+    return [
+        RetrainedRow(
+            rank,
+            scored,
+            json.loads((run_dir / f"rank{rank}" / METRICS_NAME).read_text()),
+            run_dir / f"rank{rank}",
+        )
+        for rank, scored in enumerate(front, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class RetrainJob:
+    """One architecture of the pipeline's top-k, retrained by :func:`retrain_job`."""
+
+    rank: int
+    of: int
+    arch: ArchConfig
+    space: SearchSpace
+    data: DataConfig
+    recipe: Recipe
+    target: Path
+    options: RetrainOptions
+    finish: FinishOptions
+
+
+def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
+    """The executor's task: retrain, test and export one architecture (a pool worker runs it,
+    in this process with the serial executor)."""
+    from evaluate.retrain import retrain_and_export
+
+    print(f"retrain rank {job.rank}/{job.of}: {job.arch}", flush=True)
+    retrain_and_export(
+        job.arch, job.space, job.data, job.recipe, job.target, job.options, job.finish
+    )
 
 
 STAGE_INPUTS = {

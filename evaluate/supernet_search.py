@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +31,9 @@ from tqdm import tqdm
 
 from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
 from evaluate.codec import ArchCodec, LatencyFn
-from evaluate.evaluator import InheritedAccuracyEvaluator
+from evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
+from evaluate.executor import ExecutorConfig, executor_from_plain, make_pool
+from evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
 from evaluate.search_results import SearchResult, format_front, write_search_outputs
 from evaluate.search_settings import (
     LATENCY_NEEDS_TABLE,
@@ -61,6 +65,8 @@ def search_supernet(
     data_overrides: Mapping[str, Any] | None = None,
     resume_changes: Sequence[str] = (),
     latency_table: str | Path | None = None,
+    executor: ExecutorConfig | None = None,
+    num_threads: int | None = 1,
 ) -> SearchResult:
     """Load the supernet (run directory or checkpoint) and its data, search, write the outputs
     into ``run_dir`` (resuming the search found there).
@@ -78,22 +84,45 @@ def search_supernet(
 
     ``latency_table`` (from ``nas-latency-table``) predicts each architecture's latency: it is
     needed by the ``latency`` objective and by ``budget.latency_ms``.
+
+    ``executor`` spreads each batch of proposals over worker processes or Ray actors
+    (:mod:`evaluate.executor`; default serial), each running ``num_threads`` torch threads;
+    the history is the same as a serial search's. It does not combine with ``torchrun``.
     """
     positive_int("calib_images", calib_images)  # before any file or data is read
     if latency_table is None and uses_latency(settings):
         raise ConfigError(LATENCY_NEEDS_TABLE)
+    executor = executor or ExecutorConfig()
+    pooled = executor.kind != "serial"
+    if pooled and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            f"executor={executor.kind} under torchrun: use one of them; executor=local (one "
+            "worker per GPU) or executor=ray replace torchrun for the search"
+        )
     ctx = init_from_env(device)
     if not ctx.is_main:
         run_dir = run_dir / ".ranks" / f"rank{ctx.rank}"
         settings = dataclasses.replace(settings, progress=False)
+    stack = contextlib.ExitStack()
     try:
-        loaded = load_supernet(supernet, map_location=ctx.device, use_ema=use_ema)
-        data_cfg = dataclasses.replace(loaded.data_config, **dict(data_overrides or {}))
-        bundle = build_data(data_cfg, image_size=max(loaded.space.resolutions))
-        origin = CheckpointOrigin(str(Path(loaded.path).resolve()), loaded.epoch, loaded.step)
-        evaluator = InheritedAccuracyEvaluator.from_bundle(
-            loaded.model, bundle, calib_images, data_cfg.eval_batch_size, ctx.device, origin
+        loaded = load_supernet(
+            supernet, map_location="cpu" if pooled else ctx.device, use_ema=use_ema
         )
+        data_cfg = dataclasses.replace(loaded.data_config, **dict(data_overrides or {}))
+        origin = CheckpointOrigin(str(Path(loaded.path).resolve()), loaded.epoch, loaded.step)
+        image_size = max(loaded.space.resolutions)
+        if pooled:
+            spec = ScorerSpec(
+                origin.path, use_ema, data_cfg, image_size, calib_images,
+                data_cfg.eval_batch_size, origin,
+            )  # fmt: skip
+            pool = stack.enter_context(make_pool(executor, spec, device, num_threads))
+            evaluator: CachedAccuracy = PooledAccuracy(pool, loaded.space)
+        else:
+            bundle = build_data(data_cfg, image_size=image_size)
+            evaluator = InheritedAccuracyEvaluator.from_bundle(
+                loaded.model, bundle, calib_images, data_cfg.eval_batch_size, ctx.device, origin
+            )
         cost_model = CostModel(loaded.space, loaded.num_classes)
         latency, fastest, table_id = _latency(latency_table, loaded.space, loaded.num_classes)
         if ctx.is_main:
@@ -131,6 +160,7 @@ def search_supernet(
             if run is not None:
                 run.close()
     finally:
+        stack.close()
         shutdown(ctx)
     return dataclasses.replace(result, rank=ctx.rank)
 
@@ -151,6 +181,8 @@ def search_from_plain(
         data_overrides=plain.get("data") or None,
         resume_changes=coerce(plain.get("resume_changes") or (), tuple[str, ...], "resume_changes"),
         latency_table=coerce(plain.get("latency_table"), str | None, "latency_table"),
+        executor=executor_from_plain(plain.get("executor")),
+        num_threads=coerce(plain.get("num_threads", 1), int | None, "num_threads"),
     )
     if result.rank == 0:
         print(format_front(result), flush=True)
@@ -160,7 +192,7 @@ def search_from_plain(
 def run_nas_search(
     space: SearchSpace,
     cost_model: CostModel,
-    evaluator: InheritedAccuracyEvaluator,
+    evaluator: CachedAccuracy,
     settings: SearchSettings,
     run_dir: str | Path,
     latency: LatencyFn | None = None,

@@ -44,12 +44,13 @@ VERSION = 1
 
 NEUTRAL_KEYS: frozenset[str] = frozenset(
     {"progress", "num_threads", "tensorboard", "log_every_steps", "checkpoint.every_steps"}
-    | {"checkpoint_every_steps", "run_dir", "resume", "hydra", "resume_changes"}
+    | {"checkpoint_every_steps", "run_dir", "resume", "hydra", "resume_changes", "executor"}
 )
 """Dotted config keys whose values never change a run's results, so a resume ignores them (and
 their subkeys): display and logging (a tqdm bar, TensorBoard, the log interval), CPU threads
-(speed only), how often last.pt is written, where the run is and how it was started, and Hydra's
-own settings. An entry matches at any depth, so ``tensorboard`` also covers the pipeline's
+(speed only), how often last.pt is written, where the run is and how it was started (the
+``executor`` that spreads evaluations and retrains over workers gives the same results), and
+Hydra's own settings. An entry matches at any depth, so ``tensorboard`` also covers the pipeline's
 ``supernet.tensorboard``. Left out on purpose: ``device`` (CPU vs CUDA numerics differ, and
 ``amp: auto`` resolves by device), ``data.num_workers`` (which worker augments which batch
 changes the random augmentations), ``compile`` and ``eval.*``; accept those explicitly."""

@@ -1,0 +1,242 @@
+"""The executors: ordered results, worker death and retries, errors, same search as serial."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluate.codec import Budget
+from evaluate.evaluator import InheritedAccuracyEvaluator
+from evaluate.executor import (
+    ExecutorConfig,
+    ExecutorError,
+    LocalPool,
+    WorkerDiedError,
+    WorkerInfo,
+    executor_from_plain,
+    make_pool,
+    worker_infos,
+)
+from evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
+from evaluate.search_settings import SearchSettings
+from evaluate.supernet_search import run_nas_search, search_supernet
+from supernet import ArchConfig, CostModel
+from supernet.errors import ConfigError
+from tests.evaluate.pool_tasks import (
+    always_dies,
+    dies_once,
+    failing_setup,
+    raises,
+    square,
+    which_worker,
+)
+from train.checkpoint import load_supernet
+
+
+def _local(num_workers: int = 2, max_retries: int = 2, setup: Any = WorkerInfo.itself) -> Any:
+    config = ExecutorConfig(kind="local", num_workers=num_workers, max_retries=max_retries)
+    return make_pool(config, setup, "cpu", 1)
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    with _local(max_retries=1) as pool:
+        yield pool
+
+
+def test_local_pool_returns_results_in_order_from_every_worker(two_workers) -> None:
+    seen: list[int] = []
+    out = two_workers.map(square, list(range(7)), lambda i, r: seen.append(i))
+    assert [(x, y) for x, y, _ in out] == [(i, i * i) for i in range(7)]
+    assert {w for _, _, w in out} <= {0, 1}
+    assert sorted(seen) == list(range(7))
+    workers = two_workers.each(which_worker)
+    assert [index for index, _ in workers] == [0, 1]
+    assert len({pid for _, pid in workers} | {os.getpid()}) == 3  # two processes of their own
+
+
+def test_a_dead_worker_is_replaced_and_its_item_requeued(two_workers, tmp_path, capfd) -> None:
+    marker = str(tmp_path / "died")
+    items = [(i, marker if i == 3 else "") for i in range(6)]
+    assert two_workers.map(dies_once, items, None) == list(range(6))
+    assert Path(marker).exists()
+    err = capfd.readouterr().err
+    assert "died (exit code 7)" in err and "re-queued it on a fresh worker (retry 1 of 1)" in err
+
+
+def test_retries_are_bounded_and_errors_reach_the_driver_as_themselves(two_workers) -> None:
+    with pytest.raises(WorkerDiedError, match="2 times"):
+        two_workers.map(always_dies, [1, 2, 3], None)
+    with pytest.raises(ConfigError, match="item 2 is bad"):
+        two_workers.map(raises, [0, 1, 2, 3], None)
+    # the items in flight were dropped and dead workers replaced: the next batch runs
+    assert [x for x, _, _ in two_workers.map(square, [4, 5, 6], None)] == [4, 5, 6]
+
+
+def test_a_failed_setup_is_reported() -> None:
+    with _local(setup=failing_setup) as pool, pytest.raises(ConfigError, match="data folder"):
+        pool.map(square, [1], None)
+
+
+def test_serial_pool_runs_here() -> None:
+    with make_pool(ExecutorConfig(), WorkerInfo.itself) as pool:
+        assert pool.map(which_worker, [None], None) == [(0, os.getpid())]
+
+
+@pytest.mark.parametrize(
+    ("plain", "message"),
+    [
+        ({"kind": "threads"}, "executor.kind is 'threads'; allowed: serial, local, ray"),
+        ({"kind": "local", "num_workers": 0}, "num_workers must be a positive integer"),
+        ({"kind": "local", "max_retries": -1}, "max_retries must be >= 0"),
+        ({"kind": "local", "num_worker": 2}, "did you mean executor.num_workers"),
+        ({"kind": "ray", "ray": {"adress": "auto"}}, "did you mean executor.ray.address"),
+    ],
+)
+def test_bad_executor_settings_are_named(plain, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        executor_from_plain(plain)
+
+
+def test_workers_default_to_one_per_core_on_cpu() -> None:
+    infos = worker_infos(ExecutorConfig(kind="local"), "cpu", 1)
+    assert len(infos) == (os.cpu_count() or 1) and all(i.gpu is None for i in infos)
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ExecutorError, match=r"pip install 'lamoo-nas\[ray\]'"):
+        make_pool(ExecutorConfig(kind="ray", num_workers=1), WorkerInfo.itself)
+
+
+# --- the search: same history with every backend ---------------------------------------------
+
+
+def _settings(budget: Budget) -> SearchSettings:
+    return SearchSettings(
+        budget=budget, num_samples=12, batch_size=4, num_init=4, progress=False, seed=3
+    )
+
+
+def _budget(space: Any, cost_model: CostModel) -> Budget:
+    lo, hi = cost_model(space.smallest()).macs, cost_model(space.largest()).macs
+    return Budget(macs=(lo + hi) / 2)
+
+
+def _trail(history: Any) -> list[tuple[Any, list[float], int]]:
+    """What must not depend on the backend: architectures, objectives, order, iterations."""
+    return [(json.dumps(e.arch), e.objectives, e.iteration) for e in history.evaluations]
+
+
+@pytest.fixture(scope="module")
+def serial_search(trained_run, tmp_path_factory):
+    loaded = load_supernet(trained_run)
+    settings = _settings(_budget(loaded.space, CostModel(loaded.space, loaded.num_classes)))
+    out = tmp_path_factory.mktemp("serial")
+    result = search_supernet(trained_run, settings, out, calib_images=32, use_ema=True,
+                             device="cpu")  # fmt: skip
+    return settings, result
+
+
+def test_two_local_workers_search_exactly_like_serial(serial_search, trained_run, tmp_path):
+    settings, serial = serial_search
+    config = ExecutorConfig(kind="local", num_workers=2)
+    first = search_supernet(
+        trained_run, settings.__class__(**{**settings.__dict__, "num_samples": 8}), tmp_path,
+        calib_images=32, use_ema=True, device="cpu", executor=config,
+    )  # fmt: skip
+    assert _trail(first.history) == _trail(serial.history)[:8]
+    # the driver stopped after 8 (as a kill would) and resumes with the same backend
+    pooled = search_supernet(trained_run, settings, tmp_path, calib_images=32, use_ema=True,
+                             device="cpu", executor=config)  # fmt: skip
+    assert _trail(pooled.history) == _trail(serial.history)
+    assert [r.accuracy for r in pooled.rows] == [r.accuracy for r in serial.rows]
+
+
+@dataclass(frozen=True)
+class DiesOnVictim:
+    """A scorer setup whose worker dies the first time it is asked to score ``victim``."""
+
+    spec: ScorerSpec
+    victim: ArchConfig
+    marker: str
+
+    def __call__(self, info: WorkerInfo) -> _Dying:
+        return _Dying(self.spec(info), self)
+
+
+class _Dying:
+    def __init__(self, evaluator: InheritedAccuracyEvaluator, plan: DiesOnVictim) -> None:
+        self.evaluator, self.plan = evaluator, plan
+
+    def identity(self) -> dict[str, Any]:
+        return self.evaluator.identity()
+
+    def timed_score(self, arch: ArchConfig) -> tuple[float, float]:
+        if arch == self.plan.victim and not Path(self.plan.marker).exists():
+            Path(self.plan.marker).touch()
+            os._exit(9)  # killed mid-evaluation
+        return self.evaluator.timed_score(arch)
+
+
+def test_a_worker_killed_mid_search_leaves_the_serial_history(
+    serial_search, trained_run, tmp_path
+) -> None:
+    settings, serial = serial_search
+    loaded = load_supernet(trained_run)
+    data = loaded.data_config
+    spec = ScorerSpec(str(trained_run), True, data, max(loaded.space.resolutions), 32,
+                      data.eval_batch_size)  # fmt: skip
+    victim = loaded.space.arch_from_json(serial.history.evaluations[5].arch)  # second batch
+    plan = DiesOnVictim(spec, victim, str(tmp_path / "killed"))
+    cost_model = CostModel(loaded.space, loaded.num_classes)
+    with LocalPool(plan, worker_infos(ExecutorConfig("local", 2), "cpu", 1), 2) as pool:
+        accuracy = PooledAccuracy(pool, loaded.space)
+        result = run_nas_search(loaded.space, cost_model, accuracy, settings, tmp_path / "run")
+    assert (tmp_path / "killed").exists()
+    assert _trail(result.history) == _trail(serial.history)
+    cached = (tmp_path / "run" / "accuracy_cache.jsonl").read_text().splitlines()
+    assert len(cached) == 1 + 12  # header + every architecture once, the victim included
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_pool_orders_results_retries_dead_actors_and_raises_task_errors(
+    local_ray, tmp_path, capfd
+) -> None:
+    config = ExecutorConfig(kind="ray", num_workers=2, max_retries=1)
+    marker = str(tmp_path / "died")
+    with make_pool(config, WorkerInfo.itself, "cpu", 1) as pool:
+        assert pool.num_workers == 2
+        assert [i for i, _ in pool.each(which_worker)] == [0, 1]
+        assert [x for x, _, _ in pool.map(square, list(range(5)), None)] == list(range(5))
+        items = [(i, marker if i == 2 else "") for i in range(4)]
+        assert pool.map(dies_once, items, None) == [0, 1, 2, 3]
+        with pytest.raises(ConfigError, match="item 2 is bad"):
+            pool.map(raises, [1, 2], None)
+    assert "re-queued it on a fresh worker (retry 1 of 1)" in capfd.readouterr().err
+    with make_pool(config, WorkerInfo.itself) as pool, pytest.raises(WorkerDiedError):
+        pool.map(always_dies, [1], None)
+
+
+def test_two_ray_workers_search_exactly_like_serial(
+    local_ray, serial_search, trained_run, tmp_path
+) -> None:
+    settings, serial = serial_search
+    pooled = search_supernet(
+        trained_run, settings, tmp_path, calib_images=32, use_ema=True, device="cpu",
+        executor=ExecutorConfig(kind="ray", num_workers=2),
+    )  # fmt: skip
+    assert _trail(pooled.history) == _trail(serial.history)
