@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nas-pipeline": ("pipeline", "evaluate.pipeline"),
     "nas-predict": ("predict", "evaluate.predict"),
     "nas-latency-table": ("latency_table", "evaluate.latency_cli"),
+    "nas-import-ofa": ("import_ofa", "train.ofa_import_cli"),
 }
 """Script -> (its config in ``conf/``, the module whose ``main()`` runs it)."""
 
@@ -79,3 +80,7 @@ def predict() -> None:
 
 def latency_table() -> None:
     _run("nas-latency-table")
+
+
+def import_ofa() -> None:
+    _run("nas-import-ofa")

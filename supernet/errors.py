@@ -36,3 +36,16 @@ class ConfigError(NASError, ValueError):
 
 class ProjectImportError(NASError, ImportError):
     """A project package name resolved to an unrelated installed package."""
+
+
+class OFACheckpointError(CheckpointError):
+    """A Once-for-All checkpoint cannot be imported: truncated, incomplete or misshapen."""
+
+
+class OFAUnsupportedNetworkError(OFACheckpointError):
+    """The checkpoint holds an OFA network other than a MobileNetV3 supernet (ProxylessNAS,
+    ResNet, a specialised subnet)."""
+
+
+class OFAWidthError(OFACheckpointError):
+    """The checkpoint is an OFA MobileNetV3 supernet of a width without a preset here."""

@@ -8,7 +8,7 @@ one ``except`` clause. The shared kinds (config, dataset, checkpoint) live in
 
 from __future__ import annotations
 
-from supernet.errors import NASError
+from supernet.errors import ArchSpaceMismatchError, ConfigError, NASError
 
 
 class TrainError(NASError):
@@ -21,3 +21,15 @@ class TrainingDivergedError(TrainError, FloatingPointError):
 
 class StorageError(TrainError, OSError):
     """A file could not be written (full disk, read-only folder); nothing was overwritten."""
+
+
+class InitFromError(TrainError, ConfigError):
+    """``init_from`` names weights that cannot start this run (other options, another net)."""
+
+
+class InitSpaceMismatchError(InitFromError, ArchSpaceMismatchError):
+    """``init_from`` holds a supernet of another network than this run's space."""
+
+
+class InitClassCountError(InitFromError):
+    """``init_classifier=keep`` with a source whose class count differs from the data's."""

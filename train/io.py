@@ -146,12 +146,7 @@ def load_tagged(
         ...             required=("model",), what="supernet checkpoint",
         ...             hint="train one with nas-train-supernet")  # doctest: +SKIP
     """
-    try:
-        raw = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # foreign bytes fail in many ways (pickle, zip, EOF, Key...)
-        raise error(
-            f"{path} is corrupt or truncated, or not a torch file ({_load_failure(err)}); {hint}"
-        ) from err
+    raw = load_torch(path, hint=hint, error=error, map_location=map_location)
     if not isinstance(raw, Mapping) or raw.get("format") != fmt:
         article = "an" if what[0] in "aeiou" else "a"
         raise error(
@@ -163,6 +158,29 @@ def load_tagged(
     if raw["version"] != version:
         raise error(f"{what} {path} has format version {raw['version']}, this code reads {version}")
     return dict(raw)
+
+
+def load_torch(
+    path: Path,
+    *,
+    hint: str,
+    error: type[CheckpointError] = CheckpointError,
+    map_location: str | torch.device = "cpu",
+) -> Any:
+    """``torch.load(path, weights_only=True)``; a missing, truncated or foreign file raises
+    ``error`` saying so, followed by ``hint`` (what to give instead).
+
+    Example:
+        >>> load_torch(Path("ofa.pth"), hint="download it again")  # doctest: +SKIP
+    """
+    if not Path(path).is_file():
+        raise error(f"no file at {path}; {hint}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # foreign bytes fail in many ways (pickle, zip, EOF, Key...)
+        raise error(
+            f"{path} is corrupt or truncated, or not a torch file ({_load_failure(err)}); {hint}"
+        ) from err
 
 
 def _load_failure(err: Exception) -> str:

@@ -49,6 +49,7 @@ from train.distill import DistillConfig, StepLoss
 from train.distributed import DistContext, barrier, broadcast_module
 from train.errors import TrainingDivergedError
 from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
+from train.init_from import INIT_CLASSIFIER, init_from_supernet
 from train.logs import MetricsLogger, ProgressHook, read_metrics
 from train.loop import Batches, HookBase, Trainer
 from train.optim import OptimConfig, ScheduleConfig
@@ -67,7 +68,9 @@ class RunOptions:
     dotted settings a resume may change from the run's manifest (see :mod:`train.rundir`).
     ``amp``: one of ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or
     ``auto``. ``sync_bn``: batch norm statistics of the global batch under torchrun
-    (:func:`supernet.ops.convert_sync_batchnorm`).
+    (:func:`supernet.ops.convert_sync_batchnorm`). ``init_from``: a supernet run directory or
+    checkpoint whose weights start a new run, the classifier as ``init_classifier`` says
+    (:mod:`train.init_from`); a resume takes its weights from its own checkpoint instead.
     """
 
     seed: int = 0
@@ -85,6 +88,8 @@ class RunOptions:
     middle_arch_seed: int = 1
     ema_enabled: bool = False
     ema_decay: float = 0.998
+    init_from: str | None = None
+    init_classifier: str = "new"
     resume_changes: tuple[str, ...] = ()
     resume: str | None = None
 
@@ -171,8 +176,17 @@ class TrainSummary:
     model: Supernet
 
 
+def _init_from_entry(init: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint header's ``init_from`` entry (none for a run started from scratch)."""
+    return {} if init is None else {"init_from": dict(init)}
+
+
 def _check_options(opts: RunOptions, device: torch.device) -> None:
     amp_dtype(opts.amp, device)  # raises ConfigError naming the allowed values
+    if opts.init_classifier not in INIT_CLASSIFIER:
+        raise ConfigError(
+            f"init_classifier is {opts.init_classifier!r}; allowed: {', '.join(INIT_CLASSIFIER)}"
+        )
     for name in ("log_every_steps", "eval_every_epochs"):
         if getattr(opts, name) <= 0:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(opts, name)!r}")
@@ -337,6 +351,9 @@ def train_supernet(
     run_dir = Path(run_dir)
     bundle = build_data(cfg.data, image_size=max(cfg.space.resolutions))
     model = Supernet(cfg.space, bundle.num_classes, kernel_transform=cfg.run.kernel_transform)
+    init = None
+    if cfg.run.init_from is not None and cfg.run.resume is None:
+        init = init_from_supernet(model, cfg.run.init_from, cfg.run.init_classifier).to_dict()
     model.to(ctx.device)
     if cfg.run.sync_bn:
         convert_sync_batchnorm(model)
@@ -354,6 +371,7 @@ def train_supernet(
         check_finite(resumed["model"], path, "resumed")
         check_steps_per_epoch(resumed, steps_per_epoch)
         middle = cfg.space.arch_from_json(resumed["middle_arch"])
+        init = resumed.get("init_from")
     header = checkpoint_header(
         cfg.space,
         bundle.num_classes,
@@ -362,6 +380,7 @@ def train_supernet(
         model_options={"kernel_transform": cfg.run.kernel_transform},
         middle_arch=cfg.space.arch_to_json(middle),
         steps_per_epoch=steps_per_epoch,
+        **_init_from_entry(init),
     )
     state = TrainState()
     checkpointer = training_checkpointer(step, state, header, loader_seed=cfg.run.seed)

@@ -10,7 +10,7 @@ import yaml
 from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
 
-PRESETS = ("tiny", "cifar", "ofa_mbv3")
+PRESETS = ("tiny", "cifar", "ofa_mbv3", "ofa_mbv3_w12")
 
 
 def test_presets_are_shipped() -> None:
@@ -25,6 +25,19 @@ def test_ofa_preset_matches_once_for_all() -> None:
     assert space.first_block.channels == 16
     assert (space.final_expand.channels, space.head.channels) == (960, 1280)
     assert space.resolutions == tuple(range(128, 225, 4))
+
+
+def test_ofa_w12_preset_is_ofa_mbv3_at_width_1_2() -> None:
+    """Every width of ofa_mbv3 times 1.2, rounded as OFA rounds; all else equal."""
+    base, wide = load_space("ofa_mbv3").to_dict(), load_space("ofa_mbv3_w12").to_dict()
+    assert [s["widths"] for s in wide["stages"]] == [[32], [48], [96], [136], [192]]
+    assert (wide["stem"]["channels"], wide["first_block"]["channels"]) == (24, 24)
+    assert (wide["final_expand"]["channels"], wide["head"]["channels"]) == (1152, 1536)
+    for key in ("stem", "first_block", "final_expand", "head"):
+        base[key]["channels"] = wide[key]["channels"]
+    for stage, wide_stage in zip(base["stages"], wide["stages"]):
+        stage["widths"] = wide_stage["widths"]
+    assert {**base, "name": "ofa_mbv3_w12"} == wide
 
 
 def test_cifar_preset_downsamples_three_times() -> None:

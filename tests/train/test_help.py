@@ -17,6 +17,7 @@ COMMANDS = {
     "evaluate": "nas-evaluate",
     "pipeline": "nas-pipeline",
     "predict": "nas-predict",
+    "import_ofa": "nas-import-ofa",
 }
 
 
@@ -40,7 +41,7 @@ def test_help_lists_every_setting_with_its_comment(config_name: str) -> None:
 
 def test_help_names_the_groups_and_their_options() -> None:
     text = command_help("train_supernet", "nas-train-supernet")
-    assert "  space: cifar, nbmacro, ofa_mbv3, tiny*" in text
+    assert "  space: cifar, nbmacro, ofa_mbv3, ofa_mbv3_w12, tiny*" in text
     assert "  experiment: nbmacro_cifar_cpu (none by default)" in text
     assert "# torch intra-op threads" in text  # the YAML comments survive
     assert "nas-search" in command_help("search", "nas-search")
