@@ -111,3 +111,28 @@ def test_the_pipeline_searches_under_a_latency_budget(tmp_path) -> None:
     assert winner["latency_predicted_ms"] <= budget_ms
     report = (tmp_path / "run" / "report.md").read_text()
     assert "predicted ms" in report and f"{winner['latency_predicted_ms']:.3f}" in report
+
+
+def test_two_local_workers_search_and_retrain_like_serial(tmp_path, capsys) -> None:
+    """executor=local: the search's batches and the top-k retrainings run on 2 worker
+    processes, and every result is the serial run's. The serial run is copied with its search
+    and retrain stages removed, so both search the same supernet weights, and the copy resumes
+    with the other executor (which a resume accepts: it changes no result)."""
+    import shutil
+
+    serial = run(_cfg(tmp_path / "serial"))
+    shutil.copytree(tmp_path / "serial", tmp_path / "local")
+    for stage in ("search", "retrain"):
+        shutil.rmtree(tmp_path / "local" / stage)
+    pooled = run(_cfg(tmp_path / "local", "executor=local", "executor.num_workers=2"))
+    assert "retrain rank 2/2: r" in capsys.readouterr().out
+
+    def trail(name: str) -> list:
+        history = json.loads((tmp_path / name / "search" / "history.json").read_text())
+        return [(e["arch"], e["objectives"]) for e in history["evaluations"]]
+
+    assert trail("local") == trail("serial") and len(trail("serial")) == 8
+    kept = ("rank", "arch", "inherited_val_accuracy", "test_top1", "macs", "params")
+    for mine, theirs in zip(pooled["retrained"], serial["retrained"], strict=True):
+        assert {k: mine[k] for k in kept if k in mine} == {k: theirs[k] for k in kept if k in theirs}
+    assert pooled["winner"]["test_top1"] == serial["winner"]["test_top1"]
