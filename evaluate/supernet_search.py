@@ -118,6 +118,13 @@ def search_supernet(
             )  # fmt: skip
             pool = stack.enter_context(make_pool(executor, spec, device, num_threads))
             evaluator: CachedAccuracy = PooledAccuracy(pool, loaded.space)
+            if ctx.is_main and settings.batch_size < pool.num_workers:
+                print(
+                    f"note: batch_size={settings.batch_size} proposals per iteration keep only "
+                    f"{settings.batch_size} of the {pool.num_workers} workers busy; "
+                    f"batch_size={pool.num_workers} (or a multiple) uses them all",
+                    flush=True,
+                )
         else:
             bundle = build_data(data_cfg, image_size=image_size)
             evaluator = InheritedAccuracyEvaluator.from_bundle(
