@@ -313,9 +313,14 @@ class LocalPool(_PoolBase):
 
 
 def _worker_main(conn: Connection, setup: Callable[[WorkerInfo], Any], info: WorkerInfo) -> None:
-    """A local worker: set the threads, run ``setup``, then tasks until told to stop."""
+    """A local worker: set the threads, run ``setup``, then tasks until told to stop or until
+    the driver is gone (its end of the pipe closed: the worker exits, nothing is orphaned).
+    Ctrl-C is the driver's to handle: it stops the workers."""
+    import signal
+
     from train.cli import set_threads
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None
     if info.gpu is not None:  # before torch starts CUDA in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = info.gpu
@@ -325,21 +330,17 @@ def _worker_main(conn: Connection, setup: Callable[[WorkerInfo], Any], info: Wor
         failure = None
     except Exception as error:  # reported with the first task
         failure = _failure(error)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if message is None:
-            return
-        index, task, item = message
-        if failure is not None:
-            conn.send(("error", index, failure))
-            continue
-        try:
-            conn.send(("ok", index, task(state, item)))
-        except Exception as error:
-            conn.send(("error", index, _failure(error)))
+    with contextlib.suppress(EOFError, OSError):
+        while (message := conn.recv()) is not None:
+            index, task, item = message
+            if failure is not None:
+                conn.send(("error", index, failure))
+                continue
+            try:
+                reply = ("ok", index, task(state, item))
+            except Exception as error:
+                reply = ("error", index, _failure(error))
+            conn.send(reply)
 
 
 def _raise_failure(payload: tuple[BaseException | None, str]) -> None:

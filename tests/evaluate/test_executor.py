@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from evaluate.executor import (
 from evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
 from evaluate.search_settings import SearchSettings
 from evaluate.supernet_search import run_nas_search, search_supernet
+from search import SearchHistory
 from supernet import ArchConfig, CostModel
 from supernet.errors import ConfigError
 from tests.evaluate.pool_tasks import (
@@ -37,6 +42,8 @@ from tests.evaluate.pool_tasks import (
     which_worker,
 )
 from train.checkpoint import load_supernet
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _local(num_workers: int = 2, max_retries: int = 2, setup: Any = WorkerInfo.itself) -> Any:
@@ -120,7 +127,7 @@ def test_ray_missing_is_a_clear_error(monkeypatch) -> None:
 
 def _settings(budget: Budget) -> SearchSettings:
     return SearchSettings(
-        budget=budget, num_samples=12, batch_size=4, num_init=4, progress=False, seed=3
+        budget=budget, num_samples=16, batch_size=4, num_init=4, progress=False, seed=3
     )
 
 
@@ -142,21 +149,6 @@ def serial_search(trained_run, tmp_path_factory):
     result = search_supernet(trained_run, settings, out, calib_images=32, use_ema=True,
                              device="cpu")  # fmt: skip
     return settings, result
-
-
-def test_two_local_workers_search_exactly_like_serial(serial_search, trained_run, tmp_path):
-    settings, serial = serial_search
-    config = ExecutorConfig(kind="local", num_workers=2)
-    first = search_supernet(
-        trained_run, settings.__class__(**{**settings.__dict__, "num_samples": 8}), tmp_path,
-        calib_images=32, use_ema=True, device="cpu", executor=config,
-    )  # fmt: skip
-    assert _trail(first.history) == _trail(serial.history)[:8]
-    # the driver stopped after 8 (as a kill would) and resumes with the same backend
-    pooled = search_supernet(trained_run, settings, tmp_path, calib_images=32, use_ema=True,
-                             device="cpu", executor=config)  # fmt: skip
-    assert _trail(pooled.history) == _trail(serial.history)
-    assert [r.accuracy for r in pooled.rows] == [r.accuracy for r in serial.rows]
 
 
 @dataclass(frozen=True)
@@ -202,7 +194,7 @@ def test_a_worker_killed_mid_search_leaves_the_serial_history(
     assert (tmp_path / "killed").exists()
     assert _trail(result.history) == _trail(serial.history)
     cached = (tmp_path / "run" / "accuracy_cache.jsonl").read_text().splitlines()
-    assert len(cached) == 1 + 12  # header + every architecture once, the victim included
+    assert len(cached) == 1 + 16  # header + every architecture once, the victim included
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +232,55 @@ def test_two_ray_workers_search_exactly_like_serial(
         executor=ExecutorConfig(kind="ray", num_workers=2),
     )  # fmt: skip
     assert _trail(pooled.history) == _trail(serial.history)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_driver_leaves_no_worker_and_resumes_like_serial(
+    serial_search, trained_run, tmp_path
+) -> None:
+    settings, serial = serial_search
+    command = [sys.executable, "-m", "evaluate.search", f"supernet={trained_run}",
+               f"run_dir={tmp_path}", "executor=local", "executor.num_workers=2",
+               "num_samples=16", "batch_size=4", "num_init=4", "seed=3", "calib_images=32",
+               f"budget.macs={settings.budget.macs}", "progress=false"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    history, done = tmp_path / "history.json", 0
+    deadline = time.monotonic() + 180
+    while done < 4 and time.monotonic() < deadline and driver.poll() is None:
+        with contextlib.suppress(OSError, ValueError):  # written atomically: whole or absent
+            done = len(json.loads(history.read_text())["evaluations"])
+        time.sleep(0.02)
+    workers = _children(driver.pid)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert 4 <= done < 16, f"the driver was to be killed mid-search ({done} evaluations)"
+    assert len(workers) >= 2
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not left, f"workers {left} outlived their driver"
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    resumed = SearchHistory.load(history)
+    assert _trail(resumed) == _trail(serial.history)
+
+
+def test_an_executor_under_torchrun_is_refused(monkeypatch, trained_run, tmp_path) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="executor=local under torchrun: use one of them"):
+        search_supernet(trained_run, SearchSettings(), tmp_path, calib_images=32, use_ema=True,
+                        device="cpu", executor=ExecutorConfig("local", 2))  # fmt: skip
