@@ -34,8 +34,9 @@ from evaluate.accuracy_cache import (
     cache_header,
     weights_fingerprint,
 )
-from supernet import ArchConfig, SearchSpace, Supernet, recalibrate_bn, resize_to
+from supernet import ArchConfig, SearchSpace, recalibrate_bn, resize_to
 from supernet.errors import ConfigError, DatasetError
+from supernet.few_shot import AnySupernet
 from train.data import DataBundle
 from train.metrics import accuracy_of
 
@@ -130,7 +131,7 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
 
     def __init__(
         self,
-        supernet: Supernet,
+        supernet: AnySupernet,
         calib_loader: Iterable,
         val_loader: Iterable,
         calib_images: int,
@@ -152,7 +153,7 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
     @classmethod
     def from_bundle(
         cls,
-        supernet: Supernet,
+        supernet: AnySupernet,
         bundle: DataBundle,
         calib_images: int,
         batch_size: int = 256,

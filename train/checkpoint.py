@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
+from supernet.few_shot import FewShotSupernet
 from supernet.model import Supernet
 from supernet.space import SearchSpace
 from train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
@@ -99,7 +100,7 @@ class SpaceMismatchCheckpointError(CheckpointError, ArchSpaceMismatchError):
 class LoadedSupernet:
     """A trained supernet and everything needed to use it (see :func:`load_supernet`)."""
 
-    model: Supernet  # eval mode
+    model: Supernet | FewShotSupernet  # eval mode
     space: SearchSpace
     num_classes: int
     data_config: DataConfig
@@ -117,7 +118,9 @@ def load_supernet(
 ) -> LoadedSupernet:
     """Rebuild a trained :class:`supernet.Supernet` from a checkpoint or a run directory.
 
-    A run directory resolves to ``final.pt``, else ``last.pt``. EMA weights are used when the
+    A run directory resolves to ``final.pt``, else ``last.pt``; a few-shot run directory (or its
+    ``partition.json``) loads as a :class:`supernet.few_shot.FewShotSupernet`
+    (:mod:`train.few_shot`). EMA weights are used when the
     checkpoint has them and ``use_ema`` is true. With ``expected_space`` a checkpoint of another
     space raises :class:`CheckpointError` naming both spaces.
 
@@ -126,6 +129,10 @@ def load_supernet(
         >>> loaded.model(x, loaded.space.largest()).shape  # doctest: +SKIP
         torch.Size([8, 10])
     """
+    from train.few_shot import is_few_shot_run, load_few_shot
+
+    if is_few_shot_run(path_or_run_dir):  # K sub-supernets behind one router
+        return load_few_shot(path_or_run_dir, map_location, use_ema, expected_space)
     path = find_checkpoint(path_or_run_dir)
     ckpt = read_checkpoint(path, map_location)
     if Path(path_or_run_dir).is_dir() and path.name != FINAL_NAME:

@@ -55,7 +55,7 @@ from train.loop import Batches, HookBase, Trainer
 from train.optim import OptimConfig, ScheduleConfig
 from train.optimisation import amp_dtype, build_optimisation
 from train.rundir import RunDirectory
-from train.sampler import SamplerConfig, build_sampler
+from train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
 from train.schema import build, check_keys, coerce
 from train.steps import SupernetStep, TrainState
 
@@ -107,6 +107,7 @@ class SupernetTrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunOptions = field(default_factory=RunOptions)
     resolved: dict[str, Any] = field(default_factory=dict)
+    region: Region | None = None  # a sub-supernet of a few-shot supernet trains this region only
 
 
 NESTED_RUN_OPTIONS = {
@@ -268,7 +269,7 @@ def _build_step(
         optimisation=optimisation,
         ctx=ctx,
         channels_last=opts.channels_last,
-        sampler=build_sampler(cfg.sampler, cfg.space),
+        sampler=build_sampler(cfg.sampler, cfg.space, cfg.region),
         loss=StepLoss(cfg.distill),
         arch_rng=np.random.default_rng(opts.seed),
         resize=resize_to,
@@ -281,11 +282,11 @@ def _hooks(
     bundle: DataBundle,
     step: SupernetStep,
     checkpointer: Checkpointer,
-    middle_arch: ArchConfig,
+    archs: list[tuple[str, ArchConfig]],
     run_dir: Path,
     total_steps: int,
 ) -> list[HookBase]:
-    space, data = cfg.space, cfg.data
+    data = cfg.data
     evaluator = SubnetEvaluator(
         calib_batches=lambda: bundle.eval_loader("calib", data.eval_batch_size),
         val_batches=lambda: bundle.eval_loader("val", data.eval_batch_size),
@@ -293,7 +294,6 @@ def _hooks(
         resize=resize_to,
         device=step.ctx.device,
     )
-    archs = [("smallest", space.smallest()), ("largest", space.largest()), ("middle", middle_arch)]
     ema = step.optimisation.ema
     return [
         EvalHook(subnet_scores(archs, evaluator), cfg.run.eval_every_epochs, ema=ema),
@@ -362,7 +362,8 @@ def train_supernet(
     broadcast_module(model, ctx)
     batches, steps_per_epoch = epoch_batches(bundle, cfg.data.batch_size, cfg.run.seed, ctx)
     step = _build_step(cfg, model, steps_per_epoch, ctx)
-    middle = cfg.space.sample(np.random.default_rng(cfg.run.middle_arch_seed))
+    eval_archs = region_eval_archs(cfg.space, cfg.region, cfg.run.middle_arch_seed)
+    middle = eval_archs[-1][1]
     resumed = None
     if cfg.run.resume is not None:
         path = find_checkpoint(cfg.run.resume, prefer=(LAST_NAME,))
@@ -387,7 +388,9 @@ def train_supernet(
     if resumed is not None:
         checkpointer.restore(resumed)
     total = cfg.schedule.epochs * steps_per_epoch
-    hooks = _hooks(cfg, bundle, step, checkpointer, middle, run_dir, total) if ctx.is_main else []
+    eval_archs[-1] = ("middle", middle)
+    hooks = _hooks(cfg, bundle, step, checkpointer, eval_archs, run_dir, total)
+    hooks = hooks if ctx.is_main else []
     with _guarded(cfg, run_dir, ctx, resumed) as run:  # nothing is written before this
         try:
             Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()

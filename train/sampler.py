@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from supernet.errors import CheckpointError, ConfigError
+from supernet.partition import ChoicePartition, Partition
 from supernet.space import ArchConfig, SearchSpace
 
 SAMPLERS = ("sandwich", "uniform")
@@ -95,11 +96,79 @@ class UniformSampler:
         return [StepArch(self.space.sample(rng))]
 
 
-def build_sampler(cfg: SamplerConfig, space: SearchSpace) -> ArchSampler:
-    """The sampler named by ``cfg.name`` over ``space``."""
+@dataclass(frozen=True)
+class Region:
+    """Region ``index`` of ``partition``: what one sub-supernet of a few-shot supernet trains."""
+
+    partition: Partition
+    index: int
+
+
+class RegionUniformSampler:
+    """One architecture of the region per step, drawn as the space draws (given the region)."""
+
+    def __init__(self, space: SearchSpace, region: Region) -> None:
+        self.space, self.region = space, region
+
+    def sample(self, rng: np.random.Generator) -> list[StepArch]:
+        part = self.region.partition
+        return [StepArch(part.sample_in(self.space, self.region.index, rng))]
+
+
+class RegionSandwichSampler:
+    """The sandwich rule inside a region of a choice partition: the region's largest (teacher)
+    and smallest architectures and ``num_random`` of its random ones."""
+
+    def __init__(self, space: SearchSpace, region: Region, num_random: int) -> None:
+        part = region.partition
+        if not isinstance(part, ChoicePartition):
+            raise ConfigError(
+                "sampler=sandwich needs each region's largest and smallest architecture, which "
+                "a learned partition does not define; use sampler=uniform, or a choice split"
+            )
+        self.space, self.region, self.num_random = space, region, num_random
+        self._largest = part.extreme_in(space, region.index, largest=True)
+        self._smallest = part.extreme_in(space, region.index, largest=False)
+
+    def sample(self, rng: np.random.Generator) -> list[StepArch]:
+        part, k = self.region.partition, self.region.index
+        randoms = [part.sample_in(self.space, k, rng) for _ in range(self.num_random)]
+        return [
+            StepArch(self._largest, is_teacher=True),
+            StepArch(self._smallest),
+            *(StepArch(arch) for arch in randoms),
+        ]
+
+
+def build_sampler(
+    cfg: SamplerConfig, space: SearchSpace, region: Region | None = None
+) -> ArchSampler:
+    """The sampler named by ``cfg.name`` over ``space``, or over one ``region`` of it."""
+    if region is not None:
+        if cfg.name == "sandwich":
+            return RegionSandwichSampler(space, region, cfg.num_random)
+        return RegionUniformSampler(space, region)
     if cfg.name == "sandwich":
         return SandwichSampler(space, cfg.num_random)
     return UniformSampler(space)
+
+
+def region_eval_archs(
+    space: SearchSpace, region: Region | None, middle_seed: int
+) -> list[tuple[str, ArchConfig]]:
+    """The architectures a training run validates each epoch: the smallest, the largest and a
+    fixed random "middle" one, of the space or of the region a sub-supernet trains."""
+    rng = np.random.default_rng(middle_seed)
+    if region is None:
+        return [("smallest", space.smallest()), ("largest", space.largest()),
+                ("middle", space.sample(rng))]  # fmt: skip
+    part, k = region.partition, region.index
+    middle = part.sample_in(space, k, rng)
+    if isinstance(part, ChoicePartition):
+        ends = [part.extreme_in(space, k, largest=False), part.extreme_in(space, k, largest=True)]
+    else:  # a learned region has no defined ends: two more fixed draws of it
+        ends = [part.sample_in(space, k, rng), part.sample_in(space, k, rng)]
+    return [("smallest", ends[0]), ("largest", ends[1]), ("middle", middle)]
 
 
 def generator_state(rng: np.random.Generator) -> dict[str, object]:

@@ -69,12 +69,31 @@ def run(cfg: DictConfig) -> TrainSummary:
     torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
     if ctx.is_main:
         print(f"run directory: {run_dir}", flush=True)
+    few_shot = (plain_config(cfg).get("few_shot") or {}).get("kind", "none")
     try:
+        if few_shot != "none":
+            return _few_shot(cfg, typed, run_dir, ctx)
         summary = train_supernet(typed, run_dir, ctx)
     finally:
         shutdown(ctx)
     if ctx.is_main:
         print(describe_summary(summary))
+    return summary
+
+
+def _few_shot(cfg: DictConfig, typed: SupernetTrainConfig, run_dir: Path, ctx: Any) -> Any:
+    """``few_shot=choices|learned``: split ``few_shot.parent`` (:mod:`evaluate.few_shot`)."""
+    from evaluate.few_shot import FewShotConfig, train_few_shot
+    from train.schema import build
+
+    few = build(FewShotConfig, plain_config(cfg)["few_shot"], "few_shot")
+    summary = train_few_shot(typed, few, run_dir, ctx)
+    if ctx.is_main:
+        print(
+            f"done: few-shot supernet {run_dir} ({summary.partition.num_regions} regions, "
+            f"{summary.epochs_per_region} epochs each)\nnext: nas-search supernet={run_dir} "
+            f"budget.macs=...   # or nas-evaluate mode=rank supernet={run_dir} truth=..."
+        )
     return summary
 
 
@@ -95,6 +114,8 @@ def describe_summary(summary: TrainSummary) -> str:
 
 def _task(cfg: DictConfig) -> float | None:
     summary = run(cfg)
+    if not isinstance(summary, TrainSummary):  # a few-shot run
+        return None
     value = summary.metrics.get("val_acc_largest")
     return float(value) if value is not None else None
 
