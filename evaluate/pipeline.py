@@ -6,6 +6,8 @@ Stages, each resumable (re-run with the same ``run_dir`` keeps finished stages):
    ``final.pt`` exists, resumed from ``last.pt`` when only that exists.
 2. ``search/``: constrained search over inherited-weight accuracy and exact cost
    (:func:`evaluate.supernet_search.search_supernet`); resumes from its history.
+   With ``few_shot=choices|learned`` (``few_shot/``) the trained supernet is then split into
+   sub-supernets (:mod:`evaluate.few_shot`) and the search scores the few-shot run.
 3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy
    (topped up with the best architectures off the front when the front is smaller), retrained
    from scratch, measured on the test split and exported; a finished one is kept.
@@ -90,6 +92,35 @@ def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
     torch.manual_seed(typed.run.seed)  # weight init, as nas-train-supernet does
     try:
         train_supernet(typed, run_dir, ctx)
+    finally:
+        shutdown(ctx)
+    return run_dir
+
+
+def few_shot_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> Path:
+    """With ``few_shot=choices|learned``: split the pipeline's supernet into sub-supernets
+    (:mod:`evaluate.few_shot`, the parent is the supernet stage); returns the few-shot run the
+    search then uses, or ``supernet_dir`` unchanged without a split. Resumes like the others."""
+    from evaluate.few_shot import FewShotConfig, train_few_shot
+    from train.distributed import init_from_env, shutdown
+    from train.run import GROUPS, supernet_config_from_plain
+    from train.schema import build
+
+    section = dict(plain.get("few_shot") or {"kind": "none"})
+    if section.get("kind", "none") == "none":
+        return supernet_dir
+    few = build(FewShotConfig, {**section, "parent": str(supernet_dir)}, "few_shot")
+    manifest = run_dir / "run.json"
+    if manifest.is_file() and '"finished"' in manifest.read_text():
+        return run_dir
+    settings = stage_settings(plain, "supernet", GROUPS)
+    typed = supernet_config_from_plain(
+        {**settings, "few_shot": {**section, "parent": str(supernet_dir)}},
+        resume=str(run_dir) if manifest.is_file() else None,
+    )
+    ctx = init_from_env(typed.run.device)
+    try:
+        train_few_shot(typed, few, run_dir, ctx)
     finally:
         shutdown(ctx)
     return run_dir
@@ -180,6 +211,7 @@ def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
 
 STAGE_INPUTS = {
     "supernet": ("space", "data", "sampler", "distill", "optim", "schedule", "supernet", "seed"),
+    "few_shot": ("few_shot",),
     "search": ("strategy", "search"),
     "retrain": ("recipe", "retrain"),
 }
@@ -206,7 +238,12 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         _set_aside_stale_stages(run_dir, run.accepted)
         timer = StageTimer({})
         supernet_dir = timer.run("supernet", train_stage, plain, run_dir / "supernet")
-        result = timer.run("search", search_stage, plain, supernet_dir, run_dir / "search")
+        searched = supernet_dir
+        if (plain.get("few_shot") or {}).get("kind", "none") != "none":
+            searched = timer.run(
+                "few_shot", few_shot_stage, plain, supernet_dir, run_dir / "few_shot"
+            )
+        result = timer.run("search", search_stage, plain, searched, run_dir / "search")
         rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
         summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
         atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")

@@ -136,3 +136,14 @@ def test_two_local_workers_search_and_retrain_like_serial(tmp_path, capsys) -> N
     for mine, theirs in zip(pooled["retrained"], serial["retrained"], strict=True):
         assert {k: mine[k] for k in kept if k in mine} == {k: theirs[k] for k in kept if k in theirs}
     assert pooled["winner"]["test_top1"] == serial["winner"]["test_top1"]
+
+
+def test_the_pipeline_searches_a_few_shot_split_of_its_supernet(tmp_path) -> None:
+    split = ["few_shot=choices", "few_shot.split=[stages.0.depth]", "few_shot.epochs=2"]
+    summary = run(_cfg(tmp_path, *split, "retrain.top_k=1"))
+    assert "few_shot" in summary["stage_seconds"]
+    assert (tmp_path / "few_shot" / "region1" / "final.pt").is_file()
+    header = (tmp_path / "search" / "accuracy_cache.jsonl").read_text().splitlines()[0]
+    assert "few_shot/partition.json" in header  # the search scored the few-shot run
+    again = run(_cfg(tmp_path, *split, "retrain.top_k=1"))  # resumes: every stage kept
+    assert again["winner"] == summary["winner"]
