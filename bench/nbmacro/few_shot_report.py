@@ -36,12 +36,12 @@ def _fidelity(run: Path, name: str) -> dict[str, Any] | None:
 
 
 def paired_tau_difference(
-    a: np.ndarray, b: np.ndarray, truth: np.ndarray, seed: int = 0
+    a: np.ndarray, b: np.ndarray, truth: np.ndarray, seed: int = 0, resamples: int = BOOTSTRAP
 ) -> tuple[float, float, float]:
     """tau(a, truth) - tau(b, truth) and its paired bootstrap 95 % interval."""
     rng = np.random.default_rng(seed)
     diffs = []
-    for _ in range(BOOTSTRAP):
+    for _ in range(resamples):
         i = rng.integers(0, truth.size, truth.size)
         diffs.append(kendalltau(a[i], truth[i])[0] - kendalltau(b[i], truth[i])[0])
     point = kendalltau(a, truth)[0] - kendalltau(b, truth)[0]
