@@ -15,7 +15,7 @@ tensors) with an :class:`~supernet.errors.OFACheckpointError` naming what it fou
 ``set_active_subnet(ks=..., e=..., d=...)`` form and :class:`~supernet.space.ArchConfig`.
 
 Example:
-    >>> state = torch.load("ofa_mbv3_d234_e346_k357_w1.0", weights_only=True)["state_dict"]
+    >>> state = torch.load("ofa_mbv3_d234_e346_k357_w1.0", weights_only=True)  # doctest: +SKIP
     >>> imported = convert_ofa_state_dict(state)  # doctest: +SKIP
     >>> net = imported.supernet()  # doctest: +SKIP
     >>> net(images, imported.space.largest())  # doctest: +SKIP
