@@ -1,22 +1,31 @@
-"""LaMOO vs baselines: hypervolume vs samples on botorch problems, NAS-Bench-201 and -Macro.
+"""LaMOO vs its inner samplers alone: hypervolume vs samples on botorch problems (DTLZ2 also at
+d=30), NAS-Bench-201 and a supernet's inherited accuracies on NAS-Bench-Macro's space.
 
-    nice python -m bench.search.lamoo_bench [--quick] [--problems dtlz2 nb201-params ...]
-
-NAS-Bench-Macro (``--problems nbmacro-flops``) is on request, not in the default set.
+    flock /tmp/slot_b.lock nice python -m bench.search.lamoo_bench [--quick]
+        [--problems dtlz2-30 nb201-flops ...] [--strategies qehvi lamoo-qehvi ...]
+        [--seeds 7] [--first-seed 0] [--report]
 
 Every strategy starts from the same Sobol initial design (same seed) and spends the same budget.
-Each finished run is cached per (problem, strategy, seed) in ``<out>/search_runs_<tag>.json``
-(``tag`` is ``full`` or ``quick``, ``out`` defaults to ``bench/results``; a rerun skips it); the
-summary of every cached run goes to ``<out>/search_summary_<tag>.json``, a markdown table to
+Each finished run is one file, ``<out>/search_runs_<tag>/<problem>/<strategy>/seed<k>.json``
+(``tag`` is ``full`` or ``quick``, ``out`` defaults to ``bench/results``), written atomically
+with the fingerprint of the settings it ran with: a rerun skips the runs whose fingerprint
+matches, so a killed benchmark resumes, and jobs given other problems, strategies or seeds can
+run at the same time. ``--report`` only summarises what is cached. The summary of every cached
+run of the chosen problems and strategies goes to ``<out>/search_summary_<tag>.json``, a
+markdown table (with the paired Wilcoxon test of each LaMOO variant against each baseline) to
 stdout and ``<out>/search_summary_<tag>.md``, and a plot to ``<out>/search_hv_<tag>.png``.
+NAS-Bench-Macro's table (``nbmacro-flops``) and the one-hot NB201 diagnostics are on request.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +35,109 @@ from bench.search.problems import BenchProblem, get_problem
 from bench.search.report import summarise, write_plot, write_table
 from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
 
-PROBLEMS = ("branincurrin", "vehiclesafety", "dtlz2", "nb201-params", "nb201-flops")
-TABULAR = ("nbmacro-flops",)  # on request, not by default
-DIAGNOSTICS = ("nb201-params-onehot", "nb201-flops-onehot", "nbmacro-flops-onehot")  # likewise
-STRATEGIES = ("random", "nsga2", "qehvi", "lamoo-random", "lamoo-evolution", "lamoo-qehvi")
+PROBLEMS = (
+    "branincurrin",
+    "vehiclesafety",
+    "dtlz2",
+    "dtlz2-30",
+    "nb201-params",
+    "nb201-flops",
+    "nbmacro-supernet",
+)
+ON_REQUEST = ("nbmacro-flops", "nb201-params-onehot", "nb201-flops-onehot", "nbmacro-flops-onehot")
 RESULTS_DIR = Path(__file__).parents[1] / "results"
 
 
-def run_one(
-    problem: BenchProblem, name: str, seed: int, num_samples: int, batch_size: int, pool: int
-) -> dict[str, Any]:
-    """One search; returns its hypervolume curve and the strategy's own time per proposal."""
-    qehvi = QEHVIOptions(pool_size=pool)
-    strategy = make_strategy(
-        name,
+@dataclass(frozen=True)
+class Variant:
+    """A benchmarked strategy: a factory name and what its options change from the bench's."""
+
+    factory: str
+    lamoo: dict[str, Any] = dataclasses.field(default_factory=dict)
+    qehvi: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+VARIANTS: dict[str, Variant] = {
+    "random": Variant("random"),
+    "nsga2": Variant("nsga2"),
+    "qehvi": Variant("qehvi"),
+    "lamoo-random": Variant("lamoo-random"),
+    "lamoo-evolution": Variant("lamoo-evolution"),
+    "lamoo-qehvi": Variant("lamoo-qehvi"),
+    # ablations of the qehvi sampler (continuous problems; "pool" runs anywhere)
+    "lamoo-qehvi-strict": Variant("lamoo-qehvi", lamoo={"region_mode": "strict"}),
+    "lamoo-qehvi-local": Variant("lamoo-qehvi", lamoo={"model": "local"}),
+    "lamoo-qehvi-paper": Variant("lamoo-qehvi", qehvi={"start_rule": "random"}),
+    "lamoo-qehvi-pool": Variant("lamoo-qehvi", qehvi={"acquisition": "pool"}),
+    "qehvi-pool": Variant("qehvi", qehvi={"acquisition": "pool"}),
+}
+STRATEGIES = tuple(VARIANTS)[:6]
+"""The default set; the others are ablations, on request."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What every run of one benchmark tag shares (part of each cached run's fingerprint)."""
+
+    num_samples: int
+    batch_size: int
+    num_init: int
+    qehvi: QEHVIOptions
+
+
+FULL = BenchSettings(
+    num_samples=100,
+    batch_size=5,
+    num_init=10,
+    # cut from botorch's defaults (10 restarts, 512 raw samples, 200 iterations, 128 MC
+    # samples, a GP fit to convergence) to fit the CPU budget; both qEHVI and LaMOO(qEHVI)
+    qehvi=QEHVIOptions(
+        pool_size=1000, num_restarts=4, raw_samples=128, maxiter=15, mc_samples=64, fit_maxiter=50
+    ),
+)
+QUICK = BenchSettings(
+    num_samples=40,
+    batch_size=5,
+    num_init=10,
+    qehvi=QEHVIOptions(
+        pool_size=300, num_restarts=2, raw_samples=64, maxiter=20, mc_samples=32, fit_maxiter=50
+    ),
+)
+
+
+def fingerprint(settings: BenchSettings, variant: Variant) -> str:
+    """SHA-256 (16 hex digits) of the settings and variant a run ran with."""
+    text = json.dumps([dataclasses.asdict(settings), dataclasses.asdict(variant)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_strategy(problem: BenchProblem, name: str, seed: int, settings: BenchSettings) -> Any:
+    """The strategy ``name`` of :data:`VARIANTS` on ``problem`` with the bench's options."""
+    variant = VARIANTS[name]
+    qehvi = dataclasses.replace(settings.qehvi, **variant.qehvi)
+    lamoo = dataclasses.replace(LaMOOOptions(qehvi=qehvi), **variant.lamoo)
+    return make_strategy(
+        variant.factory,
         problem.codec,
         problem.ref_point,
         len(problem.ref_point),
         seed=seed,
-        num_init=10,
+        num_init=settings.num_init,
         qehvi=qehvi,
-        lamoo=LaMOOOptions(qehvi=qehvi),
+        lamoo=lamoo,
     )
+
+
+def run_one(problem: BenchProblem, name: str, seed: int, settings: BenchSettings) -> dict[str, Any]:
+    """One search; returns its hypervolume curve and the strategy's own time per proposal."""
+    strategy = build_strategy(problem, name, seed, settings)
     ask_time_s = 0.0
     notes = []
-    while len(strategy.archs) < num_samples:
-        start = time.perf_counter()
-        archs = strategy.ask(min(batch_size, num_samples - len(strategy.archs)))
-        ask_time_s += time.perf_counter() - start
+    start = time.perf_counter()
+    while len(strategy.archs) < settings.num_samples:
+        ask_start = time.perf_counter()
+        archs = strategy.ask(min(settings.batch_size, settings.num_samples - len(strategy.archs)))
+        ask_time_s += time.perf_counter() - ask_start
         notes.append(strategy.last_note)
         strategy.tell(archs, problem.evaluate(archs))
     curve = hypervolume_curve(strategy.y, problem.ref_point)
@@ -61,55 +145,78 @@ def run_one(
         "problem": problem.name,
         "strategy": name,
         "seed": seed,
+        "fingerprint": fingerprint(settings, VARIANTS[name]),
         "hv": curve.tolist(),
-        "ask_time_per_proposal_s": ask_time_s / num_samples,
+        "ask_time_per_proposal_s": ask_time_s / settings.num_samples,
+        "wall_s": time.perf_counter() - start,
         "relaxed_asks": sum("relaxed 0 level" not in n for n in notes if "relaxed" in n),
     }
+
+
+def run_path(root: Path, problem: str, name: str, seed: int) -> Path:
+    return root / problem / name / f"seed{seed}.json"
+
+
+def load_runs(root: Path, problems: list[str], names: list[str], settings: BenchSettings) -> list:
+    """Every cached run of ``problems`` x ``names`` whose fingerprint matches ``settings``."""
+    runs = []
+    for problem in problems:
+        for name in names:
+            want = fingerprint(settings, VARIANTS[name])
+            for path in sorted((root / problem / name).glob("seed*.json")):
+                run = json.loads(path.read_text())
+                if run.get("fingerprint") == want:
+                    runs.append(run)
+    return runs
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 40 samples, small pools")
     parser.add_argument(
-        "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + TABULAR + DIAGNOSTICS
+        "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + ON_REQUEST
     )
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=VARIANTS)
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0 .. N-1 (default 7)")
     parser.add_argument(
         "--first-seed", type=int, default=0, help="skip seeds below this (split a run across jobs)"
     )
+    parser.add_argument("--report", action="store_true", help="summarise cached runs only")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    num_seeds = args.seeds or (2 if args.quick else 5)
-    num_samples, batch_size = (40, 5) if args.quick else (100, 5)
-    pool = 300 if args.quick else 1000
+    settings = QUICK if args.quick else FULL
+    num_seeds = args.seeds or (2 if args.quick else 7)
     tag = "quick" if args.quick else "full"
-    args.out.mkdir(parents=True, exist_ok=True)
-    cache_path = args.out / f"search_runs_{tag}.json"
-    runs: list[dict[str, Any]] = json.loads(cache_path.read_text()) if cache_path.exists() else []
-    done = {(r["problem"], r["strategy"], r["seed"]) for r in runs}
-    for problem_name in args.problems:
+    root = args.out / f"search_runs_{tag}"
+    for problem_name in [] if args.report else args.problems:
         problem = get_problem(problem_name)
         for seed in range(args.first_seed, num_seeds):
             for name in args.strategies:
-                if (problem.name, name, seed) in done:
+                path = run_path(root, problem.name, name, seed)
+                want = fingerprint(settings, VARIANTS[name])
+                if path.exists() and json.loads(path.read_text()).get("fingerprint") == want:
                     continue
-                start = time.perf_counter()
-                runs.append(run_one(problem, name, seed, num_samples, batch_size, pool))
+                run = run_one(problem, name, seed, settings)
+                _write_atomic(path, json.dumps(run))
                 print(
-                    f"{problem.name:14s} {name:16s} seed {seed}: final HV "
-                    f"{runs[-1]['hv'][-1]:.5g} ({time.perf_counter() - start:.1f} s)",
+                    f"{problem.name:16s} {name:20s} seed {seed}: final HV {run['hv'][-1]:.5g} "
+                    f"({run['wall_s']:.1f} s)",
                     flush=True,
                 )
-                tmp = cache_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(runs))
-                os.replace(tmp, cache_path)
+    runs = load_runs(root, args.problems, args.strategies, settings)
     max_hv = {p: get_problem(p).max_hv for p in args.problems}
     summary = summarise(runs, max_hv)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"search_summary_{tag}.json").write_text(json.dumps(summary, indent=1))
-    table = write_table(summary, args.out / f"search_summary_{tag}.md")
-    print(table)
+    print(write_table(summary, args.out / f"search_summary_{tag}.md"))
     write_plot(runs, max_hv, args.out / f"search_hv_{tag}.png")
 
 

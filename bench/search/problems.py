@@ -1,9 +1,12 @@
-"""Benchmark problems for the search strategies: botorch test functions, NAS-Bench-201 and
-NAS-Bench-Macro."""
+"""Benchmark problems for the search strategies: botorch test functions (DTLZ2 also at d=30),
+NAS-Bench-201, NAS-Bench-Macro, and a supernet's inherited accuracies on NAS-Bench-Macro's space
+(:mod:`bench.search.nas_surrogate`)."""
 
 from __future__ import annotations
 
 import csv
+import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 from botorch.test_functions.multi_objective import DTLZ2, BraninCurrin, VehicleSafety
 
+from bench.search.nas_surrogate import surrogate_problem_parts
 from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
 from search import BoxCodec, CategoricalCodec, hypervolume
 from search.codec import SpaceCodec
@@ -38,11 +42,20 @@ class BenchProblem:
 
 
 def botorch_problem(name: str) -> BenchProblem:
-    """BraninCurrin, VehicleSafety or DTLZ2 (d=6, m=2), negated so that all are maximised."""
+    """BraninCurrin, VehicleSafety, DTLZ2 (d=6, m=2) or ``dtlz2-30`` (d=30, m=2), negated so
+    that all are maximised.
+
+    Reference points are botorch's, except for ``dtlz2-30``: with botorch's 1.1 per objective
+    a uniform random point of d=30 lies far behind it (``g`` averages 29/12), so every strategy
+    sits at hypervolume 0 for most of 100 samples; its reference point is ``1 + 29/12`` per
+    objective (the mean of ``1 + g`` over the cube) and ``max_hv = r^2 - pi/4`` (the front is
+    the unit quarter circle).
+    """
     factories = {
         "branincurrin": lambda: BraninCurrin(negate=True),
         "vehiclesafety": lambda: VehicleSafety(negate=True),
         "dtlz2": lambda: DTLZ2(dim=6, num_objectives=2, negate=True),
+        "dtlz2-30": lambda: DTLZ2(dim=30, num_objectives=2, negate=True),
     }
     if name not in factories:
         raise ValueError(f"unknown botorch problem {name!r}, expected one of {list(factories)}")
@@ -54,7 +67,11 @@ def botorch_problem(name: str) -> BenchProblem:
         unit = torch.as_tensor(np.asarray(archs, dtype=np.float64))
         return problem(lower + unit * (upper - lower)).numpy()
 
-    return BenchProblem(name, codec, evaluate, problem.ref_point.tolist(), float(problem.max_hv))
+    ref, max_hv = problem.ref_point.tolist(), float(problem.max_hv)
+    if name == "dtlz2-30":
+        r = 1.0 + (problem.dim - problem.num_objectives + 1) / 12.0
+        ref, max_hv = [-r] * problem.num_objectives, r**2 - math.pi / 4.0
+    return BenchProblem(name, codec, evaluate, ref, max_hv)
 
 
 def nb201_dir() -> Path:
@@ -147,9 +164,22 @@ def nbmacro_problem(encoding: str = "ordinal") -> BenchProblem:
     return BenchProblem(name, codec, evaluate, ref, hypervolume(values, ref))
 
 
+def nbmacro_supernet_problem() -> BenchProblem:
+    """``nbmacro-supernet``: NAS-Bench-Macro's 3^8 strings (ordinal codec), maximise the
+    surrogate of a supernet's inherited accuracy (%), minimise MACs (millions); see
+    :mod:`bench.search.nas_surrogate` for the data and the regressor."""
+    rows = read_nbmacro_json(nbmacro_dir() / NBMACRO_TABLE)
+    codec, evaluate, ref, max_hv = surrogate_problem_parts({c: r.flops for c, r in rows.items()})
+    return BenchProblem("nbmacro-supernet", codec, evaluate, ref, max_hv)
+
+
+@functools.cache
 def get_problem(name: str) -> BenchProblem:
     """A problem by its benchmark name: ``nb201-<params|flops>[-onehot]``,
-    ``nbmacro-flops[-onehot]`` or a botorch problem (``branincurrin``, ...)."""
+    ``nbmacro-flops[-onehot]``, ``nbmacro-supernet`` or a botorch problem (``branincurrin``,
+    ``dtlz2-30``, ...); built once per process."""
+    if name == "nbmacro-supernet":
+        return nbmacro_supernet_problem()
     if name.startswith("nb201-"):
         cost, _, encoding = name.removeprefix("nb201-").partition("-")
         return nb201_problem(cost, encoding or "ordinal")

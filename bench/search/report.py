@@ -1,4 +1,14 @@
-"""Aggregate benchmark runs: final hypervolume, log regret, sample-efficiency ratios, a plot."""
+"""Aggregate benchmark runs: final hypervolume, log regret, sample-efficiency ratios, paired
+Wilcoxon tests over seeds, a plot.
+
+A LaMOO variant is compared with every baseline; its *inner* baseline (:func:`inner_baseline`:
+the sampler it wraps, run alone) is the like-for-like pair. Per pair: the sample-efficiency
+ratio (samples the LaMOO variant's mean curve needs to reach the baseline's final mean
+hypervolume, over the baseline's budget; below 1 LaMOO is more sample-efficient), on how many
+seeds (same initial points) LaMOO ends higher / lower, and the two-sided paired Wilcoxon
+signed-rank p-value of the final hypervolumes (:func:`paired_test`). A pair is called better or
+worse only when ``p < ALPHA``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +17,43 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import wilcoxon
 
-LAMOO = ("lamoo-random", "lamoo-evolution", "lamoo-qehvi")
-BASELINES = ("random", "nsga2", "qehvi")
+BASELINES = ("random", "nsga2", "qehvi", "qehvi-pool")
+ALPHA = 0.05
+"""Significance level of the paired test (two-sided)."""
+
+
+def is_lamoo(name: str) -> bool:
+    return name.startswith("lamoo-")
+
+
+def inner_baseline(name: str) -> str:
+    """The baseline a LaMOO variant wraps: ``lamoo-random`` -> ``random``, ``lamoo-evolution``
+    -> ``nsga2``, ``lamoo-qehvi-pool`` -> ``qehvi-pool``, any other ``lamoo-qehvi*`` ->
+    ``qehvi``.
+
+    Example:
+        >>> inner_baseline("lamoo-qehvi-strict")
+        'qehvi'
+    """
+    if name == "lamoo-qehvi-pool":
+        return "qehvi-pool"
+    sampler = name.removeprefix("lamoo-").split("-")[0]
+    return {"random": "random", "evolution": "nsga2", "qehvi": "qehvi"}[sampler]
 
 
 def _curves(runs: list[dict[str, Any]]) -> dict[str, dict[str, np.ndarray]]:
-    """problem -> strategy -> (num_seeds, num_samples) hypervolume curves."""
-    grouped: dict[str, dict[str, list[list[float]]]] = defaultdict(lambda: defaultdict(list))
+    """problem -> strategy -> (num_seeds, num_samples) hypervolume curves, seeds ascending."""
+    grouped: dict[str, dict[str, list[tuple[int, list[float]]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for run in runs:
-        grouped[run["problem"]][run["strategy"]].append(run["hv"])
-    return {p: {s: np.asarray(c) for s, c in by.items()} for p, by in grouped.items()}
+        grouped[run["problem"]][run["strategy"]].append((run["seed"], run["hv"]))
+    return {
+        p: {s: np.asarray([hv for _, hv in sorted(c)]) for s, c in by.items()}
+        for p, by in grouped.items()
+    }
 
 
 def samples_to_reach(mean_curve: np.ndarray, target: float) -> int | None:
@@ -26,21 +62,48 @@ def samples_to_reach(mean_curve: np.ndarray, target: float) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
-def paired_wins(runs: list[dict[str, Any]], problem: str, first: str, second: str) -> list[int]:
-    """``[wins, seeds]``: over the seeds both strategies ran (same initial points), how often
-    ``first`` ended with the strictly higher hypervolume."""
-    final = {(r["strategy"], r["seed"]): r["hv"][-1] for r in runs if r["problem"] == problem}
-    seeds = sorted({s for name, s in final if name == first} & {s for n, s in final if n == second})
-    return [sum(final[(first, s)] > final[(second, s)] for s in seeds), len(seeds)]
+def paired_test(first: dict[int, float], second: dict[int, float]) -> dict[str, Any]:
+    """Paired comparison of final hypervolumes by seed (the seeds both have).
+
+    Returns ``seeds``, ``ahead`` / ``behind`` / ``ties`` (seeds where ``first`` ends higher,
+    lower, equal), ``median_difference`` (first - second) and ``p_value``: the two-sided
+    Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`, zero differences dropped; 1.0
+    when every difference is zero; None with no common seed), and ``verdict``: ``better`` or
+    ``worse`` when ``p_value < ALPHA`` (by the sign of the median difference), else ``tie``.
+
+    Example:
+        >>> out = paired_test({s: 1.0 + s for s in range(7)}, {s: 0.5 for s in range(7)})
+        >>> out["ahead"], round(out["p_value"], 4), out["verdict"]
+        (7, 0.0156, 'better')
+    """
+    seeds = sorted(set(first) & set(second))
+    diff = np.asarray([first[s] - second[s] for s in seeds], dtype=np.float64)
+    out: dict[str, Any] = {
+        "seeds": len(seeds),
+        "ahead": int((diff > 0).sum()),
+        "behind": int((diff < 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "median_difference": float(np.median(diff)) if seeds else None,
+        "p_value": None,
+        "verdict": "tie",
+    }
+    if not seeds:
+        return out
+    p = 1.0 if not np.any(diff != 0) else float(wilcoxon(diff).pvalue)
+    out["p_value"] = p
+    if p < ALPHA:
+        out["verdict"] = "better" if np.median(diff[diff != 0]) > 0 else "worse"
+    return out
 
 
 def summarise(runs: list[dict[str, Any]], max_hv: dict[str, float | None]) -> dict[str, Any]:
     """Per problem and strategy: final HV mean/std, log10(HV_max - HV), time per proposal;
-    per problem: samples each LaMOO variant needs to reach each baseline's final mean HV,
-    divided by the baseline's budget (< 1 means LaMOO is more sample-efficient)."""
+    per problem and (LaMOO variant, baseline) pair: ratio, seeds ahead, Wilcoxon p-value."""
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    finals: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for run in runs:
         times[(run["problem"], run["strategy"])].append(run["ask_time_per_proposal_s"])
+        finals[(run["problem"], run["strategy"])][run["seed"]] = run["hv"][-1]
     summary: dict[str, Any] = {}
     for problem, by_strategy in _curves(runs).items():
         rows = {}
@@ -57,28 +120,58 @@ def summarise(runs: list[dict[str, Any]], max_hv: dict[str, float | None]) -> di
                 gap = np.maximum(float(max_hv[problem]) - final, 1e-12)  # type: ignore[arg-type]
                 row["final_log10_gap_mean"] = float(np.log10(gap).mean())
             rows[name] = row
-        ratios, wins = {}, {}
-        for lamoo in LAMOO:
+        pairs = {}
+        for lamoo in filter(is_lamoo, by_strategy):
             for base in BASELINES:
-                if lamoo in by_strategy and base in by_strategy:
-                    key = f"{lamoo} vs {base}"
-                    target = by_strategy[base][:, -1].mean()
-                    budget = by_strategy[base].shape[1]
-                    needed = samples_to_reach(by_strategy[lamoo].mean(axis=0), target)
-                    ratios[key] = None if needed is None else needed / budget
-                    wins[key] = paired_wins(runs, problem, lamoo, base)
-        summary[problem] = {
-            "max_hv": max_hv.get(problem),
-            "strategies": rows,
-            "ratios": ratios,
-            "seed_wins": wins,
-        }
+                if base not in by_strategy:
+                    continue
+                target = by_strategy[base][:, -1].mean()
+                needed = samples_to_reach(by_strategy[lamoo].mean(axis=0), target)
+                pairs[f"{lamoo} vs {base}"] = {
+                    "lamoo": lamoo,
+                    "baseline": base,
+                    "like_for_like": inner_baseline(lamoo) == base,
+                    "ratio": None if needed is None else needed / by_strategy[base].shape[1],
+                    **paired_test(finals[(problem, lamoo)], finals[(problem, base)]),
+                }
+        summary[problem] = {"max_hv": max_hv.get(problem), "strategies": rows, "pairs": pairs}
     return summary
 
 
+def _pair_cell(pair: dict[str, Any]) -> str:
+    ratio = "not reached" if pair["ratio"] is None else f"{pair['ratio']:.2f}"
+    p = "-" if pair["p_value"] is None else f"{pair['p_value']:.3f}"
+    mark = {"better": " **better**", "worse": " **worse**", "tie": ""}[pair["verdict"]]
+    return f"{ratio} ({pair['ahead']}/{pair['seeds']}, p={p}){mark}"
+
+
+def overview_table(summary: dict[str, Any]) -> str:
+    """One row per problem, one column per like-for-like pair: ratio (seeds ahead, p)."""
+    keys = list(
+        dict.fromkeys(
+            k for entry in summary.values() for k, p in entry["pairs"].items() if p["like_for_like"]
+        )
+    )
+    lines = [
+        "| problem | " + " | ".join(keys) + " |",
+        "| --- |" + " ---: |" * len(keys),
+    ]
+    for problem, entry in summary.items():
+        cells = [_pair_cell(entry["pairs"][k]) if k in entry["pairs"] else "-" for k in keys]
+        lines.append(f"| {problem} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_table(summary: dict[str, Any], path: Path) -> str:
-    """Markdown table of ``summary``; also written to ``path``."""
-    lines = []
+    """Markdown tables of ``summary`` (an overview of the like-for-like pairs, then per
+    problem); also written to ``path``."""
+    lines = [
+        "Like-for-like pairs: sample-efficiency ratio (seeds where LaMOO ends higher / seeds, "
+        f"two-sided paired Wilcoxon p; better/worse only where p < {ALPHA})",
+        "",
+        overview_table(summary),
+        "",
+    ]
     for problem, entry in summary.items():
         lines += [f"### {problem} (max HV {entry['max_hv']})", ""]
         lines += [
@@ -95,14 +188,20 @@ def write_table(summary: dict[str, Any], path: Path) -> str:
             )
         lines += [
             "",
-            "| LaMOO vs baseline | sample-efficiency ratio (LaMOO samples / baseline budget) "
-            "| seeds where LaMOO ends higher |",
-            "|---|---|---|",
+            "| LaMOO vs baseline | ratio | ahead / behind / ties | median diff | Wilcoxon p "
+            "| verdict |",
+            "|---|---|---|---|---|---|",
         ]
-        for key, value in entry["ratios"].items():
-            won, seeds = entry["seed_wins"][key]
-            ratio = "not reached" if value is None else f"{value:.2f}"
-            lines.append(f"| {key} | {ratio} | {won}/{seeds} |")
+        for key, pair in entry["pairs"].items():
+            ratio = "not reached" if pair["ratio"] is None else f"{pair['ratio']:.2f}"
+            p = "-" if pair["p_value"] is None else f"{pair['p_value']:.3f}"
+            diff = pair["median_difference"]
+            median = "-" if diff is None else f"{diff:.4g}"
+            name = f"**{key}**" if pair["like_for_like"] else key
+            lines.append(
+                f"| {name} | {ratio} | {pair['ahead']} / {pair['behind']} / {pair['ties']} | "
+                f"{median} | {p} | {pair['verdict']} |"
+            )
         lines.append("")
     text = "\n".join(lines)
     path.write_text(text)
@@ -117,6 +216,8 @@ def write_plot(runs: list[dict[str, Any]], max_hv: dict[str, float | None], path
     import matplotlib.pyplot as plt
 
     curves = _curves(runs)
+    if not curves:
+        return
     fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.6), squeeze=False)
     for ax, (problem, by_strategy) in zip(axes[0], curves.items()):
         top = max_hv.get(problem)

@@ -4,6 +4,20 @@ See LAMOO.md. Each ``ask`` rebuilds the tree (:mod:`search.lamoo.tree`) from the
 samples, selects a root-to-leaf path, and asks the inner sampler (``random``, ``evolution`` or
 ``qehvi``) for points that every SVM on the path accepts. When the region yields too few fresh
 points within bounded tries, the deepest cut is dropped (relaxed) and ``last_note`` says so.
+
+The ``qehvi`` sampler, by ``qehvi.acquisition`` (resolved as for the plain qEHVI strategy):
+
+* ``pool``: the best of a discrete candidate pool drawn inside the region (categorical spaces);
+* ``continuous`` with ``region_mode="seeded"`` (the LaMOO paper's code): L-BFGS-B multistart
+  from seed points drawn inside the region, free to leave it, no check afterwards;
+* ``continuous`` with ``region_mode="strict"``: the same, with every result that left the region
+  pulled back to the last point of its start-to-result segment inside it.
+
+``model="local"`` fits the GP on the samples of the selected leaf, or of the deepest node on its
+path holding at least ``local_min_samples`` (as trust-region BO does), instead of all samples,
+and measures the improvement against the front of those samples (see :mod:`search.qehvi`).
+Below the minimum everywhere on the path it uses the root, i.e. all samples; ``last_note``
+names the node either way.
 """
 
 from __future__ import annotations
@@ -16,16 +30,18 @@ import numpy as np
 from botorch.models.model import Model
 
 from search.codec import SpaceCodec
-from search.errors import UnknownStrategyError
+from search.errors import InvalidOptionError, UnknownStrategyError
 from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
 from search.nsga2 import NSGA2Options, nsga2_offspring
 from search.pareto import non_dominated_mask
-from search.qehvi import QEHVIOptions, QEHVISelector
+from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
 from search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
 SAMPLERS = ("random", "evolution", "qehvi")
 SELECT_RULES = {"leaf": "leaf", "path": "path", "mcts": "path"}
+REGION_MODES = ("seeded", "strict")
+MODELS = ("global", "local")
 Sampler = Literal["random", "evolution", "qehvi"]
 
 
@@ -41,7 +57,13 @@ class LaMOOOptions:
         rejection_rounds: bounded rounds of random draws filtered by the region.
         growth_rounds: bounded rounds of mutations of the region's samples, filtered too.
         nsga2: options of the ``evolution`` sampler.
-        qehvi: options of the ``qehvi`` sampler (pool drawn inside the region).
+        qehvi: options of the ``qehvi`` sampler (pool or continuous seeds drawn inside the
+            region; ``qehvi.acquisition`` chooses, see the module docstring).
+        region_mode: ``seeded`` or ``strict``, how a continuous ``qehvi`` sampler treats the
+            region (one of ``REGION_MODES``).
+        model: ``global`` (the GP sees every sample) or ``local`` (the selected region's).
+        local_min_samples: the fewest samples a local GP is fitted on: the deepest node on the
+            selected path with at least this many (the root, all samples, when none has).
     """
 
     sampler: Sampler = "random"
@@ -52,6 +74,9 @@ class LaMOOOptions:
     growth_rounds: int = 20
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
+    region_mode: Literal["seeded", "strict"] = "seeded"
+    model: Literal["global", "local"] = "global"
+    local_min_samples: int = 20
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -60,16 +85,28 @@ class LaMOOOptions:
             raise UnknownStrategyError(
                 f"select {self.select!r} is not one of {tuple(SELECT_RULES)}"
             )
+        if self.region_mode not in REGION_MODES:
+            raise UnknownStrategyError(
+                f"region_mode {self.region_mode!r} is not one of {REGION_MODES}"
+            )
+        if self.model not in MODELS:
+            raise UnknownStrategyError(f"model {self.model!r} is not one of {MODELS}")
+        if self.local_min_samples < 2:
+            raise InvalidOptionError(
+                f"local_min_samples must be >= 2 (a GP needs data), got {self.local_min_samples}"
+            )
 
 
 class LaMOOStrategy(BaseStrategy[A]):
     """LaMOO meta-optimiser.
 
-    Its ``qehvi`` sampler draws a candidate pool inside the selected region and picks from it
-    with a :class:`~search.qehvi.QEHVISelector` (``self.selector``), the same selection step
-    as the plain qEHVI strategy. Attributes set by each ``ask`` (for tests and diagnostics):
+    Its ``qehvi`` sampler draws a candidate pool (or continuous seeds) inside the selected
+    region and selects with a :class:`~search.qehvi.QEHVISelector` (``self.selector``), the
+    same selection step as the plain qEHVI strategy; ``acquisition`` is the resolved ``pool``
+    or ``continuous``. Attributes set by each ``ask`` (for tests and diagnostics):
     ``last_tree`` (list of :class:`~search.lamoo.tree.Node`), ``last_path`` (root-to-leaf node
-    indices), ``last_relaxed_levels`` and, for the ``qehvi`` sampler, ``last_model``.
+    indices), ``last_relaxed_levels`` and, for the ``qehvi`` sampler, ``last_model`` and
+    ``last_model_node`` (the node whose samples the GP saw; 0, the root, for a global model).
 
     Example:
         >>> from search.codec import BoxCodec
@@ -91,12 +128,15 @@ class LaMOOStrategy(BaseStrategy[A]):
         self.lamoo = options or LaMOOOptions()
         self.known_objectives = known_objectives
         self.name = f"lamoo-{self.lamoo.sampler}"
+        qehvi = self.lamoo.qehvi
+        self.acquisition = resolve_acquisition(qehvi.acquisition, codec, known_objectives)
         self.selector: QEHVISelector[A] = QEHVISelector(
-            codec, self.ref_point, known_objectives, self.lamoo.qehvi.max_batch_size
+            codec, self.ref_point, known_objectives, qehvi.max_batch_size, qehvi
         )
         self.last_tree: list[Node] = []
         self.last_path: list[int] = []
         self.last_relaxed_levels = 0
+        self.last_model_node = 0
 
     @property
     def last_model(self) -> Model | None:
@@ -116,9 +156,7 @@ class LaMOOStrategy(BaseStrategy[A]):
         if sampler == "evolution":
             out = self._evolve_in_region(nodes, path, q, archs, y)
         elif sampler == "qehvi":
-            pool_size = self.lamoo.qehvi.pool_size
-            pool = self._sample_region(nodes, path, pool_size, q, archs, y, 0.5)
-            out = self.selector.select(pool, q, archs, x, y, self._rng)
+            out = self._qehvi_in_region(nodes, path, q, archs, x, y)
         else:
             out = self._sample_region(nodes, path, q, q, archs, y, 0.0)
         leaf = nodes[path[-1]]
@@ -126,7 +164,52 @@ class LaMOOStrategy(BaseStrategy[A]):
             f"{self.name}: node {leaf.index} (n={leaf.samples.size}, depth {len(path) - 1}, "
             f"{len(nodes)} nodes), relaxed {self.last_relaxed_levels} level(s)"
         )
+        if sampler == "qehvi" and self.lamoo.model == "local":
+            node = nodes[self.last_model_node]
+            self._last_note += f", local GP on node {node.index} (n={node.samples.size})"
         return out
+
+    def _qehvi_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        q: int,
+        archs: list[A],
+        x: np.ndarray,
+        y: np.ndarray,
+    ) -> list[A]:
+        """The ``qehvi`` sampler: a pool or continuous seeds inside the region, then the
+        selector (the GP on every sample, or on the local node's)."""
+        options = self.lamoo.qehvi
+        fit_on = None
+        self.last_model_node = 0
+        if self.lamoo.model == "local":
+            self.last_model_node = self._local_node(nodes, path)
+            fit_on = nodes[self.last_model_node].samples
+        if self.acquisition == "pool":
+            pool = self._sample_region(nodes, path, options.pool_size, q, archs, y, 0.5)
+            return self.selector.select(pool, q, archs, x, y, self._rng, fit_on)
+        seeds = self._sample_region(
+            nodes, path, options.raw_samples, options.num_restarts, archs, y, 0.5
+        )
+        accept = None
+        if self.lamoo.region_mode == "strict":
+            cuts = nodes[path[len(path) - 1 - self.last_relaxed_levels]].cuts
+
+            def accept(x: np.ndarray) -> np.ndarray:
+                return region_accepts(cuts, x)
+
+        selector, rng = self.selector, self._rng
+        optimised = selector.select_continuous(seeds, q, archs, x, y, rng, fit_on, accept)
+        return optimised + seeds  # the seeds fill in should a result repeat a told point
+
+    def _local_node(self, nodes: list[Node], path: list[int]) -> int:
+        """The deepest node on ``path`` with at least ``local_min_samples`` samples (the root
+        when none has)."""
+        for index in reversed(path):
+            if nodes[index].samples.size >= self.lamoo.local_min_samples:
+                return index
+        return path[0]
 
     def _sample_region(
         self,

@@ -1,4 +1,5 @@
-"""The NAS-Bench-Macro benchmark problem against its own JSON table (read here directly)."""
+"""The benchmark problems (NAS-Bench-Macro against its own JSON table, DTLZ2 at d=30, the
+supernet surrogate) and the benchmark's cache of finished runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.search.lamoo_bench import run_one
+from bench.search import lamoo_bench
+from bench.search.lamoo_bench import QUICK, run_one
+from bench.search.nas_surrogate import choose_regressor, code_of, cross_validate, read_inherited
 from bench.search.problems import (
     NBMACRO_TABLE,
     BenchProblem,
@@ -86,8 +89,8 @@ def test_onehot_variant_sees_24_coordinates_of_the_same_problem(problem) -> None
 
 @needs_table
 def test_a_short_random_run_stays_under_max_hv(problem) -> None:
-    run = run_one(problem, "random", seed=0, num_samples=20, batch_size=5, pool=50)
-    assert run["problem"] == "nbmacro-flops" and len(run["hv"]) == 20
+    run = run_one(problem, "random", seed=0, settings=QUICK)
+    assert run["problem"] == "nbmacro-flops" and len(run["hv"]) == QUICK.num_samples
     assert 0.0 < run["hv"][-1] <= problem.max_hv
 
 
@@ -97,3 +100,106 @@ def test_unknown_cost_and_missing_table_are_refused(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("NBMACRO_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="NBMACRO_DIR"):
         nbmacro_problem()
+
+
+def test_dtlz2_30_reference_point_lets_random_points_count() -> None:
+    problem = get_problem("dtlz2-30")
+    r = 1.0 + 29 / 12
+    assert problem.codec.dim == 30 and problem.ref_point == [-r, -r]
+    assert problem.max_hv == pytest.approx(r**2 - np.pi / 4)
+    front = [(0.0,) + (0.5,) * 29, (1.0,) + (0.5,) * 29, (0.5,) * 30]  # g = 0: on the front
+    np.testing.assert_allclose(np.linalg.norm(problem.evaluate(front), axis=1), 1.0)
+    design = problem.codec.sample(np.random.default_rng(0), 10)
+    assert 0.0 < hypervolume(problem.evaluate(design), problem.ref_point) < problem.max_hv
+
+
+DIGIT_PAIRS = {"0": (0, 0.0), "1": (3, 3.0), "2": (5, 6.0)}  # (kernel, expand) of a digit
+
+
+def _fake_fidelity(path: Path, raw: dict[str, dict[str, Any]], n: int = 24) -> dict[str, float]:
+    """A fidelity.json of ``n`` distinct networks with accuracy = a function of their digits."""
+    codes = sorted({canonical_code(c) for c in raw})[:: 3969 // n][:n]
+    rows, truth = [], {}
+    for code in codes:
+        stages, start = [], 0
+        for layers in (2, 3, 3):
+            ops = [d for i, d in enumerate(code[start : start + layers]) if i == 0 or d != "0"]
+            pairs = DIGIT_PAIRS
+            stages.append({"kernel_sizes": [pairs[d][0] for d in ops],
+                           "expand_ratios": [pairs[d][1] for d in ops]})  # fmt: skip
+            start += layers
+        truth[code] = 40.0 + sum(int(d) for d in code)
+        rows.append({"arch": {"stages": stages}, "inherited": truth[code] / 100})
+    path.write_text(json.dumps({"rows": rows}))
+    return truth
+
+
+@needs_table
+def test_supernet_surrogate_problem_is_fitted_on_the_fidelity_rows(tmp_path, monkeypatch, raw):
+    truth = _fake_fidelity(tmp_path / "fidelity.json", raw)
+    monkeypatch.setenv("NBMACRO_FIDELITY", str(tmp_path / "fidelity.json"))
+    read = read_inherited(tmp_path / "fidelity.json")
+    assert read == pytest.approx(truth) and all(canonical_code(c) == c for c in read)
+    scores = cross_validate(read)
+    assert set(scores) == {"ridge", "forest", "gp"}
+    assert scores[choose_regressor(scores)]["kendall_tau"] == max(
+        s["kendall_tau"] for s in scores.values()
+    )
+    get_problem.cache_clear()
+    try:
+        problem = get_problem("nbmacro-supernet")
+    finally:
+        get_problem.cache_clear()
+    grid = list(itertools.product(range(3), repeat=8))
+    values = problem.evaluate(grid)
+    assert values.shape == (3**8, 2) and np.isfinite(values).all()
+    np.testing.assert_array_equal(
+        values[:, 1], [-raw["".join(map(str, a))]["flops"] / 1e6 for a in grid]
+    )
+    twin, canonical = (0, 1, 2, 0, 1, 0, 2, 0), (0, 1, 2, 1, 0, 0, 2, 0)
+    np.testing.assert_array_equal(problem.evaluate([twin]), problem.evaluate([canonical]))
+    # an additive truth is learnt well: the surrogate ranks the fitted networks like the data
+    fitted = problem.evaluate([tuple(int(d) for d in c) for c in sorted(truth)])[:, 0]
+    assert np.corrcoef(fitted, [truth[c] for c in sorted(truth)])[0, 1] > 0.9
+    assert problem.ref_point == [float(values[:, 0].min()), float(values[:, 1].min())]
+    assert problem.max_hv == pytest.approx(hypervolume(values, problem.ref_point))
+
+
+def test_a_fidelity_row_becomes_its_canonical_string() -> None:
+    arch = {"stages": [
+        {"kernel_sizes": [0, 3], "expand_ratios": [0.0, 3.0]},
+        {"kernel_sizes": [5], "expand_ratios": [6.0]},
+        {"kernel_sizes": [3, 5, 3], "expand_ratios": [3.0, 6.0, 3.0]},
+    ]}  # fmt: skip
+    assert code_of(arch) == "01200121"
+
+
+def test_the_benchmark_caches_each_run_and_reruns_stale_ones(tmp_path, monkeypatch) -> None:
+    argv = ["--quick", "--problems", "branincurrin", "--strategies", "random", "lamoo-random",
+            "--seeds", "2", "--out", str(tmp_path)]  # fmt: skip
+    lamoo_bench.main(argv)
+    root = tmp_path / "search_runs_quick" / "branincurrin"
+    files = sorted(root.glob("*/seed*.json"))
+    assert [f.relative_to(root).as_posix() for f in files] == [
+        "lamoo-random/seed0.json", "lamoo-random/seed1.json",
+        "random/seed0.json", "random/seed1.json",
+    ]  # fmt: skip
+    summary = json.loads((tmp_path / "search_summary_quick.json").read_text())
+    pair = summary["branincurrin"]["pairs"]["lamoo-random vs random"]
+    assert pair["seeds"] == 2 and pair["p_value"] is not None
+    calls: list[tuple[str, int]] = []
+    original = lamoo_bench.run_one
+
+    def counting(problem, name, seed, settings):  # type: ignore[no-untyped-def]
+        calls.append((name, seed))
+        return original(problem, name, seed, settings)
+
+    monkeypatch.setattr(lamoo_bench, "run_one", counting)
+    lamoo_bench.main(argv)
+    assert calls == []  # every run was cached
+    stale = json.loads(files[0].read_text())
+    stale["fingerprint"] = "another setting"
+    files[0].write_text(json.dumps(stale))
+    lamoo_bench.main(argv)
+    assert calls == [("lamoo-random", 0)]
+    assert json.loads(files[0].read_text())["fingerprint"] != "another setting"

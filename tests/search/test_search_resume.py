@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,14 @@ from search import (
     make_strategy,
     run_search,
 )
-from tests.search.search_problems import GRID_REF, grid_codec, grid_objectives
+from tests.search.search_problems import (
+    GRID_REF,
+    ZDT_REF,
+    box3,
+    grid_codec,
+    grid_objectives,
+    zdt1_like,
+)
 
 NAMES = ["accuracy", "neg_cost"]
 SMALL_QEHVI = QEHVIOptions(pool_size=40)
@@ -109,6 +117,56 @@ def test_killed_and_resumed_search_equals_the_uninterrupted_one(
     saved = json.loads(path.read_text())
     assert saved["format_version"] == 2
     assert saved["strategy_state"] == resumed_strategy.state_dict()  # plain JSON, round trip
+
+
+TINY_CONTINUOUS = QEHVIOptions(
+    num_restarts=2, raw_samples=16, maxiter=8, mc_samples=16, fit_maxiter=20
+)
+
+
+@pytest.mark.parametrize(
+    "lamoo",
+    [
+        None,  # plain qEHVI, continuous
+        LaMOOOptions(  # every new option at once: strict region, local GP, random starts
+            tree=TreeOptions(split_min=8),
+            qehvi=dataclasses.replace(TINY_CONTINUOUS, start_rule="random"),
+            region_mode="strict",
+            model="local",
+            local_min_samples=6,
+        ),
+    ],
+    ids=["qehvi-continuous", "lamoo-qehvi-strict-local-random-starts"],
+)
+def test_continuous_and_local_searches_resume_exactly(
+    tmp_path: Path, lamoo: LaMOOOptions | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "qehvi" if lamoo is None else "lamoo-qehvi"
+
+    def strategy() -> BaseStrategy:
+        return make_strategy(
+            name, box3(), ZDT_REF, 2, seed=0, num_init=6, qehvi=TINY_CONTINUOUS, lamoo=lamoo
+        )
+
+    def search(path: Path, kill_after: int | None = None) -> SearchHistory:
+        evaluated: list[int] = []
+
+        def evaluate(archs: Sequence[tuple[float, ...]]) -> np.ndarray:
+            if kill_after is not None and sum(evaluated) >= kill_after:
+                raise _Killed("simulated kill")
+            evaluated.append(len(archs))
+            return zdt1_like(archs)
+
+        return run_search(strategy(), evaluate, path, 16, 5, NAMES, ZDT_REF)
+
+    straight = search(tmp_path / "straight.json")
+    assert strategy().acquisition == "continuous"  # type: ignore[attr-defined]
+    path = tmp_path / "resumed.json"
+    with pytest.raises(_Killed):
+        search(path, kill_after=6)
+    assert len(SearchHistory.load(path)) == 10  # killed with the second model-based batch
+    assert _record(search(path)) == _record(straight)
+    assert "not exactly" not in capsys.readouterr().err
 
 
 def test_resume_is_exact_after_two_kills(tmp_path: Path) -> None:

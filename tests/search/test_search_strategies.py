@@ -31,7 +31,9 @@ from tests.search.search_problems import (
     zdt1_like,
 )
 
-SMALL_QEHVI = QEHVIOptions(pool_size=100)
+SMALL_QEHVI = QEHVIOptions(  # pool on grids, continuous on boxes
+    pool_size=100, num_restarts=2, raw_samples=32, maxiter=15, mc_samples=32, fit_maxiter=50
+)
 SMALL_LAMOO_TREE = TreeOptions(split_min=8)
 
 

@@ -1,0 +1,151 @@
+"""A NAS search problem on a supernet's inherited accuracies: NAS-Bench-Macro's space, accuracy
+from a regressor fitted on what a trained supernet measured, MACs exact.
+
+    python -m bench.search.nas_surrogate      # cross-validation of the candidate regressors
+
+The data: ``rank_sandwich_val10k/fidelity.json`` of ``runs/nbmacro_cpu`` (``$NBMACRO_FIDELITY``
+overrides it): 100 architectures of the ``nbmacro`` space, stratified over MACs deciles, each
+scored with the weights it inherits from a supernet trained on CPU (sandwich rule, 16x16
+inputs) after BN recalibration, top-1 on 10,000 held-out CIFAR-10 training images. A regressor
+maps an architecture (the one-hot digits of its canonical NAS-Bench-Macro string, so strings of
+one network score equally) to that accuracy; :data:`REGRESSORS` are the candidates and the one
+with the best 5-fold cross-validated Kendall tau is the problem's (:func:`choose_regressor`,
+decided by the rule, not by hand). MACs are NAS-Bench-Macro's exact ``flops`` at 32x32. The
+search problem is then the one a one-shot NAS search over this supernet faces: maximise the
+(surrogate) inherited accuracy, minimise MACs, over all 3^8 strings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau
+from sklearn.base import RegressorMixin, clone
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold
+
+from search import CategoricalCodec, hypervolume
+from supernet.nbmacro import OP_DIGITS, STAGE_LAYERS, canonical_code
+
+NBMACRO_DIGITS = 3
+REGRESSORS: dict[str, Callable[[], RegressorMixin]] = {
+    "ridge": lambda: RidgeCV(alphas=np.logspace(-3, 3, 13)),
+    "forest": lambda: RandomForestRegressor(n_estimators=300, min_samples_leaf=2, random_state=0),
+    "gp": lambda: GaussianProcessRegressor(
+        ConstantKernel() * RBF(length_scale=np.ones(8 * NBMACRO_DIGITS)) + WhiteKernel(),
+        normalize_y=True,
+        random_state=0,
+    ),
+}
+"""Candidate surrogates (scikit-learn, fixed seeds): an additive linear model, a random forest,
+a GP with one length scale per one-hot feature."""
+CV_FOLDS = 5
+
+
+def fidelity_path() -> Path:
+    """``$NBMACRO_FIDELITY`` or ``<repo>/runs/nbmacro_cpu/rank_sandwich_val10k/fidelity.json``."""
+    default = Path(__file__).parents[2] / "runs" / "nbmacro_cpu" / "rank_sandwich_val10k"
+    return Path(os.environ.get("NBMACRO_FIDELITY", default / "fidelity.json"))
+
+
+def code_of(arch: dict[str, Any]) -> str:
+    """The canonical NAS-Bench-Macro string of an ``nbmacro`` arch as JSON (any resolution)."""
+    parts = []
+    for layers, stage in zip(STAGE_LAYERS, arch["stages"]):
+        ops = zip(stage["kernel_sizes"], stage["expand_ratios"])
+        parts.append("".join(OP_DIGITS[(int(k), float(e))] for k, e in ops).ljust(layers, "0"))
+    return canonical_code("".join(parts))
+
+
+def read_inherited(path: Path) -> dict[str, float]:
+    """Canonical string -> inherited accuracy (%) of every row of a ``fidelity.json``."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; set NBMACRO_FIDELITY to a fidelity.json")
+    rows = json.loads(path.read_text())["rows"]
+    out = {code_of(row["arch"]): 100.0 * float(row["inherited"]) for row in rows}
+    if len(out) != len(rows):
+        raise ValueError(f"{path}: {len(rows)} rows but {len(out)} distinct networks")
+    return out
+
+
+def features(codes: Sequence[str]) -> np.ndarray:
+    """``(n, 24)`` one-hot digits of the canonical strings of ``codes``."""
+    digits = np.asarray([[int(c) for c in canonical_code(code)] for code in codes])
+    out = np.zeros((len(codes), digits.shape[1] * NBMACRO_DIGITS))
+    rows = np.arange(len(codes))[:, None]
+    out[rows, np.arange(digits.shape[1]) * NBMACRO_DIGITS + digits] = 1.0
+    return out
+
+
+def cross_validate(data: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per regressor: Kendall tau and R^2 of out-of-fold predictions (5 folds, fixed split)."""
+    codes = sorted(data)
+    x, y = features(codes), np.asarray([data[c] for c in codes])
+    out = {}
+    for name, make in REGRESSORS.items():
+        pred = np.zeros_like(y)
+        for train, test in KFold(CV_FOLDS, shuffle=True, random_state=0).split(x):
+            pred[test] = clone(make()).fit(x[train], y[train]).predict(x[test])
+        r2 = 1.0 - float(((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+        out[name] = {"kendall_tau": float(kendalltau(y, pred)[0]), "r2": r2}
+    return out
+
+
+def choose_regressor(scores: dict[str, dict[str, float]]) -> str:
+    """The candidate with the best cross-validated Kendall tau."""
+    return max(scores, key=lambda name: scores[name]["kendall_tau"])
+
+
+def surrogate_table(
+    data: dict[str, float], flops: dict[str, int]
+) -> tuple[dict[str, tuple[float, float]], str]:
+    """Every string of ``flops`` -> (surrogate accuracy %, -MACs in millions), and the name of
+    the chosen regressor (fitted on all of ``data``)."""
+    name = choose_regressor(cross_validate(data))
+    codes = sorted(data)
+    model = REGRESSORS[name]().fit(features(codes), [data[c] for c in codes])
+    strings = sorted(flops)
+    accuracy = model.predict(features(strings))
+    table = {s: (float(a), -flops[s] / 1e6) for s, a in zip(strings, accuracy)}
+    return table, name
+
+
+def surrogate_problem_parts(
+    flops: dict[str, int],
+) -> tuple[CategoricalCodec, Callable[[Sequence[tuple[int, ...]]], np.ndarray], list[float], float]:
+    """Codec, evaluate, reference point and maximum hypervolume of the surrogate problem.
+
+    Reference point: (lowest surrogate accuracy, largest MACs) over all strings; ``max_hv`` is
+    the hypervolume of all of them.
+    """
+    table, _ = surrogate_table(read_inherited(fidelity_path()), flops)
+    values = np.asarray(list(table.values()))
+    ref = [float(values[:, 0].min()), float(values[:, 1].min())]
+
+    def evaluate(archs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        return np.asarray([table["".join(map(str, a))] for a in archs], dtype=np.float64)
+
+    codec = CategoricalCodec(num_choices=(NBMACRO_DIGITS,) * sum(STAGE_LAYERS))
+    return codec, evaluate, ref, hypervolume(values, ref)
+
+
+def main() -> None:
+    data = read_inherited(fidelity_path())
+    scores = cross_validate(data)
+    print(f"{len(data)} networks from {fidelity_path()}; {CV_FOLDS}-fold cross-validation:")
+    print("| regressor | Kendall tau | R^2 |\n| --- | ---: | ---: |")
+    for name, score in scores.items():
+        print(f"| {name} | {score['kendall_tau']:.3f} | {score['r2']:.3f} |")
+    print(f"chosen: {choose_regressor(scores)}")
+
+
+if __name__ == "__main__":
+    main()
