@@ -71,12 +71,68 @@ def report(run: Path) -> dict[str, Any]:
             theirs = np.array([r["inherited"] for r in found[control]["rows"]])  # type: ignore[index]
             truth = np.array([r["true"] for r in fid["rows"]])
             row["tau_minus_control"] = paired_tau_difference(mine, theirs, truth)
+            regions = _regions(run / name, fid["rows"])
+            if regions is not None:
+                row["regions"] = {
+                    "archs": [int((regions == k).sum()) for k in range(regions.max() + 1)],
+                    "tau_within": _within(mine, truth, regions),
+                    "control_tau_within": _within(theirs, truth, regions),
+                    "mean_inherited": [float(mine[regions == k].mean())
+                                       for k in range(regions.max() + 1)],
+                    "control_mean_inherited": [float(theirs[regions == k].mean())
+                                               for k in range(regions.max() + 1)],
+                }  # fmt: skip
         rows.append(row)
     ceiling = next(iter(found.values()))
     result = {"rows": rows}
     if ceiling is not None:
         result["seed_ceiling"] = ceiling["metrics"]["seed_ceiling"]
     return result
+
+
+def _regions(few_run: Path, rows: list[dict[str, Any]]) -> np.ndarray | None:
+    """The region of every scored architecture, by the few-shot run's own partition."""
+    partition_file = few_run / "partition.json"
+    if not partition_file.is_file():
+        return None
+    import torch
+
+    from supernet import SearchSpace
+    from supernet.partition import partition_from_json
+
+    checkpoint = torch.load(few_run / "region0" / "final.pt", map_location="cpu", weights_only=True)
+    space = SearchSpace.from_dict(checkpoint["space"])
+    partition = partition_from_json(partition_file.read_text(), space, str(partition_file))
+    x = space.encode_many([space.arch_from_json(r["arch"]) for r in rows])
+    return partition.regions_of(x)
+
+
+def _within(scores: np.ndarray, truth: np.ndarray, regions: np.ndarray) -> list[float | None]:
+    """Kendall tau inside each region (None for a region with fewer than 3 architectures)."""
+    out: list[float | None] = []
+    for k in range(regions.max() + 1):
+        inside = regions == k
+        out.append(
+            float(kendalltau(scores[inside], truth[inside])[0]) if inside.sum() > 2 else None
+        )
+    return out
+
+
+def regions_table(result: dict[str, Any]) -> str:
+    """Per region of each split: tau inside it and the mean inherited accuracy, vs control."""
+    lines = ["| split | region | archs | tau inside (control) | mean inherited acc. (control) |",
+             "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for r in result["rows"]:
+        reg = r.get("regions")
+        if not reg:
+            continue
+        for k, n in enumerate(reg["archs"]):
+            mine, theirs = reg["tau_within"][k], reg["control_tau_within"][k]
+            tau = "-" if mine is None or theirs is None else f"{mine:.3f} ({theirs:.3f})"
+            mean, control = reg["mean_inherited"][k], reg["control_mean_inherited"][k]
+            acc = f"{100 * mean:.1f} % ({100 * control:.1f} %)"
+            lines.append(f"| {r['name']} | {k} | {n} | {tau} | {acc} |")
+    return "\n".join(lines)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -102,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     result = report(args.run)
     (args.run / "few_shot_report.json").write_text(json.dumps(result, indent=1) + "\n")
-    text = table(result)
+    text = table(result) + "\n\n" + regions_table(result)
     (args.run / "few_shot_report.md").write_text(text + "\n")
     print(text)
 
