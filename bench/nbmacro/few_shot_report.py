@@ -21,7 +21,7 @@ from scipy.stats import kendalltau
 VARIANTS = [  # (name, what it is, total extra epochs, its control)
     ("parent", "one-shot parent (uniform, 6 epochs)", 0, None),
     ("oneshot_plus2", "one-shot + 2 epochs (control for K = 2)", 2, None),
-    ("choices_k2", "few-shot K = 2, split on stages.0.depth (1 | 2)", 2, "oneshot_plus2"),
+    ("choices_k2", "few-shot K = 2, split on stages.0.depth (1 or 2)", 2, "oneshot_plus2"),
     ("learned_k2", "few-shot K = 2, learned (LaMOO tree)", 2, "oneshot_plus2"),
     ("oneshot_plus3", "one-shot + 3 epochs (control for K = 3)", 3, None),
     ("choices_k3", "few-shot K = 3, split on stages.0.layers.0.op", 3, "oneshot_plus3"),
