@@ -203,3 +203,18 @@ def test_the_benchmark_caches_each_run_and_reruns_stale_ones(tmp_path, monkeypat
     lamoo_bench.main(argv)
     assert calls == [("lamoo-random", 0)]
     assert json.loads(files[0].read_text())["fingerprint"] != "another setting"
+
+
+def test_per_problem_qehvi_options_reach_both_sides_of_the_pair_only() -> None:
+    vehicle, branin = get_problem("vehiclesafety"), get_problem("branincurrin")
+    for name in ("qehvi", "lamoo-qehvi"):
+        strategy = lamoo_bench.build_strategy(vehicle, name, 0, lamoo_bench.FULL)
+        options = strategy.options if name == "qehvi" else strategy.lamoo.qehvi
+        assert options.mc_samples == 16  # VehicleSafety's override
+        assert options.num_restarts == lamoo_bench.FULL.qehvi.num_restarts
+    plain = lamoo_bench.build_strategy(branin, "qehvi", 0, lamoo_bench.FULL)
+    assert plain.options.mc_samples == lamoo_bench.FULL.qehvi.mc_samples
+    variant = lamoo_bench.VARIANTS
+    fp = lamoo_bench.fingerprint
+    assert fp(QUICK, variant["random"], "vehiclesafety") == fp(QUICK, variant["random"])
+    assert fp(QUICK, variant["qehvi"], "vehiclesafety") != fp(QUICK, variant["qehvi"])
