@@ -69,10 +69,10 @@ def run(cfg: DictConfig) -> TrainSummary:
     torch.manual_seed(typed.run.seed)  # weight init; the loop itself never reseeds
     if ctx.is_main:
         print(f"run directory: {run_dir}", flush=True)
-    few_shot = (plain_config(cfg).get("few_shot") or {}).get("kind", "none")
+    few_shot = typed.resolved.get("few_shot") or {"kind": "none"}
     try:
-        if few_shot != "none":
-            return _few_shot(cfg, typed, run_dir, ctx)
+        if few_shot.get("kind", "none") != "none":
+            return _few_shot(few_shot, typed, run_dir, ctx)
         summary = train_supernet(typed, run_dir, ctx)
     finally:
         shutdown(ctx)
@@ -81,12 +81,12 @@ def run(cfg: DictConfig) -> TrainSummary:
     return summary
 
 
-def _few_shot(cfg: DictConfig, typed: SupernetTrainConfig, run_dir: Path, ctx: Any) -> Any:
+def _few_shot(section: dict[str, Any], typed: SupernetTrainConfig, run_dir: Path, ctx: Any) -> Any:
     """``few_shot=choices|learned``: split ``few_shot.parent`` (:mod:`evaluate.few_shot`)."""
     from evaluate.few_shot import FewShotConfig, train_few_shot
     from train.schema import build
 
-    few = build(FewShotConfig, plain_config(cfg)["few_shot"], "few_shot")
+    few = build(FewShotConfig, section, "few_shot")
     summary = train_few_shot(typed, few, run_dir, ctx)
     if ctx.is_main:
         print(
