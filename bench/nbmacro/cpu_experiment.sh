@@ -28,6 +28,8 @@ done
 # the same 100 architectures scored on 10,000 images (val + never-trained holdout images)
 "$python" -m evaluate.cli mode=rank supernet="$run/sandwich" truth="$table" num_archs=100 \
   num_threads=1 val_images=10000 out="$run/rank_sandwich_val10k/evaluation.json"
+# the search benchmark's NAS problem is fitted on these (bench/search/data/nbmacro_inherited.json)
+"$python" -m bench.search.nas_surrogate --export "$run/rank_sandwich_val10k/fidelity.json"
 # how much of the shortfall is validation noise (simulated from the measured accuracies)
 "$python" -m bench.evaluate.fidelity_noise "$run/rank_sandwich/fidelity.json" \
   "$run/rank_sandwich_val10k/fidelity.json" --images 2000 10000

@@ -34,6 +34,7 @@ import torch
 from bench.search.problems import BenchProblem, get_problem
 from bench.search.report import summarise, write_plot, write_table
 from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
+from search.lamoo.tree import TreeOptions
 
 PROBLEMS = (
     "branincurrin",
@@ -57,6 +58,7 @@ class Variant:
     qehvi: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+SPEC_TREE = TreeOptions(split_min=16, svm_c=1.0)
 VARIANTS: dict[str, Variant] = {
     "random": Variant("random"),
     "nsga2": Variant("nsga2"),
@@ -70,6 +72,10 @@ VARIANTS: dict[str, Variant] = {
     "lamoo-qehvi-paper": Variant("lamoo-qehvi", qehvi={"start_rule": "random"}),
     "lamoo-qehvi-pool": Variant("lamoo-qehvi", qehvi={"acquisition": "pool"}),
     "qehvi-pool": Variant("qehvi", qehvi={"acquisition": "pool"}),
+    # the tree as LAMOO.md describes it (leaves of 16, sklearn's C=1): the defaults before
+    # search/lamoo/tree.py chose 8 and C=10 on pilot seeds (100+)
+    "lamoo-random-spec": Variant("lamoo-random", lamoo={"tree": SPEC_TREE}),
+    "lamoo-evolution-spec": Variant("lamoo-evolution", lamoo={"tree": SPEC_TREE}),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
 """The default set; the others are ablations, on request."""
@@ -116,11 +122,25 @@ def _problem_qehvi(problem: str, variant: Variant) -> dict[str, Any]:
     return PROBLEM_QEHVI.get(problem, {}) if "qehvi" in variant.factory else {}
 
 
+def _options(
+    settings: BenchSettings, variant: Variant, problem: str
+) -> tuple[QEHVIOptions, LaMOOOptions]:
+    """The qEHVI and LaMOO options a run of ``variant`` on ``problem`` uses (library defaults
+    changed by the bench's settings, the problem's and the variant's)."""
+    changes = {**_problem_qehvi(problem, variant), **variant.qehvi}
+    qehvi = dataclasses.replace(settings.qehvi, **changes)
+    return qehvi, dataclasses.replace(LaMOOOptions(qehvi=qehvi), **variant.lamoo)
+
+
 def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") -> str:
-    """SHA-256 (16 hex digits) of the settings, variant and per-problem options of a run."""
+    """SHA-256 (16 hex digits) of the settings, variant and per-problem options of a run, and,
+    for a LaMOO variant, of every resolved LaMOO option (so a changed library default
+    invalidates the cached runs it would change)."""
     parts: list[Any] = [dataclasses.asdict(settings), dataclasses.asdict(variant)]
     if _problem_qehvi(problem, variant):
         parts.append(_problem_qehvi(problem, variant))
+    if variant.factory.startswith("lamoo"):
+        parts.append(dataclasses.asdict(_options(settings, variant, problem)[1]))
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -128,9 +148,7 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
 def build_strategy(problem: BenchProblem, name: str, seed: int, settings: BenchSettings) -> Any:
     """The strategy ``name`` of :data:`VARIANTS` on ``problem`` with the bench's options."""
     variant = VARIANTS[name]
-    changes = {**_problem_qehvi(problem.name, variant), **variant.qehvi}
-    qehvi = dataclasses.replace(settings.qehvi, **changes)
-    lamoo = dataclasses.replace(LaMOOOptions(qehvi=qehvi), **variant.lamoo)
+    qehvi, lamoo = _options(settings, variant, problem.name)
     return make_strategy(
         variant.factory,
         problem.codec,
@@ -172,15 +190,22 @@ def run_path(root: Path, problem: str, name: str, seed: int) -> Path:
     return root / problem / name / f"seed{seed}.json"
 
 
-def load_runs(root: Path, problems: list[str], names: list[str], settings: BenchSettings) -> list:
-    """Every cached run of ``problems`` x ``names`` whose fingerprint matches ``settings``."""
+def load_runs(
+    root: Path,
+    problems: list[str],
+    names: list[str],
+    settings: BenchSettings,
+    seeds: range | None = None,
+) -> list:
+    """Every cached run of ``problems`` x ``names`` whose fingerprint matches ``settings``
+    (only the seeds in ``seeds``, when given)."""
     runs = []
     for problem in problems:
         for name in names:
             want = fingerprint(settings, VARIANTS[name], problem)
             for path in sorted((root / problem / name).glob("seed*.json")):
                 run = json.loads(path.read_text())
-                if run.get("fingerprint") == want:
+                if run.get("fingerprint") == want and (seeds is None or run["seed"] in seeds):
                     runs.append(run)
     return runs
 
@@ -199,7 +224,12 @@ def main(argv: list[str] | None = None) -> None:
         "--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS + ON_REQUEST
     )
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=VARIANTS)
-    parser.add_argument("--seeds", type=int, default=None, help="seeds 0 .. N-1 (default 7)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="run seeds 0 .. N-1 (default 7) and summarise only those (default: every cached seed)",
+    )
     parser.add_argument(
         "--first-seed", type=int, default=0, help="skip seeds below this (split a run across jobs)"
     )
@@ -226,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"({run['wall_s']:.1f} s)",
                     flush=True,
                 )
-    runs = load_runs(root, args.problems, args.strategies, settings)
+    reported = None if args.seeds is None else range(args.first_seed, args.seeds)
+    runs = load_runs(root, args.problems, args.strategies, settings, reported)
     max_hv = {p: get_problem(p).max_hv for p in args.problems}
     summary = summarise(runs, max_hv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,14 @@
 from a regressor fitted on what a trained supernet measured, MACs exact.
 
     python -m bench.search.nas_surrogate      # cross-validation of the candidate regressors
+    python -m bench.search.nas_surrogate --export RUN/rank_sandwich_val10k/fidelity.json
 
-The data: ``rank_sandwich_val10k/fidelity.json`` of ``runs/nbmacro_cpu`` (``$NBMACRO_FIDELITY``
-overrides it): 100 architectures of the ``nbmacro`` space, stratified over MACs deciles, each
-scored with the weights it inherits from a supernet trained on CPU (sandwich rule, 16x16
-inputs) after BN recalibration, top-1 on 10,000 held-out CIFAR-10 training images. A regressor
+The data: :data:`INHERITED_DATA`, shipped with the project (``$NBMACRO_FIDELITY`` names
+another such file or a ``fidelity.json`` of ``nas-evaluate mode=rank``): 100 architectures of
+the ``nbmacro`` space, stratified over MACs deciles, each scored with the weights it inherits
+from a supernet trained on CPU by ``bench/nbmacro/cpu_experiment.sh`` (sandwich rule, 16x16
+inputs) after BN recalibration, top-1 on 10,000 held-out CIFAR-10 training images
+(``--export`` writes it from the script's ``runs/nbmacro_cpu/rank_sandwich_val10k``). A regressor
 maps an architecture (the one-hot digits of its canonical NAS-Bench-Macro string, so strings of
 one network score equally) to that accuracy; :data:`REGRESSORS` are the candidates and the one
 with the best 5-fold cross-validated Kendall tau is the problem's (:func:`choose_regressor`,
@@ -17,6 +20,7 @@ search problem is then the one a one-shot NAS search over this supernet faces: m
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -48,12 +52,13 @@ REGRESSORS: dict[str, Callable[[], RegressorMixin]] = {
 """Candidate surrogates (scikit-learn, fixed seeds): an additive linear model, a random forest,
 a GP with one length scale per one-hot feature."""
 CV_FOLDS = 5
+INHERITED_DATA = Path(__file__).parent / "data" / "nbmacro_inherited.json"
+"""The shipped inherited accuracies: ``{"about": ..., "networks": {canonical string: %}}``."""
 
 
 def fidelity_path() -> Path:
-    """``$NBMACRO_FIDELITY`` or ``<repo>/runs/nbmacro_cpu/rank_sandwich_val10k/fidelity.json``."""
-    default = Path(__file__).parents[2] / "runs" / "nbmacro_cpu" / "rank_sandwich_val10k"
-    return Path(os.environ.get("NBMACRO_FIDELITY", default / "fidelity.json"))
+    """``$NBMACRO_FIDELITY`` or the shipped :data:`INHERITED_DATA`."""
+    return Path(os.environ.get("NBMACRO_FIDELITY", INHERITED_DATA))
 
 
 def code_of(arch: dict[str, Any]) -> str:
@@ -66,14 +71,53 @@ def code_of(arch: dict[str, Any]) -> str:
 
 
 def read_inherited(path: Path) -> dict[str, float]:
-    """Canonical string -> inherited accuracy (%) of every row of a ``fidelity.json``."""
+    """Canonical string -> inherited accuracy (%): the ``networks`` of a file like
+    :data:`INHERITED_DATA`, or every row of a ``fidelity.json``."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; set NBMACRO_FIDELITY to a fidelity.json")
-    rows = json.loads(path.read_text())["rows"]
+        raise FileNotFoundError(
+            f"{path} not found; set NBMACRO_FIDELITY to a fidelity.json of nas-evaluate "
+            f"mode=rank on an nbmacro supernet (or unset it for {INHERITED_DATA.name})"
+        )
+    data = json.loads(path.read_text())
+    if "networks" in data:
+        networks = {canonical_code(c): float(a) for c, a in data["networks"].items()}
+        if len(networks) != len(data["networks"]):
+            raise ValueError(f"{path}: two strings of one network")
+        return networks
+    if "rows" not in data:
+        raise ValueError(f"{path} has neither 'networks' nor 'rows' (a fidelity.json)")
+    rows = data["rows"]
     out = {code_of(row["arch"]): 100.0 * float(row["inherited"]) for row in rows}
     if len(out) != len(rows):
         raise ValueError(f"{path}: {len(rows)} rows but {len(out)} distinct networks")
     return out
+
+
+def export_inherited(fidelity: Path, out: Path = INHERITED_DATA) -> dict[str, float]:
+    """Write the inherited accuracies of a ``fidelity.json`` to ``out`` (atomically), with
+    what they measured; returns them."""
+    networks = read_inherited(fidelity)
+    source = json.loads(fidelity.read_text())
+    about = {key: source[key] for key in ("space", "num_archs") if key in source}
+    if "supernet" in source.get("metrics", {}):
+        about["kendall_tau_vs_stand_alone"] = source["metrics"]["supernet"]["kendall_tau"]
+    text = json.dumps(
+        {
+            "about": (
+                "Top-1 accuracy (%) of NAS-Bench-Macro networks (canonical strings) with weights "
+                "inherited from a CPU-trained nbmacro supernet after BN recalibration "
+                "(bench/nbmacro/cpu_experiment.sh; python -m bench.search.nas_surrogate --export)"
+            ),
+            "source": about,
+            "networks": {code: round(acc, 4) for code, acc in sorted(networks.items())},
+        },
+        indent=1,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, out)
+    return networks
 
 
 def features(codes: Sequence[str]) -> np.ndarray:
@@ -137,7 +181,15 @@ def surrogate_problem_parts(
     return codec, evaluate, ref, hypervolume(values, ref)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--export", type=Path, metavar="FIDELITY_JSON", help=f"write {INHERITED_DATA.name} from it"
+    )
+    args = parser.parse_args(argv)
+    if args.export is not None:
+        exported = export_inherited(args.export)
+        print(f"wrote {len(exported)} networks to {INHERITED_DATA}")
     data = read_inherited(fidelity_path())
     scores = cross_validate(data)
     print(f"{len(data)} networks from {fidelity_path()}; {CV_FOLDS}-fold cross-validation:")

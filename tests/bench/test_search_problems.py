@@ -3,6 +3,7 @@ supernet surrogate) and the benchmark's cache of finished runs."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -13,7 +14,15 @@ import pytest
 
 from bench.search import lamoo_bench
 from bench.search.lamoo_bench import QUICK, run_one
-from bench.search.nas_surrogate import choose_regressor, code_of, cross_validate, read_inherited
+from bench.search.nas_surrogate import (
+    INHERITED_DATA,
+    choose_regressor,
+    code_of,
+    cross_validate,
+    export_inherited,
+    fidelity_path,
+    read_inherited,
+)
 from bench.search.problems import (
     NBMACRO_TABLE,
     BenchProblem,
@@ -21,7 +30,7 @@ from bench.search.problems import (
     nbmacro_dir,
     nbmacro_problem,
 )
-from search import hypervolume
+from search import LaMOOOptions, hypervolume
 from supernet.nbmacro import canonical_code
 
 TABLE = nbmacro_dir() / NBMACRO_TABLE
@@ -165,6 +174,29 @@ def test_supernet_surrogate_problem_is_fitted_on_the_fidelity_rows(tmp_path, mon
     assert problem.max_hv == pytest.approx(hypervolume(values, problem.ref_point))
 
 
+@needs_table
+def test_exported_inherited_accuracies_read_back_as_the_fidelity_rows(tmp_path, raw) -> None:
+    truth = _fake_fidelity(tmp_path / "fidelity.json", raw)
+    out = tmp_path / "data" / "inherited.json"
+    assert export_inherited(tmp_path / "fidelity.json", out) == pytest.approx(truth)
+    assert read_inherited(out) == read_inherited(tmp_path / "fidelity.json")
+    assert not list(out.parent.glob(".*.tmp"))
+    (tmp_path / "other.json").write_text(json.dumps({"metrics": {}}))
+    with pytest.raises(ValueError, match="neither 'networks' nor 'rows'"):
+        read_inherited(tmp_path / "other.json")
+    with pytest.raises(FileNotFoundError, match="NBMACRO_FIDELITY"):
+        read_inherited(tmp_path / "missing.json")
+
+
+def test_the_shipped_inherited_accuracies_are_100_distinct_networks(monkeypatch) -> None:
+    monkeypatch.delenv("NBMACRO_FIDELITY", raising=False)
+    assert fidelity_path() == INHERITED_DATA
+    data = read_inherited(INHERITED_DATA)
+    assert len(data) == 100 and all(canonical_code(c) == c and len(c) == 8 for c in data)
+    values = np.asarray(list(data.values()))
+    assert (values > 10.0).all() and (values < 100.0).all() and values.std() > 1.0
+
+
 def test_a_fidelity_row_becomes_its_canonical_string() -> None:
     arch = {"stages": [
         {"kernel_sizes": [0, 3], "expand_ratios": [0.0, 3.0]},
@@ -203,6 +235,9 @@ def test_the_benchmark_caches_each_run_and_reruns_stale_ones(tmp_path, monkeypat
     lamoo_bench.main(argv)
     assert calls == [("lamoo-random", 0)]
     assert json.loads(files[0].read_text())["fingerprint"] != "another setting"
+    lamoo_bench.main([*argv, "--report", "--seeds", "2", "--first-seed", "1"])  # seed 1 only
+    summary = json.loads((tmp_path / "search_summary_quick.json").read_text())
+    assert summary["branincurrin"]["strategies"]["random"]["num_seeds"] == 1
 
 
 def test_per_problem_qehvi_options_reach_both_sides_of_the_pair_only() -> None:
@@ -218,3 +253,24 @@ def test_per_problem_qehvi_options_reach_both_sides_of_the_pair_only() -> None:
     fp = lamoo_bench.fingerprint
     assert fp(QUICK, variant["random"], "vehiclesafety") == fp(QUICK, variant["random"])
     assert fp(QUICK, variant["qehvi"], "vehiclesafety") != fp(QUICK, variant["qehvi"])
+
+
+def test_a_changed_lamoo_default_invalidates_the_cached_runs(monkeypatch) -> None:
+    variant, fp = lamoo_bench.VARIANTS, lamoo_bench.fingerprint
+    before = {name: fp(QUICK, variant[name]) for name in ("random", "lamoo-random")}
+    monkeypatch.setattr(lamoo_bench, "LaMOOOptions", functools.partial(LaMOOOptions, cp=0.5))
+    assert fp(QUICK, variant["random"]) == before["random"]  # no LaMOO option in it
+    assert fp(QUICK, variant["lamoo-random"]) != before["lamoo-random"]
+
+
+def test_region_quality_compares_the_region_with_the_space_and_its_samples() -> None:
+    from bench.search.region_quality import measure, table
+
+    rows = measure(get_problem("dtlz2"), seed=0, at=[20, 30])
+    assert [r["samples"] for r in rows] == [20, 30]
+    for row in rows:
+        assert 0.0 < row["region_share"] <= 1.0 and row["leaf_samples"] >= 1
+        assert row["depth"] >= 1  # 20 samples split at least once
+        assert row["hv_uniform_region"] is not None and row["hv_uniform_region"] >= 0.0
+        assert row["hv_leaf_samples"] >= 0.0 and row["hv_uniform_space"] >= 0.0
+    assert table(rows).count("\n| dtlz2 |") == 2

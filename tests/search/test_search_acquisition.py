@@ -48,7 +48,8 @@ def _region() -> tuple:  # (cuts, accept) of a real LaMOO region, >= 2 levels de
     rng = np.random.default_rng(0)
     x = rng.random((64, 2))
     y = np.stack([x[:, 0], 1.0 - x[:, 0] ** 2 - x[:, 1]], axis=1)
-    nodes = build_tree(x, y, np.array([-0.1, -1.1]), TreeOptions(split_min=16, max_nodes=7))
+    options = TreeOptions(split_min=16, max_nodes=7, svm_c=1.0)  # a region the optimum is far from
+    nodes = build_tree(x, y, np.array([-0.1, -1.1]), options)
     deep = max(nodes, key=lambda n: len(n.cuts))
     assert len(deep.cuts) >= 2
     return deep.cuts, lambda z: region_accepts(deep.cuts, z)
