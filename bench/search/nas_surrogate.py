@@ -38,6 +38,7 @@ from sklearn.model_selection import KFold
 
 from search import CategoricalCodec, hypervolume
 from supernet.nbmacro import OP_DIGITS, STAGE_LAYERS, canonical_code
+from train.io import atomic_write_text
 
 NBMACRO_DIGITS = 3
 REGRESSORS: dict[str, Callable[[], RegressorMixin]] = {
@@ -113,10 +114,7 @@ def export_inherited(fidelity: Path, out: Path = INHERITED_DATA) -> dict[str, fl
         },
         indent=1,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, text + "\n")
     return networks
 
 

@@ -96,7 +96,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "k uniform in region | the leaf's k samples |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    keys = sorted({(r["problem"], r["samples"]) for r in rows}, key=lambda t: (t[0], t[1]))
+    keys = sorted({(r["problem"], r["samples"]) for r in rows})
     for problem, samples in keys:
         group = [r for r in rows if r["problem"] == problem and r["samples"] == samples]
         region = [r["hv_uniform_region"] for r in group if r["hv_uniform_region"] is not None]
