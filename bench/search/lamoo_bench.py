@@ -1,5 +1,6 @@
 """LaMOO vs its inner samplers alone: hypervolume vs samples on botorch problems (DTLZ2 also at
-d=30), NAS-Bench-201 and a supernet's inherited accuracies on NAS-Bench-Macro's space.
+d=30), NAS-Bench-201 and a supernet's inherited accuracies on NAS-Bench-Macro's space and on the
+``cifar`` space (45 decisions).
 
     flock /tmp/slot_b.lock nice python -m bench.search.lamoo_bench [--quick]
         [--problems dtlz2-30 nb201-flops ...] [--strategies qehvi lamoo-qehvi ...]
@@ -25,12 +26,14 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench.search import nas_surrogate, space_surrogate
 from bench.search.problems import BenchProblem, get_problem
 from bench.search.report import summarise, write_plot, write_table
 from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
@@ -44,6 +47,7 @@ PROBLEMS = (
     "nb201-params",
     "nb201-flops",
     "nbmacro-supernet",
+    "cifar-supernet",
 )
 ON_REQUEST = ("nbmacro-flops", "nb201-params-onehot", "nb201-flops-onehot", "nbmacro-flops-onehot")
 RESULTS_DIR = Path(__file__).parents[1] / "results"
@@ -132,11 +136,28 @@ def _options(
     return qehvi, dataclasses.replace(LaMOOOptions(qehvi=qehvi), **variant.lamoo)
 
 
+PROBLEM_DATA: dict[str, Callable[[], Path]] = {
+    "nbmacro-supernet": nas_surrogate.fidelity_path,
+    "cifar-supernet": space_surrogate.data_path,
+}
+"""The data file a surrogate problem is fitted on (part of its runs' fingerprints)."""
+
+
+def _data_digest(problem: str) -> str | None:
+    """SHA-256 of the data file ``problem`` is fitted on (None: no such file)."""
+    if problem not in PROBLEM_DATA or not PROBLEM_DATA[problem]().is_file():
+        return None
+    return hashlib.sha256(PROBLEM_DATA[problem]().read_bytes()).hexdigest()
+
+
 def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") -> str:
-    """SHA-256 (16 hex digits) of the settings, variant and per-problem options of a run, and,
-    for a LaMOO variant, of every resolved LaMOO option (so a changed library default
-    invalidates the cached runs it would change)."""
+    """SHA-256 (16 hex digits) of the settings, variant and per-problem options of a run, of
+    the data a surrogate problem is fitted on (so new data reruns its problem) and, for a
+    LaMOO variant, of every resolved LaMOO option (so a changed library default invalidates
+    the cached runs it would change)."""
     parts: list[Any] = [dataclasses.asdict(settings), dataclasses.asdict(variant)]
+    if _data_digest(problem) is not None:
+        parts.append(_data_digest(problem))
     if _problem_qehvi(problem, variant):
         parts.append(_problem_qehvi(problem, variant))
     if variant.factory.startswith("lamoo"):

@@ -130,9 +130,18 @@ def features(codes: Sequence[str]) -> np.ndarray:
 def cross_validate(data: dict[str, float]) -> dict[str, dict[str, float]]:
     """Per regressor: Kendall tau and R^2 of out-of-fold predictions (5 folds, fixed split)."""
     codes = sorted(data)
-    x, y = features(codes), np.asarray([data[c] for c in codes])
+    return cross_validate_features(features(codes), np.asarray([data[c] for c in codes]))
+
+
+def cross_validate_features(
+    x: np.ndarray,
+    y: np.ndarray,
+    regressors: dict[str, Callable[[], RegressorMixin]] = REGRESSORS,
+) -> dict[str, dict[str, float]]:
+    """Per regressor of ``regressors``: Kendall tau and R^2 of its out-of-fold predictions of
+    ``y`` from ``x`` (:data:`CV_FOLDS` folds, one fixed shuffled split)."""
     out = {}
-    for name, make in REGRESSORS.items():
+    for name, make in regressors.items():
         pred = np.zeros_like(y)
         for train, test in KFold(CV_FOLDS, shuffle=True, random_state=0).split(x):
             pred[test] = clone(make()).fit(x[train], y[train]).predict(x[test])

@@ -1,6 +1,7 @@
 """Benchmark problems for the search strategies: botorch test functions (DTLZ2 also at d=30),
 NAS-Bench-201, NAS-Bench-Macro, and a supernet's inherited accuracies on NAS-Bench-Macro's space
-(:mod:`bench.search.nas_surrogate`)."""
+(:mod:`bench.search.nas_surrogate`) and on the 45-decision ``cifar`` space
+(:mod:`bench.search.space_surrogate`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from botorch.test_functions.multi_objective import DTLZ2, BraninCurrin, VehicleSafety
 
+from bench.search import space_surrogate
 from bench.search.nas_surrogate import surrogate_problem_parts
 from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
 from search import BoxCodec, CategoricalCodec, hypervolume
@@ -173,13 +175,24 @@ def nbmacro_supernet_problem() -> BenchProblem:
     return BenchProblem("nbmacro-supernet", codec, evaluate, ref, max_hv)
 
 
+def cifar_supernet_problem() -> BenchProblem:
+    """``cifar-supernet``: the ``cifar`` space in its own encoding (51 coordinates, 45 of them
+    decisions), maximise the surrogate of a supernet's inherited accuracy (%), minimise exact
+    MACs (millions); no maximum hypervolume (the space is too large to enumerate). See
+    :mod:`bench.search.space_surrogate`."""
+    codec, evaluate, ref = space_surrogate.surrogate_problem_parts()
+    return BenchProblem("cifar-supernet", codec, evaluate, ref, None)
+
+
 @functools.cache
 def get_problem(name: str) -> BenchProblem:
     """A problem by its benchmark name: ``nb201-<params|flops>[-onehot]``,
-    ``nbmacro-flops[-onehot]``, ``nbmacro-supernet`` or a botorch problem (``branincurrin``,
-    ``dtlz2-30``, ...); built once per process."""
+    ``nbmacro-flops[-onehot]``, ``nbmacro-supernet``, ``cifar-supernet`` or a botorch problem
+    (``branincurrin``, ``dtlz2-30``, ...); built once per process."""
     if name == "nbmacro-supernet":
         return nbmacro_supernet_problem()
+    if name == "cifar-supernet":
+        return cifar_supernet_problem()
     if name.startswith("nb201-"):
         cost, _, encoding = name.removeprefix("nb201-").partition("-")
         return nb201_problem(cost, encoding or "ordinal")
