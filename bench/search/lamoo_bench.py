@@ -145,9 +145,10 @@ PROBLEM_DATA: dict[str, Callable[[], Path]] = {
 
 def _data_digest(problem: str) -> str | None:
     """SHA-256 of the data file ``problem`` is fitted on (None: no such file)."""
-    if problem not in PROBLEM_DATA or not PROBLEM_DATA[problem]().is_file():
+    path = PROBLEM_DATA[problem]() if problem in PROBLEM_DATA else None
+    if path is None or not path.is_file():
         return None
-    return hashlib.sha256(PROBLEM_DATA[problem]().read_bytes()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") -> str:
@@ -156,8 +157,9 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
     LaMOO variant, of every resolved LaMOO option (so a changed library default invalidates
     the cached runs it would change)."""
     parts: list[Any] = [dataclasses.asdict(settings), dataclasses.asdict(variant)]
-    if _data_digest(problem) is not None:
-        parts.append(_data_digest(problem))
+    digest = _data_digest(problem)
+    if digest is not None:
+        parts.append(digest)
     if _problem_qehvi(problem, variant):
         parts.append(_problem_qehvi(problem, variant))
     if variant.factory.startswith("lamoo"):

@@ -152,21 +152,18 @@ def export_history(
     return len(networks)
 
 
-def cross_validate(path: Path) -> dict[str, dict[str, float]]:
-    """Per candidate regressor: Kendall tau and R^2 of out-of-fold predictions on ``path``."""
-    space, _, archs, accuracy = read_data(path)
-    return cross_validate_features(arch_features(space, archs), accuracy, REGRESSORS)
-
-
 @functools.cache
-def fitted_surrogate(path: Path) -> tuple[SearchSpace, int, RegressorMixin, str, float]:
-    """The space, class count, chosen regressor fitted on all of ``path`` and its name, and
-    the lowest accuracy it predicts for the listed networks (the problem's reference)."""
+def fitted_surrogate(
+    path: Path,
+) -> tuple[SearchSpace, int, RegressorMixin, dict[str, dict[str, float]], float]:
+    """The space, class count, chosen regressor fitted on all of ``path``, every candidate's
+    cross-validation scores (Kendall tau and R^2 of out-of-fold predictions) and the lowest
+    accuracy the regressor predicts for the listed networks (the problem's reference)."""
     space, num_classes, archs, accuracy = read_data(path)
     x = arch_features(space, archs)
-    name = choose_regressor(cross_validate_features(x, accuracy, REGRESSORS))
-    model = clone(REGRESSORS[name]()).fit(x, accuracy)
-    return space, num_classes, model, name, float(model.predict(x).min())
+    scores = cross_validate_features(x, accuracy, REGRESSORS)
+    model = clone(REGRESSORS[choose_regressor(scores)]()).fit(x, accuracy)
+    return space, num_classes, model, scores, float(model.predict(x).min())
 
 
 def surrogate_problem_parts(
@@ -191,7 +188,7 @@ def surrogate_problem_parts(
 def describe(path: Path) -> str:
     """A markdown summary of the data and the cross-validation of the regressors."""
     space, _, archs, accuracy = read_data(path)
-    scores = cross_validate(path)
+    scores = fitted_surrogate(path)[3]
     lines = [
         f"{len(archs)} networks of space {space.name!r} from {path}: accuracy "
         f"{accuracy.min():.2f}-{accuracy.max():.2f} % (std {accuracy.std():.2f}); "
