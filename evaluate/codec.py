@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.blocks import CostFn, SpaceBlocks
+from search.blockmodel import BlockModel, Decision
 from search.errors import InfeasibleBudgetError
 from supernet import ArchConfig, Cost, CostModel, SearchSpace
 from supernet.errors import ConfigError
@@ -108,6 +110,7 @@ class ArchCodec:
         self.budget = budget
         self.latency = latency
         self.anchor = anchor or space.smallest()
+        self._blocks: SpaceBlocks | None = None
         if budget.latency_ms is not None and latency is None:
             raise ConfigError(
                 "budget.latency_ms needs a latency table: build one with nas-latency-table and "
@@ -186,6 +189,56 @@ class ArchCodec:
 
     def to_json(self, arch: ArchConfig) -> dict[str, Any]:
         return self.space.arch_to_json(arch)
+
+    # ------------------------------------------------ blocks (search.mathnas.BlockCodec)
+    @property
+    def blocks(self) -> SpaceBlocks:
+        """The space as blocks, its cost oracles MACs, params (and latency with a table)."""
+        if self._blocks is None:
+            oracles: list[CostFn] = [
+                lambda a: float(self.cost_model(a).macs),
+                lambda a: float(self.cost_model(a).params),
+            ]
+            if self.latency is not None:
+                oracles.append(self.latency)
+            self._blocks = SpaceBlocks(self.space, oracles)
+        return self._blocks
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return self.blocks.decisions
+
+    @property
+    def fingerprint(self) -> str:
+        return self.blocks.fingerprint
+
+    def choices(self, archs: Sequence[ArchConfig]) -> np.ndarray:
+        return self.blocks.choices(archs)
+
+    def designed(self, num_bases: int, seed: int) -> list[ArchConfig]:
+        return self.blocks.mathnas_design(num_bases, np.random.default_rng(seed))
+
+    def budgets(self, scale: float = 1.0) -> list[float | None]:
+        """The budget per cost oracle of :attr:`blocks`, each bound times ``scale`` (with no
+        bound at all, ``scale < 1`` bounds MACs at that fraction of the largest's)."""
+        bounds: list[float | None] = [self.budget.macs, self.budget.params]
+        if self.latency is not None:
+            bounds.append(self.budget.latency_ms)
+        if all(b is None for b in bounds) and scale < 1:
+            bounds[0] = float(self.cost_model.largest().macs)
+        return [None if b is None else b * scale for b in bounds]
+
+    def best_predicted(
+        self,
+        model: BlockModel,
+        k: int,
+        budget_scale: float = 1.0,
+        exclude: Sequence[ArchConfig] = (),
+    ) -> list[ArchConfig]:
+        """The ``k`` architectures of highest predicted accuracy within the (scaled) budget,
+        other than those in ``exclude``."""
+        found = self.blocks.solve(model, self.budgets(budget_scale), k, exclude)
+        return [c.arch for c in found]
 
     def from_json(self, value: Any) -> ArchConfig:
         return self.space.arch_from_json(value)

@@ -135,8 +135,9 @@ def search_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> Se
 def retrain_stage(
     plain: dict[str, Any], search_result: SearchResult, run_dir: Path
 ) -> list[RetrainedRow]:
-    """Retrain the ``top_k`` front architectures of highest inherited accuracy (topped up with
-    the most accurate architectures off the front when the front has fewer than ``top_k``),
+    """Retrain the ``top_k`` best architectures within the budget by the search's ``pick``
+    (``model``: highest block-model accuracy; ``measured``: the front's of highest inherited
+    accuracy, topped up with the most accurate off the front when it has fewer than ``top_k``),
     one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
     retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
     from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
@@ -146,8 +147,13 @@ def retrain_stage(
     top_k = coerce(section.pop("top_k", 3), int, "retrain.top_k")
     if top_k < 1:
         raise ConfigError(f"retrain.top_k must be >= 1, got {top_k}")
-    by_accuracy = sorted(search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs))
-    front = by_accuracy[:top_k]  # the front first; its best-accuracy members first
+    if search_result.summary.get("pick", {}).get("by") == "model":
+        front = search_result.ranked[:top_k]  # the block model's best within the budget
+    else:  # the front first; its best-accuracy members first
+        by_accuracy = sorted(
+            search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs)
+        )
+        front = by_accuracy[:top_k]
     data_cfg = build(DataConfig, plain["data"], "data")
     recipe = recipe_from_config(plain["recipe"])
     jobs = []

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.blocks import SpaceBlocks
 from evaluate.codec import LatencyFn
 from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
 from search import SearchHistory
-from search.errors import InfeasibleBudgetError
+from search.blockmodel import fit_block_model
+from search.errors import BlockModelError, InfeasibleBudgetError
 from search.pareto import non_dominated_mask
 from supernet import ArchConfig, CostModel, SearchSpace
 from train.io import atomic_write_text
@@ -48,6 +50,7 @@ class ScoredArch:
     strategy: str
     is_pareto: bool
     latency_ms: float | None = None  # predicted, when the search had a latency table
+    predicted: float | None = None  # the block model's accuracy, with pick=model
 
 
 @dataclass
@@ -65,6 +68,8 @@ class SearchResult:
     summary: dict[str, Any]
     space: SearchSpace
     rank: int = 0
+    ranked: list[ScoredArch] = dataclasses.field(default_factory=list)
+    """The in-budget rows in the order ``pick`` chose them, best first."""
 
     @property
     def pareto(self) -> list[ScoredArch]:
@@ -111,7 +116,8 @@ def write_search_outputs(
             f"no evaluated architecture is within the budget ({settings.budget.describe()}); "
             "search on (more num_samples) or relax the budget"
         )
-    best = max(candidates, key=lambda r: (r.accuracy, -r.macs, -r.params))
+    ranked, model_note = rank_candidates(space, settings.pick, candidates, rows, run_dir)
+    best = ranked[0]
     atomic_write_text(run_dir / "results.csv", _rows_csv(space, rows))
     front = sorted((r for r in rows if r.is_pareto), key=lambda r: (r.macs, r.params))
     atomic_write_text(
@@ -121,13 +127,65 @@ def write_search_outputs(
         run_dir / "best_arch.json", json.dumps(space.arch_to_json(best.arch), indent=1)
     )
     summary = _summary(settings, history, rows, best, seconds_per_eval, space)
+    summary["pick"] = model_note
+    summary["best_measured"] = _row_json(space, max(candidates, key=_measured_order))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     cost_axis = "latency" if "latency" in settings.objectives else "macs"
     plot_pareto(rows, settings.budget, run_dir / "pareto.png", cost=cost_axis)
     units = " x ".join(UNITS[name] for name in settings.objectives)
     plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy,
                      f"hypervolume, {units}")  # fmt: skip
-    return SearchResult(history, rows, best, run_dir, summary, space)
+    return SearchResult(history, rows, best, run_dir, summary, space, ranked=ranked)
+
+
+def _measured_order(row: ScoredArch) -> tuple[float, int, int]:
+    return (row.accuracy, -row.macs, -row.params)
+
+
+def rank_candidates(
+    space: SearchSpace,
+    pick: str,
+    candidates: list[ScoredArch],
+    rows: list[ScoredArch],
+    run_dir: Path,
+) -> tuple[list[ScoredArch], dict[str, Any]]:
+    """The in-budget rows, best first, and a note on how they were ordered.
+
+    ``pick="measured"``: by inherited accuracy. ``pick="model"``: by the block model
+    (:mod:`search.blockmodel`) fitted on every evaluated row, which averages the supernet's
+    noise on single networks over their shared blocks; the model is written to
+    ``block_model.json``. Where no model can be fitted (fewer than 3 evaluations, constant
+    accuracies) the order is the measured one and the note says why.
+    """
+    measured = sorted(candidates, key=_measured_order, reverse=True)
+    if pick == "measured":
+        return measured, {"by": "measured"}
+    blocks = SpaceBlocks(space)
+    try:
+        model = fit_block_model(
+            blocks.decisions,
+            blocks.choices([r.arch for r in rows]),
+            np.array([r.accuracy for r in rows]),
+            blocks.fingerprint,
+            cv_folds=5 if len(rows) >= 10 else 0,
+        )
+    except BlockModelError as error:
+        return measured, {"by": "measured", "model_error": str(error)}
+    atomic_write_text(run_dir / "block_model.json", json.dumps(model.to_json(), indent=1))
+    predicted = model.predict(blocks.choices([r.arch for r in candidates]))
+    order = sorted(
+        range(len(candidates)),
+        key=lambda i: (-predicted[i], *(-v for v in _measured_order(candidates[i]))),
+    )
+    ranked = [dataclasses.replace(candidates[i], predicted=float(predicted[i])) for i in order]
+    note = {
+        "by": "model",
+        "block_model": "block_model.json",
+        "cv_kendall_tau": model.cv_kendall_tau,
+        "alpha": model.alpha,
+        "num_samples": model.num_samples,
+    }
+    return ranked, note
 
 
 def format_front(result: SearchResult) -> str:
@@ -162,6 +220,7 @@ def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
         "iteration": row.iteration,
         "strategy": row.strategy,
         "is_pareto": row.is_pareto,
+        **({"predicted_accuracy": row.predicted} if row.predicted is not None else {}),
     }
 
 

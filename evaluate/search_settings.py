@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluate.codec import Budget, LatencyFn
-from search import LaMOOOptions, NSGA2Options, QEHVIOptions
+from search import LaMOOOptions, MathNASOptions, NSGA2Options, QEHVIOptions
 from search.lamoo import TreeOptions
 from supernet import CostModel
 from supernet.errors import ConfigError
@@ -41,6 +41,7 @@ UNITS = {
 TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6, "latency": -1.0}
 """Raw value times this = the value the engine maximises."""
 BUDGET_KEYS = ("macs", "params", "latency_ms")
+PICKS = ("measured", "model")
 BUDGET_OF = {"macs": "macs", "params": "params", "latency": "latency_ms"}
 """The budget field that bounds each cost objective."""
 
@@ -71,6 +72,8 @@ class SearchSettings:
     lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
+    mathnas: MathNASOptions = field(default_factory=MathNASOptions)
+    pick: str = "model"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -86,6 +89,11 @@ class SearchSettings:
             )
         for name in ("num_samples", "batch_size", "num_init"):
             positive_int(name, getattr(self, name))
+        if self.pick not in PICKS:
+            raise ConfigError(
+                f"pick must be one of {PICKS} (the best of the search by measured inherited "
+                f"accuracy, or by the block model fitted on its evaluations), got {self.pick!r}"
+            )
 
 
 def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
@@ -94,7 +102,7 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
     name = coerce(strategy.pop("name", None), str, "strategy.name")
-    check_keys(strategy, ["lamoo", "nsga2", "qehvi"], "strategy")
+    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "mathnas"], "strategy")
     return SearchSettings(
         strategy=name,
         objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
@@ -106,6 +114,8 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
         nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
         qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
+        mathnas=build(MathNASOptions, strategy.get("mathnas") or {}, "strategy.mathnas"),
+        pick=coerce(cfg.get("pick", "model"), str, "pick"),
         progress=coerce(cfg.get("progress", True), bool, "progress"),
     )
 

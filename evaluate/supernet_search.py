@@ -252,6 +252,7 @@ def run_nas_search(
         nsga2=settings.nsga2,
         qehvi=settings.qehvi,
         lamoo=settings.lamoo,
+        mathnas=settings.mathnas,
     )
     progress = _Progress(settings.num_samples, ref_point, names, settings.progress)
 

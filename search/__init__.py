@@ -39,6 +39,7 @@ from search.errors import (
 from search.factory import STRATEGIES, make_strategy
 from search.history import Evaluation, SearchHistory
 from search.lamoo import LaMOOOptions, LaMOOStrategy, TreeOptions
+from search.mathnas import BlockCodec, MathNASOptions, MathNASStrategy
 from search.nsga2 import NSGA2Options, NSGA2Strategy
 from search.pareto import (
     dominance_numbers,
@@ -53,6 +54,7 @@ from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strat
 __all__ = [
     "STRATEGIES",
     "BaseStrategy",
+    "BlockCodec",
     "BoxCodec",
     "CategoricalCodec",
     "Evaluation",
@@ -64,6 +66,8 @@ __all__ = [
     "KnownObjectives",
     "LaMOOOptions",
     "LaMOOStrategy",
+    "MathNASOptions",
+    "MathNASStrategy",
     "NSGA2Options",
     "NSGA2Strategy",
     "QEHVIOptions",

@@ -46,3 +46,13 @@ class HistoryMismatchError(SearchError):
 class StrategyStateError(SearchError):
     """A saved strategy state does not fit the strategy it is loaded into: another strategy,
     seed or options, or other told data."""
+
+
+class BlockModelError(SearchError, ValueError):
+    """A block model cannot be fitted or applied: too few, non-finite or constant accuracies,
+    choices outside the decisions, a model of another space, or a malformed model file."""
+
+
+class ProgrammeError(SearchError):
+    """The exact programme has no solution (a budget no architecture meets) or its tables do
+    not describe the costs they claim to (costs that are not additive over blocks)."""

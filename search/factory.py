@@ -11,12 +11,13 @@ import numpy as np
 from search.codec import SpaceCodec
 from search.errors import InvalidObjectivesError, UnknownStrategyError
 from search.lamoo.strategy import LaMOOOptions, LaMOOStrategy
+from search.mathnas import MathNASOptions, MathNASStrategy
 from search.nsga2 import NSGA2Options, NSGA2Strategy
 from search.qehvi import QEHVIOptions, QEHVIStrategy
 from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
 
 A = TypeVar("A", bound=Hashable)
-STRATEGIES = ("random", "nsga2", "qehvi", "lamoo")
+STRATEGIES = ("random", "nsga2", "qehvi", "lamoo", "mathnas")
 
 
 def make_strategy(
@@ -30,6 +31,7 @@ def make_strategy(
     nsga2: NSGA2Options | None = None,
     qehvi: QEHVIOptions | None = None,
     lamoo: LaMOOOptions | None = None,
+    mathnas: MathNASOptions | None = None,
 ) -> BaseStrategy[A]:
     """A fresh strategy.
 
@@ -78,6 +80,9 @@ def make_strategy(
         return NSGA2Strategy(codec, ref_point, seed, num_init, nsga2)
     if base == "qehvi":
         return QEHVIStrategy(codec, ref_point, seed, num_init, known_objectives, qehvi)
+    if base == "mathnas":
+        known = known_objectives.columns if known_objectives is not None else ()
+        return MathNASStrategy(codec, ref_point, seed, num_init, mathnas, known)
     options = lamoo or LaMOOOptions()
     if sampler:
         options = dataclasses.replace(options, sampler=sampler)  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ from supernet.errors import ArchSpaceMismatchError, ConfigError
 
 
 def _settings(budget: Budget, **overrides) -> SearchSettings:
-    base = {"num_samples": 12, "batch_size": 4, "num_init": 4, "progress": False}
+    base = {"num_samples": 12, "batch_size": 4, "num_init": 4, "progress": False,
+            "pick": "measured"}  # fmt: skip
     return SearchSettings(budget=budget, **{**base, **overrides})
 
 
