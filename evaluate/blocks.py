@@ -295,14 +295,21 @@ class SpaceBlocks:
                         out.append(_with_op(base, s, layer, op))
         return [self.space.validate(a) for a in dict.fromkeys(out)]
 
-    def mathnas_design(self, num_bases: int, rng: np.random.Generator) -> list[ArchConfig]:
-        """The single-change design around the average network and ``num_bases - 1`` more
-        bases (each the random architecture, of 64 drawn, whose first cost is closest to the
-        average network's), deduplicated, in order."""
-        bases = [self.average_arch()]
+    def mathnas_design(
+        self,
+        num_bases: int,
+        rng: np.random.Generator,
+        first: ArchConfig | None = None,
+        draw: Callable[[np.random.Generator, int], list[ArchConfig]] | None = None,
+    ) -> list[ArchConfig]:
+        """The single-change design around ``num_bases`` bases, deduplicated, in order: the
+        first is ``first`` (default :meth:`average_arch`), each other the architecture, of 64
+        drawn by ``draw(rng, n)`` (default: uniform over the space), whose first cost is
+        closest to the first base's."""
+        bases = [first if first is not None else self.average_arch()]
         target = self.oracles[0](bases[0]) if self.oracles else 0.0
         for _ in range(num_bases - 1):
-            draws = [self.space.sample(rng) for _ in range(64)]
+            draws = draw(rng, 64) if draw else [self.space.sample(rng) for _ in range(64)]
             costs = np.array([self.oracles[0](a) for a in draws]) if self.oracles else np.zeros(64)
             bases.append(draws[int(np.argmin(np.abs(costs - target)))])
         design: list[ArchConfig] = []

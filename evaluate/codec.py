@@ -216,7 +216,17 @@ class ArchCodec:
         return self.blocks.choices(archs)
 
     def designed(self, num_bases: int, seed: int) -> list[ArchConfig]:
-        return self.blocks.mathnas_design(num_bases, np.random.default_rng(seed))
+        """MathNAS's single-change design within the budget: around the space's average
+        network where it fits, else around the feasible network (of 256 drawn) whose MACs are
+        closest to their mean; further bases drawn within the budget. Changes that leave the
+        budget are dropped by the strategy."""
+        rng = np.random.default_rng(seed)
+        first = self.blocks.average_arch()
+        if not self.fits(first):
+            pool = self.sample(rng, 256)
+            macs = np.array([self.cost_model(a).macs for a in pool], dtype=np.float64)
+            first = pool[int(np.argmin(np.abs(macs - macs.mean())))]
+        return self.blocks.mathnas_design(num_bases, rng, first, self.sample)
 
     def budgets(self, scale: float = 1.0) -> list[float | None]:
         """The budget per cost oracle of :attr:`blocks`, each bound times ``scale`` (with no
