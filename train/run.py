@@ -400,13 +400,13 @@ def train_supernet(
     checkpointer = training_checkpointer(step, state, header, loader_seed=cfg.run.seed)
     if resumed is not None:
         checkpointer.restore(resumed)
-        for note in step.optimisation.notes if ctx.is_main else []:
-            print(f"note: {note}", flush=True)
     total = cfg.schedule.epochs * steps_per_epoch
     eval_archs[-1] = ("middle", middle)
     hooks = _hooks(cfg, bundle, step, checkpointer, eval_archs, run_dir, total)
     hooks = hooks if ctx.is_main else []
     with _guarded(cfg, run_dir, ctx, resumed) as run:  # nothing is written before this
+        for note in step.optimisation.notes if run is not None else []:
+            print(f"note: {note}", flush=True)
         try:
             Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
         except TrainingDivergedError as err:
