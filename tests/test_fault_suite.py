@@ -615,3 +615,48 @@ def test_a_budget_above_the_largest_subnet_searches_as_no_budget(finished, tmp_p
     more = dataclasses.replace(huge, num_samples=8)  # and a resumed search says so
     search_supernet(finished, more, tmp_path / "huge", **kwargs)
     assert "resuming the finished search" in capsys.readouterr().out
+
+
+def test_a_search_that_failed_before_its_history_reruns_with_new_settings(
+    finished, tmp_path, monkeypatch, capsys
+) -> None:
+    from evaluate import supernet_search
+    from evaluate.codec import Budget
+
+    settings = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2)
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+
+    def full(*args, **kwargs):
+        raise StorageError("could not write history.json: no space left on the device")
+
+    monkeypatch.setattr(supernet_search, "run_search", full)
+    with pytest.raises(StorageError):
+        search_supernet(finished, settings, tmp_path, **kwargs)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
+    monkeypatch.undo()
+    other = dataclasses.replace(settings, budget=Budget(macs=600e3))  # no resume_changes
+    result = search_supernet(finished, other, tmp_path, **kwargs)
+    assert "stopped before it saved any state" in capsys.readouterr().out
+    assert all(r.macs <= 600e3 for r in result.rows) and len(result.rows) == 4
+
+
+def test_a_retrain_that_failed_before_its_first_checkpoint_resumes_as_a_fresh_start(
+    tmp_path, monkeypatch
+) -> None:
+    from evaluate.retrain import FinishOptions, retrain_and_export
+    from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
+    from train import hooks
+
+    def full(obj, path):
+        raise StorageError(f"could not write {path}: no space left on the device")
+
+    finish = FinishOptions(export=False, latency_warmup=0, latency_repeats=1)
+    monkeypatch.setattr(hooks, "atomic_torch_save", full)
+    with pytest.raises(StorageError):
+        retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path, OPTIONS,
+                           finish)  # fmt: skip
+    monkeypatch.undo()
+    again = retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path,
+                               dataclasses.replace(OPTIONS, resume=True), finish)  # fmt: skip
+    assert again.metrics["steps"] > 0
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"
