@@ -61,7 +61,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
 
     from train.cli import plain_config
     from train.data import DataConfig
-    from train.schema import check_types
+    from train.schema import build, check_types
 
     check_types(plain_config(cfg), SETTING_TYPES)
     if cfg.calib_images is not None and int(cfg.calib_images) < 1:
@@ -111,7 +111,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
         if cfg.get("data") is not None:
             raw = OmegaConf.to_container(cfg.data, resolve=True)
             assert isinstance(raw, dict)
-            data_cfg = DataConfig(**{str(k): v for k, v in raw.items()})
+            data_cfg = build(DataConfig, {str(k): v for k, v in raw.items()}, "data")
         result = evaluate_exported(cfg.model, data_cfg, str(cfg.split), device, latency)
     else:
         raise ConfigError(

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,13 +62,32 @@ class Budget:
             and (self.latency_ms is None or latency_ms is None or latency_ms <= self.latency_ms)
         )
 
+    def binding(self, largest: Cost) -> Budget:
+        """This budget without the bounds that the space's largest architecture already meets:
+        a bound that constrains nothing searches exactly as no bound (same samples, same
+        reference point), instead of putting the hypervolume's reference at, say, 1e30 MACs.
+
+        Example:
+            >>> from supernet import Cost
+            >>> Budget(macs=1e30, params=50).binding(Cost(macs=5_000_000, params=100))
+            Budget(macs=None, params=50, latency_ms=None)
+        """
+        return dataclasses.replace(
+            self,
+            **{
+                name: None
+                for name in ("macs", "params")
+                if getattr(self, name) is not None and getattr(largest, name) <= getattr(self, name)
+            },
+        )
+
     def slack(self, largest: Cost) -> list[str]:
         """Notes on the bounds that the space's largest architecture already meets (no-ops).
 
         Example:
             >>> from supernet import Cost
-            >>> Budget(macs=1e9).slack(Cost(macs=5_000_000, params=10))
-            ['budget.macs=1e+09 constrains nothing: the largest architecture has 5e+06 MACs']
+            >>> Budget(macs=1e9).slack(Cost(macs=5_000_000, params=10))[0][:63]
+            'budget.macs=1e+09 constrains nothing: the largest architecture '
         """
         notes = []
         for name in ("macs", "params"):
@@ -75,7 +95,8 @@ class Budget:
             if bound is not None and getattr(largest, name) <= bound:
                 notes.append(
                     f"budget.{name}={bound:.4g} constrains nothing: the largest architecture has "
-                    f"{getattr(largest, name):.4g} {'MACs' if name == 'macs' else name}"
+                    f"{getattr(largest, name):.4g} {'MACs' if name == 'macs' else name}, so "
+                    "the search runs as without it"
                 )
         return notes
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,7 @@ from supernet._channels import (
 from supernet.errors import ConfigError
 from supernet.space import ArchConfig, SearchSpace, StageArch
 from train.io import append_line, atomic_write_text, read_lines
+from train.schema import file_fields
 
 FORMAT = "lamoo-nas/latency-table"
 VERSION = 1
@@ -277,16 +279,31 @@ def _parse_entries(path: Path, lines: list[str]) -> dict[LatencyKey, list[float]
     """Each key's round medians, in round order (a repeated round keeps its first line)."""
     rounds: dict[LatencyKey, dict[int, float]] = {}
     for number, line in enumerate(lines[1:], start=2):
+        where = f"line {number} of latency table {path}"
         try:
             row = json.loads(line)
-            key, ms = LatencyKey.from_dict(row["key"]), float(row["median_ms"])
-            rounds.setdefault(key, {}).setdefault(int(row["round"]), ms)
+            key = LatencyKey.from_dict(row["key"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise LatencyTableError(f"{where} is not an entry ({err}); {_CORRUPT}") from err
+        typed = file_fields(row, ENTRY_TYPES, where, LatencyTableError, _CORRUPT)
+        if set(typed) != set(ENTRY_TYPES):
+            raise LatencyTableError(f"{where} lacks {sorted(set(ENTRY_TYPES) - set(typed))}; "
+                                    f"{_CORRUPT}")  # fmt: skip
+        ms, number_of_round = typed["median_ms"], typed["round"]
+        if not (math.isfinite(ms) and ms > 0) or number_of_round < 0:
             raise LatencyTableError(
-                f"line {number} of latency table {path} is not an entry ({err}); the file is "
-                "corrupt: delete it and rebuild with nas-latency-table"
-            ) from err
+                f"{where}: median_ms {ms!r} must be a positive number and round "
+                f"{number_of_round} >= 0; {_CORRUPT}"
+            )
+        rounds.setdefault(key, {}).setdefault(number_of_round, ms)
     return {key: [by_round[r] for r in sorted(by_round)] for key, by_round in rounds.items()}
+
+
+HEADER_TYPES: dict[str, Any] = {"num_classes": int, "space": str, "space_fingerprint": str}
+"""What the header fields a table is matched by must be."""
+ENTRY_TYPES: dict[str, Any] = {"median_ms": float, "round": int}
+"""What an entry line's fields must be (besides its ``key``), checked like settings."""
+_CORRUPT = "the file is corrupt: delete it and rebuild with nas-latency-table"
 
 
 def load_latency_table(path: str | Path, space: SearchSpace, num_classes: int) -> LatencyTable:
@@ -304,6 +321,8 @@ def load_latency_table(path: str | Path, space: SearchSpace, num_classes: int) -
         )
     lines = read_lines(path)
     header = _parse_header(path, lines)
+    header.update(file_fields(header, HEADER_TYPES, f"latency table {path}: header",
+                              LatencyTableError, _CORRUPT))  # fmt: skip
     if (header.get("space"), header.get("space_fingerprint")) != (space.name, space.fingerprint):
         raise LatencyTableError(
             f"latency table {path} was measured for space {header.get('space')!r} (fingerprint "

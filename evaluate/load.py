@@ -19,6 +19,7 @@ from supernet.errors import SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace
 from supernet.static import StaticNet, build_static
 from train.io import load_tagged
+from train.schema import file_fields
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
 
@@ -35,6 +36,15 @@ class ExportedModel:
     path: Path
     preprocessing: dict[str, Any] | None = None
     """:func:`train.data.preprocessing_spec` of its training data (None in older exports)."""
+
+
+EXPORT_TYPES: dict[str, Any] = {
+    "num_classes": int,
+    "arch": dict,
+    "metrics": dict | None,
+    "preprocessing": dict | None,
+}
+"""What the header fields of ``model.pt`` must be (checked like command-line settings)."""
 
 
 def resolve_export_path(path: str | Path) -> Path:
@@ -73,12 +83,24 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu") ->
     """
     path = resolve_export_path(path)
     raw = read_export(path)
+    raw.update(
+        file_fields(
+            raw,
+            EXPORT_TYPES,
+            f"exported model {path}",
+            NotAnExportError,
+            "the file was edited or written by another program; export it again with nas-retrain",
+        )
+    )
+    if raw["num_classes"] < 1:
+        raise NotAnExportError(f"exported model {path}: num_classes is {raw['num_classes']}; "
+                               "it must be positive")  # fmt: skip
     try:
         space = SearchSpace.from_dict(raw["space"])
     except SpaceDefinitionError as err:
         raise NotAnExportError(f"exported model {path} has a bad space definition: {err}") from err
     arch = space.arch_from_json(raw["arch"])
-    model = build_static(space, arch, int(raw["num_classes"]))
+    model = build_static(space, arch, raw["num_classes"])
     try:
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as err:
@@ -90,7 +112,7 @@ def load_exported(path: str | Path, map_location: str | torch.device = "cpu") ->
         model=model,
         arch=arch,
         space=space,
-        num_classes=int(raw["num_classes"]),
+        num_classes=raw["num_classes"],
         metrics=dict(raw.get("metrics") or {}),
         path=path,
         preprocessing=raw.get("preprocessing"),

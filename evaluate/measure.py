@@ -91,6 +91,7 @@ def evaluate_exported(
     """
     from evaluate.load import load_exported
     from train.data import DataConfig, build_data
+    from train.schema import file_fields
 
     exported = load_exported(path)
     recorded = (exported.preprocessing or {}).get("data_config")
@@ -100,7 +101,13 @@ def evaluate_exported(
                 f"{exported.path} does not record its training data (an export of an older "
                 "version); pass data=NAME (and data.root=...) it was trained on"
             )
-        data_cfg = DataConfig(**recorded)
+        data_cfg = file_fields(
+            {"data_config": recorded},
+            {"data_config": DataConfig},
+            f"exported model {exported.path}: preprocessing",
+            ConfigError,
+            "pass data=NAME (and data.root=...) it was trained on",
+        )["data_config"]
     bundle = build_data(data_cfg, exported.arch.resolution)
     names = (exported.preprocessing or {}).get("class_names")
     if bundle.num_classes != exported.num_classes or (names and names != bundle.class_names):

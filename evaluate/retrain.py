@@ -30,14 +30,15 @@ import torch
 
 from evaluate.export import ExportPaths, check_export_target, export_model
 from evaluate.latency import measure_latency_ms
-from supernet.errors import CheckpointError, ConfigError
+from supernet.errors import CheckpointError, ConfigError, SpaceDefinitionError
 from supernet.space import ArchConfig, SearchSpace
+from train.checkpoint import LAST_NAME
 from train.data import DataConfig, preprocessing_spec
 from train.distributed import is_main_process
 from train.io import atomic_write_text
 from train.recipes import Recipe
 from train.retrain import RetrainOptions, retrain
-from train.rundir import RunDirectory
+from train.rundir import RESTART_NOTE, RunDirectory
 from train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
@@ -93,6 +94,8 @@ def retrain_and_export(
     if finish.export:  # fail before training, not after it
         check_export_target(run_dir / EXPORT_DIR, finish.export_overwrite)
     with _guarded(arch, space, run_dir, options) as run:
+        if run is not None and run.restarted:  # it never wrote last.pt: nothing to resume
+            options = dataclasses.replace(options, resume=False)
         done = _train_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
         if run is not None:
             run.finish()
@@ -118,14 +121,16 @@ def _guarded(
         resume=options.resume,
         resume_changes=options.resume_changes,
         adopt=_adoptable(run_dir) if options.resume else None,
+        state_files=(LAST_NAME,),
     ) as run:
+        if run.restarted:
+            print(f"note: {RESTART_NOTE.format(run_dir=run_dir)}", flush=True)
         yield run
 
 
 def _adoptable(run_dir: Path) -> dict[str, Any] | None:
     """What a retrain run from before manifests recorded in its ``last.pt`` (see
     :meth:`train.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
-    from train.checkpoint import LAST_NAME
     from train.retrain import RETRAIN_FORMAT
 
     last = run_dir / LAST_NAME
@@ -213,7 +218,13 @@ def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
                 f"arch file {path} names no space; pass space=NAME (a preset) or "
                 "space=path/to/space.yaml"
             )
-        space = load_space(str(raw["space"]))
+        try:
+            space = load_space(str(raw["space"]))
+        except SpaceDefinitionError as err:
+            raise SpaceDefinitionError(
+                f"arch file {path}: its space field is {raw['space']!r}, which is no search "
+                f"space: {err}. Fix that field, or pass space=NAME or space=path/to/space.yaml"
+            ) from err
     return space.arch_from_json(raw), space
 
 

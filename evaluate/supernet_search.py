@@ -50,8 +50,11 @@ from supernet.errors import ConfigError
 from train.checkpoint import load_supernet
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
-from train.rundir import NEUTRAL_KEYS, RunDirectory
+from train.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
 from train.schema import coerce
+
+HISTORY_NAME = "history.json"
+"""The search's state: a search resumes from it (and is started afresh without it)."""
 
 
 def search_supernet(
@@ -132,7 +135,8 @@ def search_supernet(
             )
         cost_model = CostModel(loaded.space, loaded.num_classes)
         latency, fastest, table_id = _latency(latency_table, loaded.space, loaded.num_classes)
-        if ctx.is_main:
+        ArchCodec(loaded.space, cost_model, settings.budget, latency, fastest)  # feasible?
+        if ctx.is_main:  # (an infeasible budget is refused before the run folder is touched)
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
         config = {
@@ -156,7 +160,12 @@ def search_supernet(
                 resume=True,
                 resume_changes=resume_changes,
                 neutral_keys=NEUTRAL_KEYS | {"num_samples"},
+                state_files=(HISTORY_NAME,),
             )
+            if run.restarted:
+                print(f"note: {RESTART_NOTE.format(run_dir=run_dir)}", flush=True)
+            elif run.previous_status is not None:
+                print(f"note: {_resume_note(run_dir, run.previous_status, settings)}", flush=True)
         try:
             result = run_nas_search(
                 loaded.space, cost_model, evaluator, settings, run_dir, latency, fastest
@@ -215,7 +224,9 @@ def run_nas_search(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    history_path = run_dir / "history.json"
+    # a bound above the largest architecture's cost searches exactly as no bound
+    settings = dataclasses.replace(settings, budget=settings.budget.binding(cost_model.largest()))
+    history_path = run_dir / HISTORY_NAME
     previous = SearchHistory.load(history_path) if history_path.exists() else None
     if previous is not None:  # another space is named as such, before the cache is read
         for evaluation in previous.evaluations:
@@ -279,6 +290,17 @@ def run_nas_search(
     progress.close()
     return write_search_outputs(
         space, cost_model, settings, history, run_dir, evaluator.seconds_per_eval, latency
+    )
+
+
+def _resume_note(run_dir: Path, status: str, settings: SearchSettings) -> str:
+    """What a resumed search says first: where it resumes, how far the history is, what is left."""
+    done = len(SearchHistory.load(run_dir / HISTORY_NAME).evaluations)
+    left = max(0, settings.num_samples - done)
+    state = "finished" if status == "finished" else "interrupted"
+    return (
+        f"resuming the {state} search in {run_dir}: {done} architectures evaluated, "
+        f"{left} more to reach num_samples={settings.num_samples}"
     )
 
 

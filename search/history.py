@@ -14,7 +14,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
@@ -115,18 +115,37 @@ class SearchHistory:
 
     @classmethod
     def load(cls, path: str | Path) -> SearchHistory:
-        """Read a history written by :meth:`save` (any of ``_READABLE_VERSIONS``)."""
-        payload = json.loads(Path(path).read_text())
+        """Read a history written by :meth:`save` (any of ``_READABLE_VERSIONS``); a file that is
+        not one, or whose fields have the wrong types, raises :class:`HistoryMismatchError`
+        naming the file and the field."""
+        fix = "restore it, or give a new run_dir= to search afresh"
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            reason = f"{type(err).__name__}: {err}".splitlines()[0]
+            raise HistoryMismatchError(
+                f"{path} is unreadable or corrupt ({reason}); {fix}"
+            ) from err
+        if not isinstance(payload, dict):
+            raise HistoryMismatchError(f"{path} is not a search history (not a mapping); {fix}")
         if payload.get("format_version") not in _READABLE_VERSIONS:
             raise HistoryMismatchError(
                 f"{path}: format_version {payload.get('format_version')!r}, "
                 f"expected one of {_READABLE_VERSIONS}"
             )
-        history = cls(payload["objective_names"], payload["ref_point"])
-        history.objective_units = list(payload.get("objective_units") or [])
-        history.strategy_state = payload.get("strategy_state")
-        for row in payload["evaluations"]:
-            history.append(Evaluation(**row))
+        field_of = _HistoryFields(path, fix)
+        names = field_of.strings(payload, "objective_names")
+        history = cls(names, field_of.numbers(payload, "ref_point", len(names)))
+        history.objective_units = field_of.strings(payload, "objective_units", optional=True)
+        state = payload.get("strategy_state")
+        if state is not None and not isinstance(state, dict):
+            field_of.fail("strategy_state", state, "a mapping or null")
+        history.strategy_state = state
+        rows = payload.get("evaluations")
+        if not isinstance(rows, list):
+            field_of.fail("evaluations", rows, "a list")
+        for index, row in enumerate(rows):
+            history.append(field_of.evaluation(row, f"evaluations[{index}]", len(names)))
         return history
 
     def _csv_text(self) -> str:
@@ -146,6 +165,73 @@ class SearchHistory:
         return buffer.getvalue()
 
 
+class _HistoryFields:
+    """Typed reads of a history file's fields; a wrong one names the file and the field."""
+
+    _TYPES: ClassVar[dict[str, tuple[type | tuple[type, ...], str]]] = {
+        "strategy": (str, "a string"),
+        "iteration": (int, "an integer"),
+        "ask_time_s": ((int, float), "a number"),
+        "evaluate_time_s": ((int, float), "a number"),
+        "note": (str, "a string"),
+    }
+
+    def __init__(self, path: str | Path, fix: str) -> None:
+        self.path, self.fix = path, fix
+
+    def fail(self, name: str, value: Any, expected: str) -> NoReturn:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise HistoryMismatchError(
+            f"{self.path}: {name} is {shown}; it must be {expected}. {self.fix}"
+        )
+
+    def strings(self, payload: dict, name: str, optional: bool = False) -> list[str]:
+        value = payload.get(name)
+        if optional and value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(name, value, "a list of strings")
+        return list(value)
+
+    def numbers(self, payload: dict, name: str, size: int) -> list[float]:
+        value = payload.get(name)
+        if not (
+            isinstance(value, list)
+            and len(value) == size
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            self.fail(name, value, f"a list of {size} numbers (one per objective)")
+        return [float(v) for v in value]
+
+    def evaluation(self, row: Any, name: str, num_objectives: int) -> Evaluation:
+        if not isinstance(row, dict):
+            self.fail(name, row, "a mapping")
+        known = {f for f in Evaluation.__dataclass_fields__}
+        unknown = sorted(set(row) - known)
+        missing = sorted(known - set(row) - {"note"})
+        if unknown or missing:
+            what = f"unknown fields {unknown}" if unknown else f"no fields {missing}"
+            self.fail(name, f"<{what}>", f"an evaluation with fields {sorted(known)}")
+        for key, (kind, expected) in self._TYPES.items():
+            if key in row and (not isinstance(row[key], kind) or isinstance(row[key], bool)):
+                self.fail(f"{name}.{key}", row[key], expected)
+        for key, size in (("objectives", num_objectives), ("x", None)):
+            value = row[key]
+            ok = isinstance(value, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            )
+            if not ok or (size is not None and len(value) != size):
+                count = f" {size}" if size is not None else ""
+                self.fail(f"{name}.{key}", value, f"a list of{count} numbers")
+        return Evaluation(**row)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file in the same folder, then ``os.replace`` it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +241,7 @@ def _atomic_write(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: the mode of every other output
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -81,8 +81,27 @@ class SearchSpace:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchSpace:
-        """Read and validate a YAML definition file."""
-        return cls.from_dict(_space_schema.read_yaml(path))
+        """Read and validate a YAML definition file; every error names the file, and a file
+        that is no space definition at all (a recipe, a text file) is told so, not given a
+        "did you mean" about its keys."""
+        raw = _space_schema.read_yaml(path)
+        fix = f"give a space YAML (like conf/space/tiny.yaml) or a preset: {available_spaces()}"
+        if not isinstance(raw, Mapping):
+            shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+            raise SpaceDefinitionError(
+                f"{path} is not a search-space definition (it holds {type(raw).__name__} "
+                f"{shown}, not a mapping); {fix}"
+            )
+        if not set(map(str, raw)) & (set(_space_schema.TOP_KEYS) - {"name"}):
+            keys = ", ".join(sorted(map(str, raw))[:6])
+            raise SpaceDefinitionError(
+                f"{path} is not a search-space definition (its keys {keys} are none of a "
+                f"space's: {', '.join(_space_schema.TOP_KEYS)}); {fix}"
+            )
+        try:
+            return cls.from_dict(raw)
+        except SpaceDefinitionError as err:
+            raise SpaceDefinitionError(f"space definition {path}: {err}") from err
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, numbers, strings) that :meth:`from_dict` reads back."""

@@ -372,3 +372,291 @@ def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path
     with pytest.raises(RunConfigChangedError, match=r"arch\."):
         retrain_and_export(SPACE.largest(), SPACE, DATA, tiny_recipe(), tmp_path,
                            dataclasses.replace(OPTIONS, resume=True), finish)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- round three
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("nas-train-supernet", ["run_dir={file}"], "run_dir={file} is a file, not a folder"),
+        ("nas-train-supernet", ["run_dir={file}/run"], "lies under {file}, which is a file"),
+        ("nas-search", ["supernet=x", "hydra.run.dir={file}"], "hydra.run.dir={file} is a file"),
+        ("nas-search", ["supernet=x", "space=my/space.yaml"], "nas-search has no setting 'space'"),
+        ("nas-search", ["supernet=x", "strategy=nope"], "Could not find 'strategy/nope'"),
+        ("nas-train-supernet", ["seed=[1"], "no viable alternative at input '[1'"),
+    ],
+)
+def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
+    tmp_path, monkeypatch, command, args, message
+) -> None:
+    from evaluate import search
+    from train import supernet
+
+    main = {"nas-train-supernet": supernet.main, "nas-search": search.main}[command]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("mine\n")
+    file = str(tmp_path / "file")
+    monkeypatch.setattr("sys.argv", [command, *(a.format(file=file) for a in args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    text = str(info.value.code)
+    assert text.startswith("error:") and message.format(file=file) in text and "\n" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no outputs/, no .hydra
+
+
+def test_a_command_refused_after_hydra_started_leaves_no_trace(tmp_path, monkeypatch) -> None:
+    from train.supernet import main
+
+    monkeypatch.chdir(tmp_path)
+    new = tmp_path / "new"
+    monkeypatch.setattr("sys.argv", ["nas-train-supernet", f"run_dir={new}", "optim.lr=abc"])
+    with pytest.raises(SystemExit, match=r"optim\.lr is 'abc'"):
+        main()
+    assert not new.exists()  # not even the .hydra/ and log Hydra made before our check
+
+
+def _corrupt(ckpt: dict, change: str) -> None:
+    if change == "data_config_extra_key":
+        ckpt["data_config"] = {**ckpt["data_config"], "colour": "red"}
+    elif change == "num_classes_text":
+        ckpt["num_classes"] = "ten"
+    elif change == "num_classes_float":
+        ckpt["num_classes"] = 10.5
+    elif change == "config_data_batch_size":
+        ckpt["config"] = {**ckpt["config"], "data": {"batch_size": "many"}}
+    elif change == "model_options_extra_key":
+        ckpt["model_options"] = {"widen": True}
+    elif change == "negative_epoch":
+        ckpt["epoch"] = -1
+    elif change == "space_not_a_mapping":
+        ckpt["space"] = "tiny"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ("data_config_extra_key", "data_config.colour is not a setting"),
+        ("num_classes_text", "num_classes is 'ten'; it must be an integer"),
+        ("num_classes_float", "num_classes is 10.5; it must be an integer"),
+        ("config_data_batch_size", "config.data.batch_size is 'many'"),
+        ("model_options_extra_key", "widen is not a setting"),
+        ("negative_epoch", "epoch is -1; it must be >= 0"),
+        ("space_not_a_mapping", "space is 'tiny'; it must be a mapping"),
+    ],
+)
+def test_checkpoint_metadata_is_checked_like_the_command_line(finished, tmp_path, change, field):
+    ckpt = torch.load(finished / "final.pt", weights_only=True)
+    _corrupt(ckpt, change)
+    atomic_torch_save(ckpt, tmp_path / "final.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_supernet(tmp_path)
+    assert f"checkpoint {tmp_path / 'final.pt'}: " in str(info.value)
+    assert field in str(info.value)
+
+
+def test_a_resume_from_a_corrupted_checkpoint_is_refused_before_any_write(finished, tmp_path):
+    for name in ("run.json", "last.pt"):
+        (tmp_path / name).write_bytes((finished / name).read_bytes())
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    _corrupt(ckpt, "num_classes_text")
+    atomic_torch_save(ckpt, tmp_path / "last.pt")
+    before = _stamps(tmp_path)
+    with pytest.raises(CheckpointError, match=r"last\.pt: num_classes is 'ten'"):
+        train_supernet(_config(tmp_path, resume=True), tmp_path)
+    assert _stamps(tmp_path) == before
+
+
+def test_a_history_with_fields_of_the_wrong_type_names_them(tmp_path: Path) -> None:
+    from search import SearchHistory
+    from search.errors import HistoryMismatchError
+    from search.history import Evaluation
+
+    history = SearchHistory(["accuracy", "neg_macs"], [0.0, -2.0])
+    history.append(Evaluation({"a": 1}, [0.5], [90.0, -1.0], "random", 0, 0.1, 0.2))
+    history.save(tmp_path / "history.json")
+    payload = json.loads((tmp_path / "history.json").read_text())
+    payload["evaluations"][0]["objectives"] = ["90", -1.0]
+    (tmp_path / "history.json").write_text(json.dumps(payload))
+    with pytest.raises(HistoryMismatchError, match=r"history\.json: evaluations\[0\]\.objectives"):
+        SearchHistory.load(tmp_path / "history.json")
+    (tmp_path / "history.json").write_text("[1, 2]")
+    with pytest.raises(HistoryMismatchError, match=r"not a search history"):
+        SearchHistory.load(tmp_path / "history.json")
+
+
+def test_history_files_have_the_mode_of_every_other_output(tmp_path: Path) -> None:
+    from search import SearchHistory
+
+    SearchHistory(["accuracy"], [0.0]).save(tmp_path / "history.json")
+    atomic_write_text(tmp_path / "other.json", "{}")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes["history.json"] == modes["history.csv"] == modes["other.json"]
+
+
+@pytest.mark.parametrize("target", ["text", "recipe"])
+def test_an_arch_json_whose_space_is_no_space_is_told_so(tmp_path, target) -> None:
+    from evaluate.retrain import _arch_and_space
+    from supernet.errors import SpaceDefinitionError
+
+    conf = Path(__file__).parents[1] / "conf"
+    pointed = tmp_path / "hostname"
+    pointed.write_text("myhost\n")
+    if target == "recipe":
+        pointed = conf / "recipe" / "digits.yaml"
+    arch = {**SPACE.arch_to_json(SPACE.smallest()), "space": str(pointed)}
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    with pytest.raises(SpaceDefinitionError) as info:
+        _arch_and_space({"arch": str(tmp_path / "arch.json"), "space": None})
+    text = str(info.value)
+    assert f"arch file {tmp_path / 'arch.json'}: its space field" in text
+    assert f"{pointed} is not a search-space definition" in text
+    assert "did you mean" not in text and "got str" not in text
+
+
+def _optim_config(run_dir, optim, epochs, resume_changes=(), resume=True):
+    """``_config`` with another optimizer and length (both recorded in the resolved config)."""
+    cfg = _config(run_dir, resume=resume, resume_changes=resume_changes)
+    plain = {**cfg.resolved, "optim": dataclasses.asdict(optim), "schedule": {"epochs": epochs}}
+    return dataclasses.replace(
+        cfg, optim=optim, schedule=ScheduleConfig(epochs, 0.5), resolved=plain
+    )
+
+
+def test_an_optimizer_change_on_resume_starts_its_state_fresh_and_says_so(tmp_path, capsys):
+    torch.manual_seed(0)
+    train_supernet(_optim_config(None, OptimConfig(), 1, resume=False), tmp_path)
+    sgd = OptimConfig(name="sgd", lr=0.05)
+    with pytest.raises(RunConfigChangedError, match=r"optim\.name: \"adamw\" -> \"sgd\""):
+        train_supernet(_optim_config(tmp_path, sgd, 2, ["schedule"]), tmp_path)
+    train_supernet(_optim_config(tmp_path, sgd, 2, ["optim", "schedule"]), tmp_path)
+    assert "optimizer state is AdamW's and this run uses SGD" in capsys.readouterr().out
+    final = torch.load(tmp_path / "final.pt", weights_only=True)
+    assert final["optimizer_class"] == "SGD" and final["epoch"] == 2
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["config"]["optim"]["name"] == "sgd" and manifest["status"] == "finished"
+    assert ("optim.name", "adamw", "sgd") in [(c["key"], c["old"], c["new"]) for c in
+                                             manifest["changes"]]  # fmt: skip
+
+
+def test_a_resume_that_fails_before_saving_leaves_the_manifest_as_the_weights(
+    tmp_path, monkeypatch
+) -> None:
+    from train import steps
+
+    torch.manual_seed(0)
+    train_supernet(_optim_config(None, OptimConfig(), 1, resume=False), tmp_path)
+    before = json.loads((tmp_path / "run.json").read_text())
+
+    def broken(self, images, labels, state):
+        raise RuntimeError("the machine failed")
+
+    monkeypatch.setattr(steps.SupernetStep, "__call__", broken)
+    changed = _optim_config(tmp_path, OptimConfig(lr=1e-4), 2, ["optim.lr", "schedule"])
+    with pytest.raises(RuntimeError, match="the machine failed"):
+        train_supernet(changed, tmp_path)
+    monkeypatch.undo()
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["config"] == before["config"] and manifest["changes"] == []
+    # so the old settings resume without resume_changes, and the run says what it trained with
+    train_supernet(_optim_config(tmp_path, OptimConfig(), 1), tmp_path)
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["config"] == before["config"] and manifest["changes"] == []
+    assert manifest["status"] == "finished" and "pending" not in manifest
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh(
+    tmp_path, monkeypatch, capsys, resume
+) -> None:
+    from train import hooks
+
+    def full(obj, path):
+        raise StorageError(f"could not write {path}: no space left on the device")
+
+    monkeypatch.setattr(hooks, "atomic_torch_save", full)
+    cfg = _optim_config(None, OptimConfig(), 1, resume=False)
+    with pytest.raises(StorageError):
+        train_supernet(cfg, tmp_path)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
+    assert not (tmp_path / "last.pt").exists()
+    monkeypatch.undo()
+    again = _optim_config(tmp_path, OptimConfig(lr=1e-3), 1, resume=resume)  # other settings
+    train_supernet(again, tmp_path)
+    assert "stopped before it saved any state" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["status"] == "finished" and manifest["config"]["optim"]["lr"] == 1e-3
+    assert [r["epoch"] for r in read_metrics(tmp_path)] == [1]
+
+
+def test_an_infeasible_budget_is_refused_before_the_folder_is_touched(finished, tmp_path):
+    from evaluate.codec import Budget
+    from search.errors import InfeasibleBudgetError
+
+    low = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2,
+                         budget=Budget(macs=1000))  # fmt: skip
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+    with pytest.raises(InfeasibleBudgetError, match=r"raise the budget"):
+        search_supernet(finished, low, tmp_path / "s", **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_budget_above_the_largest_subnet_searches_as_no_budget(finished, tmp_path, capsys):
+    from evaluate.codec import Budget
+
+    settings = SearchSettings(strategy="lamoo", num_samples=6, num_init=4, batch_size=2)
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+    plain = search_supernet(finished, settings, tmp_path / "plain", **kwargs)
+    huge = dataclasses.replace(settings, budget=Budget(macs=1e30, params=1e30))
+    slack = search_supernet(finished, huge, tmp_path / "huge", **kwargs)
+    assert [r.arch for r in slack.rows] == [r.arch for r in plain.rows]
+    assert slack.summary["ref_point"] == plain.summary["ref_point"]
+    assert slack.summary["hypervolume"] == plain.summary["hypervolume"]
+    assert "budget.macs=1e+30 constrains nothing" in capsys.readouterr().out
+    more = dataclasses.replace(huge, num_samples=8)  # and a resumed search says so
+    search_supernet(finished, more, tmp_path / "huge", **kwargs)
+    assert "resuming the finished search" in capsys.readouterr().out
+
+
+def test_a_search_that_failed_before_its_history_reruns_with_new_settings(
+    finished, tmp_path, monkeypatch, capsys
+) -> None:
+    from evaluate import supernet_search
+    from evaluate.codec import Budget
+
+    settings = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2)
+    kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
+
+    def full(*args, **kwargs):
+        raise StorageError("could not write history.json: no space left on the device")
+
+    monkeypatch.setattr(supernet_search, "run_search", full)
+    with pytest.raises(StorageError):
+        search_supernet(finished, settings, tmp_path, **kwargs)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
+    monkeypatch.undo()
+    other = dataclasses.replace(settings, budget=Budget(macs=600e3))  # no resume_changes
+    result = search_supernet(finished, other, tmp_path, **kwargs)
+    assert "stopped before it saved any state" in capsys.readouterr().out
+    assert all(r.macs <= 600e3 for r in result.rows) and len(result.rows) == 4
+
+
+def test_a_retrain_that_failed_before_its_first_checkpoint_resumes_as_a_fresh_start(
+    tmp_path, monkeypatch
+) -> None:
+    from evaluate.retrain import FinishOptions, retrain_and_export
+    from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
+    from train import hooks
+
+    def full(obj, path):
+        raise StorageError(f"could not write {path}: no space left on the device")
+
+    finish = FinishOptions(export=False, latency_warmup=0, latency_repeats=1)
+    monkeypatch.setattr(hooks, "atomic_torch_save", full)
+    with pytest.raises(StorageError):
+        retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path, OPTIONS,
+                           finish)  # fmt: skip
+    monkeypatch.undo()
+    again = retrain_and_export(SPACE.smallest(), SPACE, DATA, tiny_recipe(), tmp_path,
+                               dataclasses.replace(OPTIONS, resume=True), finish)  # fmt: skip
+    assert again.metrics["steps"] > 0
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "finished"

@@ -13,19 +13,25 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
+from supernet.errors import (
+    ArchSpaceMismatchError,
+    CheckpointError,
+    ConfigError,
+    SpaceDefinitionError,
+)
 from supernet.few_shot import FewShotSupernet
 from supernet.model import Supernet
 from supernet.space import SearchSpace
 from train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
 from train.data import DataConfig
 from train.io import load_tagged
+from train.schema import check_keys, file_fields
 from train.steps import Step, TrainState
 
 CHECKPOINT_FORMAT = "lamoo-nas/supernet"
@@ -69,8 +75,9 @@ def find_checkpoint(
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint of ours; raises :class:`CheckpointError` with the reason."""
-    return load_tagged(
-        find_checkpoint(path),
+    found = find_checkpoint(path)
+    raw = load_tagged(
+        found,
         fmt=CHECKPOINT_FORMAT,
         version=CHECKPOINT_VERSION,
         required=REQUIRED_KEYS,
@@ -78,6 +85,55 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         hint="give a last.pt/final.pt written by nas-train-supernet, or resume from another",
         map_location=map_location,
     )
+    return check_header(raw, found)
+
+
+HEADER_TYPES: dict[str, Any] = {
+    "epoch": int,
+    "step": int,
+    "num_classes": int,
+    "space": dict,
+    "space_fingerprint": str,
+    "data_config": DataConfig,
+    "config": dict,
+    "model_options": dict,
+    "middle_arch": dict,
+    "steps_per_epoch": int,
+}
+"""What each header field of a training checkpoint must be (see :func:`check_header`)."""
+MODEL_OPTIONS: dict[str, Any] = {"kernel_transform": bool}
+"""The keyword options of :class:`supernet.model.Supernet` a checkpoint may record."""
+
+
+def check_header(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``raw`` with its header fields checked like command-line settings (:data:`HEADER_TYPES`;
+    the data config is checked where it is stored, ``data_config`` and ``config.data``): a wrong
+    field raises :class:`CheckpointError` naming the file and the field, never a ``TypeError``
+    from deep in the loader. Counts come back as integers, the data config as plain data."""
+    source = f"checkpoint {path}"
+    fix = "the file was edited or written by another program; use an untouched checkpoint"
+    typed = file_fields(raw, HEADER_TYPES, source, CheckpointError, fix)
+    config = typed["config"]
+    if isinstance(config.get("data"), Mapping):
+        file_fields({"config.data": config["data"]}, {"config.data": DataConfig}, source,
+                    CheckpointError, fix)  # fmt: skip
+    check_keys_of(typed.get("model_options", {}), MODEL_OPTIONS, f"{source}: model_options", fix)
+    for name in ("epoch", "step", "num_classes"):
+        if typed[name] < (1 if name == "num_classes" else 0):
+            bound = "positive" if name == "num_classes" else ">= 0"
+            raise CheckpointError(f"{source}: {name} is {typed[name]}; it must be {bound}. {fix}")
+    return {**raw, **typed, "data_config": asdict(typed["data_config"])}
+
+
+def check_keys_of(
+    values: Mapping[str, Any], types: Mapping[str, Any], source: str, fix: str
+) -> None:
+    """Refuse keys of ``values`` not in ``types`` and wrong types, naming ``source``."""
+    try:
+        check_keys(values, list(types), "")
+    except ConfigError as err:
+        raise CheckpointError(f"{source}: {err}; {fix}") from err
+    file_fields(values, types, source, CheckpointError, fix)
 
 
 def check_space(checkpoint: Mapping[str, Any], space: SearchSpace, path: str | Path) -> None:
@@ -142,14 +198,14 @@ def load_supernet(
             f"`nas-train-supernet resume=true run_dir={path_or_run_dir}`, or give the file "
             f"{path} itself to use the unfinished weights"
         )
-    space = SearchSpace.from_dict(ckpt["space"])
+    space = space_of(ckpt, path)
     if space.fingerprint != ckpt["space_fingerprint"]:
         raise CheckpointError(
             f"checkpoint {path}: its space definition does not match its fingerprint"
         )
     if expected_space is not None:
         check_space(ckpt, expected_space, path)
-    model = Supernet(space, int(ckpt["num_classes"]), **ckpt.get("model_options", {}))
+    model = Supernet(space, ckpt["num_classes"], **ckpt.get("model_options", {}))
     weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
     check_finite(weights, path, "searched or evaluated")
     try:
@@ -160,13 +216,24 @@ def load_supernet(
     return LoadedSupernet(
         model=model,
         space=space,
-        num_classes=int(ckpt["num_classes"]),
+        num_classes=ckpt["num_classes"],
         data_config=DataConfig(**ckpt["data_config"]),
         config=dict(ckpt["config"]),
         path=path,
-        epoch=int(ckpt["epoch"]),
-        step=int(ckpt["step"]),
+        epoch=ckpt["epoch"],
+        step=ckpt["step"],
     )
+
+
+def space_of(ckpt: Mapping[str, Any], path: str | Path) -> SearchSpace:
+    """The search space a checkpoint stores; a bad definition is named with the file."""
+    try:
+        return SearchSpace.from_dict(ckpt["space"])
+    except SpaceDefinitionError as err:
+        raise CheckpointError(
+            f"checkpoint {path}: its space field is not a valid space definition ({err}); "
+            "the file was edited or written by another program; use an untouched checkpoint"
+        ) from err
 
 
 # ------------------------------------------------------------------------- training state

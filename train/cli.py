@@ -7,6 +7,12 @@ with exit status 1 instead of a traceback (unexpected errors still show theirs).
 setting left out (``???`` in the YAML, e.g. ``supernet`` of ``nas-search``) and Ctrl-C end in
 one line too.
 
+Every argument is checked before Hydra touches the disk: unknown settings, then the whole
+command line composed once with Hydra's compose API (a bad group option or override is one
+``error:`` line), then the run directory Hydra is about to create (a file, or a path under
+one, is refused by name). A command that fails without starting its run (no ``run.json``
+written) leaves an existing run folder as it was: Hydra's ``.hydra/`` and log are put back.
+
 Example:
     >>> run_cli("search", run)  # doctest: +SKIP
 """
@@ -40,31 +46,32 @@ def run_cli(
 
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
-    from train._help import unknown_setting
-
-    sys.argv[1:] = space_file_arguments(sys.argv[1:])
-    problem = unknown_setting(config_name, Path(sys.argv[0]).name, sys.argv[1:])
-    if problem is not None:
-        sys.exit(problem)
     import hydra
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue
 
+    from train._help import unknown_setting
+
     if not OmegaConf.has_resolver("nas_run_dir"):  # hydra.run.dir: run_dir= when it is given
         OmegaConf.register_new_resolver("nas_run_dir", lambda run_dir, default: run_dir or default)
+    sys.argv[1:] = space_file_arguments(sys.argv[1:], config_name)
+    problem = unknown_setting(config_name, Path(sys.argv[0]).name, sys.argv[1:])
+    if problem is None:
+        problem = composition_problem(config_name, Path(sys.argv[0]).name, sys.argv[1:])
+    if problem is not None:
+        sys.exit(problem)
 
     command = Path(sys.argv[0]).name
     before = _HydraFiles.snapshot(sys.argv[1:])
 
     def hydra_task(cfg: Any) -> Any:
+        done = False
         try:
             set_threads(cfg.get("num_threads"))
-            return task(cfg)
+            result = task(cfg)
+            done = True
+            return result
         except expected as err:
-            from train.rundir import RunDirError
-
-            if isinstance(err, RunDirError):  # refused: leave the folder as it was before us
-                before.restore()
             sys.exit(f"error: {err}")
         except MissingMandatoryValue as err:
             key = getattr(err, "full_key", None) or "a required setting"
@@ -79,6 +86,8 @@ def run_cli(
                 "resume=true for training and retraining) to continue"
             )
         finally:
+            if not done and before.run_untouched():  # refused: the folder as it was before us
+                before.restore()
             _remove_if_unused()
 
     # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
@@ -88,12 +97,21 @@ def run_cli(
 
 class _HydraFiles:
     """What Hydra's own files (``.hydra/``, ``<job>.log``) in an explicit ``run_dir=`` were
-    before this command: Hydra writes them before any code of ours runs, so when the run
-    directory is refused (another run's folder, a user's folder) they are put back as they were.
+    before this command: Hydra writes them before any code of ours runs, so when the command
+    fails without starting its run (its ``run.json`` unchanged: a refused folder, a bad value
+    found late) they are put back as they were, and a folder Hydra made is removed again.
     """
 
-    def __init__(self, folder: Path | None, saved: dict[str, bytes], logs: set[str]) -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        saved: dict[str, bytes],
+        logs: set[str],
+        existed: bool = False,
+        manifest: bytes | None = None,
+    ) -> None:
         self.folder, self.saved, self.logs = folder, saved, logs
+        self.existed, self.manifest = existed, manifest
 
     @classmethod
     def snapshot(cls, args: list[str]) -> _HydraFiles:
@@ -101,12 +119,18 @@ class _HydraFiles:
         folder = Path(given[-1]) if given and given[-1] not in ("", "null") else None
         saved: dict[str, bytes] = {}
         logs: set[str] = set()
-        if folder is not None and folder.is_dir():
+        existed = folder is not None and folder.is_dir()
+        if folder is not None and existed:
             hydra_dir = folder / ".hydra"
             if hydra_dir.is_dir():
                 saved = {p.name: p.read_bytes() for p in hydra_dir.iterdir() if p.is_file()}
             logs = {p.name for p in folder.glob("*.log")}
-        return cls(folder, saved, logs)
+        return cls(folder, saved, logs, existed, _manifest_bytes(folder))
+
+    def run_untouched(self) -> bool:
+        """True when the command did not write the folder's ``run.json`` (its run never
+        started there, or there is no explicit ``run_dir=``)."""
+        return self.folder is not None and _manifest_bytes(self.folder) == self.manifest
 
     def restore(self) -> None:
         import shutil
@@ -122,20 +146,85 @@ class _HydraFiles:
         for log in self.folder.glob("*.log"):
             if log.name not in self.logs:
                 log.unlink(missing_ok=True)
+        if not self.existed:
+            with contextlib.suppress(OSError):  # holds files of the command's own: kept
+                (self.folder / LOCK_FILE).unlink(missing_ok=True)
+                self.folder.rmdir()
+
+
+LOCK_FILE = ".lock"
+"""The run directory's lock file (:mod:`train.rundir`), left by a refused first open."""
+
+
+def _manifest_bytes(folder: Path | None) -> bytes | None:
+    try:
+        return None if folder is None else (folder / "run.json").read_bytes()
+    except OSError:
+        return None
+
+
+def composition_problem(config_name: str, command: str, args: list[str]) -> str | None:
+    """The ``error:`` line for a command line Hydra would fail on, else None: composed once
+    with Hydra's compose API (no file written), then the run directory it would create checked
+    (:func:`run_dir_problem`). Hydra's own flags (``--cfg``, ``-m``...) are left to Hydra."""
+    if any(arg.startswith("-") for arg in args):
+        return None
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module(config_module="conf", version_base="1.3"):
+            cfg = compose(config_name, overrides=args, return_hydra_config=True)
+            run_dir = OmegaConf.select(cfg, "hydra.run.dir")
+    except (HydraException, OmegaConfBaseException) as err:
+        text = " ".join(str(err).split()).split(" Config search path")[0]
+        return f"error: {command}: {text} (`{command} --help` lists every setting and group)"
+    given = "run_dir" if any(arg.startswith("run_dir=") for arg in args) else "hydra.run.dir"
+    return None if run_dir is None else run_dir_problem(str(run_dir), given)
+
+
+def run_dir_problem(value: str, setting: str = "run_dir") -> str | None:
+    """Why ``value`` cannot be a run directory (it, or a folder it would be made in, is a
+    file), as an ``error:`` line; None when it can.
+
+    Example:
+        >>> run_dir_problem("/etc/hostname/run")[:62]
+        'error: run_dir=/etc/hostname/run lies under /etc/hostname, which'
+    """
+    path = Path(value)
+    fix = "give a run_dir= that is a new or empty folder, or a run to resume"
+    for place in (path, *path.parents):
+        if not place.exists():
+            continue
+        if place.is_dir():
+            return None
+        if place == path:
+            return f"error: {setting}={value} is a file, not a folder; {fix}"
+        return f"error: {setting}={value} lies under {place}, which is a file, not a folder; {fix}"
+    return None
 
 
 SPACE_FILE_KEY = "space_file"
 
 
-def space_file_arguments(args: list[str]) -> list[str]:
+def space_file_arguments(args: list[str], config_name: str | None = None) -> list[str]:
     """``space=my_space.yaml`` (a path, not a preset name) becomes ``~space
     +space_file=my_space.yaml``: Hydra looks group options up in ``conf/space/`` only, so the
-    file is loaded by :func:`plain_config` instead.
+    file is loaded by :func:`plain_config` instead. With ``config_name``, only for a command
+    whose config has a ``space`` group: for another (``nas-search``) ``space=`` is left as
+    given, so it is reported as the setting that command does not have.
 
     Example:
         >>> space_file_arguments(["space=spaces/mine.yaml", "seed=1"])
         ['~space', '+space_file=spaces/mine.yaml', 'seed=1']
     """
+    if config_name is not None:
+        from train._help import _groups, composed_settings
+
+        if "space" not in dict(_groups(composed_settings(config_name).get("defaults", []))):
+            return list(args)
     out = []
     for arg in args:
         key, _, value = arg.partition("=")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -43,6 +43,29 @@ AMP_MODES: dict[str, torch.dtype | None] = {
 """``amp=`` values besides ``auto`` (bf16 on CUDA, off on CPU)."""
 CONFIGURED = ("lr", "initial_lr", "weight_decay", "momentum")
 """Optimizer parameter-group entries that come from the config, not from a resumed checkpoint."""
+
+
+def _other_optimizer(state: Mapping[str, Any], optimizer: torch.optim.Optimizer) -> str | None:
+    """The optimizer class whose state ``state`` holds when it is not ``optimizer``'s, else None.
+
+    Checkpoints record the class; for one written before that, the parameter groups tell the
+    families apart (SGD's ``dampening``, Adam's ``betas``)."""
+    ours = type(optimizer).__name__
+    recorded = state.get("optimizer_class")
+    if isinstance(recorded, str):
+        return None if recorded == ours else recorded
+    groups = (state.get("optimizer") or {}).get("param_groups") or [{}]
+    saved, current = set(groups[0]), set(optimizer.param_groups[0])
+    differs = [
+        family for family, mark in _FAMILY_MARKS.items() if (mark in saved) != (mark in current)
+    ]
+    if not differs:
+        return None
+    return next((f for f in differs if _FAMILY_MARKS[f] in saved), "another optimizer")
+
+
+_FAMILY_MARKS = {"SGD": "dampening", "Adam": "betas"}
+"""A parameter-group key of each torch optimizer family (old checkpoints: see above)."""
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -72,6 +95,8 @@ class Optimisation:
     dtype: torch.dtype | None = None
     ema: Any = None
     ctx: DistContext | None = None
+    notes: list[str] = field(default_factory=list)
+    """What :meth:`load_state_dict` could not carry over and started fresh instead."""
 
     def autocast(self, device_type: str) -> contextlib.AbstractContextManager[Any]:
         """Mixed precision for the forward pass (a no-op when ``dtype`` is None)."""
@@ -119,6 +144,7 @@ class Optimisation:
         model's weights, None when off): the checkpoint keys of every training run."""
         return {
             "optimizer": self.optimizer.state_dict(),
+            "optimizer_class": type(self.optimizer).__name__,
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
@@ -131,14 +157,26 @@ class Optimisation:
         The optimizer's moments and the scaler/EMA states come from the checkpoint; its
         hyperparameters (:data:`CONFIGURED`) and the schedule stay the ones this run was built
         with, so a resume that accepted a new ``optim.lr`` or schedule trains with it (with
-        unchanged settings the two are the same)."""
-        configured = [
-            {key: group[key] for key in CONFIGURED if key in group}
-            for group in self.optimizer.param_groups
-        ]
-        self.optimizer.load_state_dict(state["optimizer"])
-        for group, values in zip(self.optimizer.param_groups, configured):
-            group.update(values)
+        unchanged settings the two are the same).
+
+        The state of another kind of optimizer (a resume that accepted ``optim.name=sgd`` over
+        AdamW: no momentum buffer can be made from Adam's moments) cannot be carried over: this
+        optimizer keeps its fresh state, and :attr:`notes` says so."""
+        saved = _other_optimizer(state, self.optimizer)
+        if saved is not None:
+            self.notes.append(
+                f"the checkpoint's optimizer state is {saved}'s and this run uses "
+                f"{type(self.optimizer).__name__}: that state (momentum, moments) cannot carry "
+                "over, so the optimizer starts fresh from the checkpoint's weights and step"
+            )
+        else:
+            configured = [
+                {key: group[key] for key in CONFIGURED if key in group}
+                for group in self.optimizer.param_groups
+            ]
+            self.optimizer.load_state_dict(state["optimizer"])
+            for group, values in zip(self.optimizer.param_groups, configured):
+                group.update(values)
         if state.get("scaler") is not None and self.scaler.is_enabled():
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:

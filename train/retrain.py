@@ -31,6 +31,7 @@ from train.checkpoint import (
     LAST_NAME,
     REQUIRED_KEYS,
     check_finite,
+    check_header,
     check_steps_per_epoch,
     checkpoint_header,
     training_checkpointer,
@@ -125,6 +126,7 @@ def read_retrain_checkpoint(path: Path, arch: ArchConfig, space: SearchSpace) ->
         what="retrain checkpoint",
         hint="delete it and start again, or resume from another run_dir",
     )
+    raw = check_header(raw, path)
     if raw["space_fingerprint"] != space.fingerprint:
         raise CheckpointError(f"{path} was trained on another space; start a new run_dir")
     if space.arch_from_json(raw["arch"]) != arch:
@@ -199,6 +201,8 @@ def run_training(
         check_finite(resumed["model"], last, "resumed")
         check_steps_per_epoch(resumed, steps)
         checkpointer.restore(resumed)
+        for note in step.optimisation.notes if ctx.is_main else []:
+            print(f"note: {note}", flush=True)
     randaugment = None
     if recipe.randaugment is not None:
         mean, std = NORMALIZATION[data_cfg.name]

@@ -54,7 +54,7 @@ from train.logs import MetricsLogger, ProgressHook, read_metrics
 from train.loop import Batches, HookBase, Trainer
 from train.optim import OptimConfig, ScheduleConfig
 from train.optimisation import amp_dtype, build_optimisation
-from train.rundir import RunDirectory
+from train.rundir import RESTART_NOTE, RunDirectory, saved_no_state
 from train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
 from train.schema import build, check_keys, coerce
 from train.steps import SupernetStep, TrainState
@@ -330,11 +330,22 @@ def _guarded(
         resume=cfg.run.resume is not None,
         resume_changes=cfg.run.resume_changes,
         adopt=adopt,
+        state_files=(LAST_NAME,),
     )
+    if run.restarted:
+        print(f"note: {RESTART_NOTE.format(run_dir=run_dir)}", flush=True)
     try:
         yield run
     finally:
         run.close()
+
+
+def _nothing_to_resume(resume: str, run_dir: Path) -> bool:
+    """True when ``resume`` names ``run_dir`` (or its ``last.pt``) and that run stopped before
+    its first checkpoint: the resume is then a fresh start (:func:`train.rundir.saved_no_state`)."""
+    target = Path(resume)
+    folder = target.parent if target.name == LAST_NAME else target
+    return folder.resolve() == run_dir.resolve() and saved_no_state(run_dir, (LAST_NAME,))
 
 
 def train_supernet(
@@ -349,6 +360,8 @@ def train_supernet(
     ctx = ctx or DistContext()
     _check_options(cfg.run, ctx.device)
     run_dir = Path(run_dir)
+    if cfg.run.resume is not None and _nothing_to_resume(cfg.run.resume, run_dir):
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=None))
     bundle = build_data(cfg.data, image_size=max(cfg.space.resolutions))
     model = Supernet(cfg.space, bundle.num_classes, kernel_transform=cfg.run.kernel_transform)
     init = None
@@ -392,6 +405,8 @@ def train_supernet(
     hooks = _hooks(cfg, bundle, step, checkpointer, eval_archs, run_dir, total)
     hooks = hooks if ctx.is_main else []
     with _guarded(cfg, run_dir, ctx, resumed) as run:  # nothing is written before this
+        for note in step.optimisation.notes if run is not None else []:
+            print(f"note: {note}", flush=True)
         try:
             Trainer(step, batches, cfg.schedule.epochs, hooks, state).train()
         except TrainingDivergedError as err:

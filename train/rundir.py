@@ -12,6 +12,13 @@ changed settings, so a run is never overwritten or silently continued with other
 its work is done (also after resuming a finished run), and reads ``previous_status`` to tell a
 finished run from an interrupted one.
 
+A run that names its ``state_files`` (what it resumes from: ``last.pt``, ``history.json``) gets
+two more promises. The manifest describes the state on disk: changes a resume accepts wait in
+``pending`` until a state file has been rewritten under them (or the run finishes), so a resume
+that fails before its first checkpoint leaves ``config`` as the weights were trained. And a run
+that stopped before writing any state has nothing to resume: the next open of its folder is a
+fresh start (``restarted``) with the new settings, whether or not ``resume`` was asked.
+
 Example:
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp()) / "run"
@@ -25,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -60,6 +68,12 @@ DEFAULT_HINT = (
     "run_dir= to start a fresh run"
 )
 """How the commands say a changed setting can be taken on a resume."""
+
+RESTART_NOTE = (
+    "{run_dir} held a run that stopped before it saved any state; there is nothing to resume, "
+    "so it starts afresh with these settings"
+)
+"""What the commands print when :meth:`RunDirectory.open` restarts such a run (``restarted``)."""
 
 _IGNORED_WHEN_EMPTY = (
     LOCK_NAME,
@@ -147,11 +161,13 @@ class RunDirectory:
         lock_fd: int,
         previous: str | None,
         accepted: Sequence[tuple[str, Any, Any]] = (),
+        restarted: bool = False,
     ) -> None:
         self.path = path
         self.manifest = manifest
         self.previous_status = previous  # None for a new run, else "running" or "finished"
         self.accepted = list(accepted)  # (key, old, new) taken by this resume; [] if none
+        self.restarted = restarted  # the folder held a run that had saved no state: started anew
         self._lock_fd: int | None = lock_fd
 
     @classmethod
@@ -167,6 +183,7 @@ class RunDirectory:
         neutral_keys: frozenset[str] = NEUTRAL_KEYS,
         hint: str = DEFAULT_HINT,
         adopt: Mapping[str, Any] | None = None,
+        state_files: Sequence[str] = (),
     ) -> RunDirectory:
         """Lock ``path`` (created if missing), then start a new run or resume the one there,
         removing the temp files of interrupted atomic writes once the folder is known to be a
@@ -180,16 +197,26 @@ class RunDirectory:
         ``adopt`` resumes a run written before run directories had manifests: ``{"config": ...,
         "fingerprints": ...}`` as its checkpoint recorded them. With ``resume`` and no
         ``run.json``, the manifest is made from it (``"adopted": true``) and the new settings are
-        compared with those, as for any resume."""
+        compared with those, as for any resume.
+
+        ``state_files`` name the files the run resumes from (see the module docstring): accepted
+        changes stay ``pending`` until one of them is rewritten, and an unfinished run with none
+        of them is started afresh (``restarted``)."""
         path = Path(path)
         plain = _plain(config, "config")
         lock_fd, made_lock = _lock(path)
         try:
             manifest_path, previous, now = path / MANIFEST_NAME, None, _now()
             accepted: list[tuple[str, Any, Any]] = []
+            restarted = False
             if manifest_path.exists():
                 manifest = _read(manifest_path)
+                _settle_pending(manifest, path)
                 previous = manifest["status"]
+                if previous != "finished" and state_files and manifest["kind"] == kind:
+                    restarted = not _state_stamps(path, state_files)
+                if restarted:  # it stopped before saving anything: nothing to resume or keep
+                    manifest, previous = _new_manifest(kind, plain, fingerprints, now), None
             elif resume and adopt is not None:  # a run from before manifests: its checkpoint's
                 manifest = _new_manifest(kind, adopt["config"], adopt["fingerprints"], now)
                 manifest["adopted"], previous = True, "running"
@@ -201,10 +228,14 @@ class RunDirectory:
                 accepted = _take_changes(
                     path, manifest, plain, neutral_keys, resume_changes, hint, now
                 )
+                if accepted and state_files:  # config: what the state on disk was trained with
+                    manifest["pending"]["state"] = _state_stamps(path, state_files)
+                else:
+                    _settle_pending(manifest, path, taken=True)
             manifest.update(status="running", updated=now)
             remove_orphans(path)  # only once the folder is known to be ours
             _write(manifest_path, manifest)
-            return cls(path, manifest, lock_fd, previous, accepted)
+            return cls(path, manifest, lock_fd, previous, accepted, restarted)
         except BaseException as err:
             if made_lock and isinstance(err, RunDirNotEmptyError):  # leave a foreign folder as
                 (path / LOCK_NAME).unlink(missing_ok=True)  # it was (every opener refuses it)
@@ -212,9 +243,11 @@ class RunDirectory:
             raise
 
     def finish(self) -> None:
-        """Mark the run finished (the manifest is rewritten atomically)."""
+        """Mark the run finished (the manifest is rewritten atomically); changes still pending
+        are taken, since the run's final state was written under them."""
         if self._lock_fd is None:
             raise RunDirError(f"{self.path} was closed; open it again to mark it finished")
+        _settle_pending(self.manifest, self.path, taken=True)
         self.manifest.update(status="finished", updated=_now())
         _write(self.path / MANIFEST_NAME, self.manifest)
 
@@ -332,8 +365,8 @@ def _take_changes(
     hint: str,
     now: str,
 ) -> list[tuple[str, Any, Any]]:
-    """Record the accepted differences and adopt ``config`` (returns the differences), or
-    refuse the unaccepted ones."""
+    """Put the accepted differences and ``config`` in the manifest's ``pending`` (returns the
+    differences), or refuse the unaccepted ones."""
     differences = config_differences(manifest["config"], config, neutral_keys)
     accepted = [(entry, entry + ".") for entry in resume_changes]  # a key accepts its subkeys
     refused = [
@@ -346,13 +379,56 @@ def _take_changes(
             f"{path} holds a {manifest['kind']} run started with other settings ({listed}); "
             f"rerun with the old values, or {hint.replace('{keys}', keys)}"
         )
+    changes = []
     for key, old, new in differences:
         change = {"time": now, "key": key}  # a side that is absent is left out
         change.update({} if old is ABSENT else {"old": old})
         change.update({} if new is ABSENT else {"new": new})
-        manifest["changes"].append(change)
-    manifest["config"] = config
+        changes.append(change)
+    manifest["pending"] = {"config": config, "changes": changes, "state": {}}
     return differences
+
+
+def _settle_pending(manifest: dict[str, Any], path: Path, taken: bool = False) -> None:
+    """Take the manifest's ``pending`` changes into ``config`` and ``changes`` when ``taken``
+    or when a state file was rewritten since they were accepted; else drop them (the resume that
+    accepted them saved nothing, so the state on disk is still the old settings')."""
+    pending = manifest.pop("pending", None)
+    if not isinstance(pending, Mapping):
+        return
+    state = pending.get("state") or {}
+    if taken or _state_stamps(path, list(state)) != state:
+        manifest["changes"] = [*manifest["changes"], *pending.get("changes", [])]
+        manifest["config"] = pending.get("config", manifest["config"])
+
+
+def _state_stamps(path: Path, names: Sequence[str]) -> dict[str, list[int]]:
+    """``{name: [mtime_ns, size]}`` of the state files that exist in ``path``."""
+    stamps = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            stat = (path / name).stat()
+            stamps[name] = [stat.st_mtime_ns, stat.st_size]
+    return stamps
+
+
+def saved_no_state(path: str | Path, state_files: Sequence[str]) -> bool:
+    """True when ``path`` holds an unfinished run that never wrote any of its ``state_files``
+    (it failed or was stopped before its first checkpoint): :meth:`RunDirectory.open` starts it
+    afresh, so a ``resume`` of it is a fresh start too.
+
+    Example:
+        >>> saved_no_state("/nonexistent", ["last.pt"])
+        False
+    """
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get("status") == "finished":
+        return False
+    return manifest.get("format") == FORMAT and not _state_stamps(path, state_files)
 
 
 def _read(manifest_path: Path) -> dict[str, Any]:
@@ -375,7 +451,23 @@ def _read(manifest_path: Path) -> dict[str, Any]:
     missing = [key for key in required if key not in manifest]
     if missing:
         raise RunDirError(f"{manifest_path} lacks keys {missing}; it is corrupt. {fix}")
+    expected = {"kind": str, "status": str, "config": dict, "fingerprints": dict, "changes": list}
+    for key, kind in expected.items():
+        if not isinstance(manifest[key], kind):
+            raise RunDirError(
+                f"{manifest_path}: {key} is {_show(manifest[key])}, not {_KIND_NAMES[kind]}; it "
+                f"is corrupt. {fix}"
+            )
+    if manifest["status"] not in STATUSES:
+        raise RunDirError(
+            f"{manifest_path}: status is {_show(manifest['status'])}, not one of "
+            f"{', '.join(STATUSES)}; it is corrupt. {fix}"
+        )
     return manifest
+
+
+STATUSES = ("running", "finished")
+_KIND_NAMES = {str: "a string", dict: "a mapping", list: "a list"}
 
 
 def _write(manifest_path: Path, manifest: Mapping[str, Any]) -> None:

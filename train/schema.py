@@ -26,7 +26,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
-from supernet.errors import ConfigError
+from supernet.errors import ConfigError, DatasetError
 
 T = TypeVar("T")
 
@@ -55,6 +55,35 @@ def check_types(plain: Mapping[str, Any], types: Mapping[str, Any]) -> None:
 
 
 _ABSENT = object()
+
+
+def file_fields(
+    raw: Mapping[str, Any],
+    types: Mapping[str, Any],
+    source: str,
+    error: type[Exception] = ConfigError,
+    fix: str = "",
+) -> dict[str, Any]:
+    """The fields of a mapping read from a file (a checkpoint, an export, a manifest), each
+    checked like a command-line value (:func:`coerce`; a dataclass annotation builds it, so an
+    unknown key is refused by name): the typed values of the keys of ``types`` that ``raw``
+    holds. A wrong one raises ``error`` naming ``source`` (the file) and the field, then ``fix``.
+
+    Example:
+        >>> file_fields({"num_classes": "ten"}, {"num_classes": int}, "final.pt")
+        Traceback (most recent call last):
+        ...
+        supernet.errors.ConfigError: final.pt: num_classes is 'ten'; it must be an integer
+    """
+    out = {}
+    for key, hint in types.items():
+        if key not in raw:
+            continue
+        try:
+            out[key] = coerce(raw[key], hint, key)
+        except (ConfigError, DatasetError) as err:
+            raise error(f"{source}: {err}" + (f"; {fix}" if fix else "")) from err
+    return out
 
 
 def check_keys(values: Mapping[str, Any], allowed: list[str], where: str) -> None:

@@ -52,12 +52,17 @@ def test_a_budget_that_constrains_nothing_is_noted() -> None:
 
     largest = Cost(macs=2_000_000, params=80_000)
     assert Budget(macs=1e6, params=1e5).slack(largest) == [
-        "budget.params=1e+05 constrains nothing: the largest architecture has 8e+04 params"
+        "budget.params=1e+05 constrains nothing: the largest architecture has 8e+04 params, so "
+        "the search runs as without it"
     ]
     assert Budget(macs=1e6).slack(largest) == [] and Budget().slack(largest) == []
     assert Budget(macs=3e6).slack(largest) == [
-        "budget.macs=3e+06 constrains nothing: the largest architecture has 2e+06 MACs"
+        "budget.macs=3e+06 constrains nothing: the largest architecture has 2e+06 MACs, so the "
+        "search runs as without it"
     ]
+    # and it is dropped from the budget the search runs with; a binding bound stays
+    assert Budget(macs=3e6, params=5e4).binding(largest) == Budget(params=5e4)
+    assert Budget(macs=1e6).binding(largest) == Budget(macs=1e6)
 
 
 def _corner_codec(tiny_space, cost_model, fraction: float) -> ArchCodec:

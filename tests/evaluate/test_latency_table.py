@@ -177,6 +177,35 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path: Path) -> None:
     assert issubclass(LatencyTableError, EvaluateError)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("median_ms", "fast", r"line 2 of latency table .*: median_ms is 'fast'; it must be"),
+        ("median_ms", -1.0, r"line 2 of latency table .*: median_ms -1.0 must be a positive"),
+        ("round", 0.5, r"line 2 of latency table .*: round is 0.5; it must be an integer"),
+    ],
+)
+def test_entry_fields_of_the_wrong_type_name_line_and_field(tmp_path, field, value, match):
+    space, path = load_space("tiny"), tmp_path / "t.jsonl"
+    build(space, path, 1)
+    lines = path.read_text().splitlines()
+    row = json.loads(lines[1])
+    row[field] = value
+    path.write_text("\n".join([lines[0], json.dumps(row), *lines[2:]]) + "\n")
+    with pytest.raises(LatencyTableError, match=match):
+        load_latency_table(path, space, 10)
+
+
+def test_a_header_field_of_the_wrong_type_is_named_not_misreported(tmp_path: Path) -> None:
+    space, path = load_space("tiny"), tmp_path / "t.jsonl"
+    build(space, path, 1)
+    lines = path.read_text().splitlines()
+    header = {**json.loads(lines[0]), "num_classes": "ten"}
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(LatencyTableError, match=r"header: num_classes is 'ten'"):
+        load_latency_table(path, space, 10)
+
+
 def test_predict_is_the_sum_of_the_arch_keys() -> None:
     space = load_space("tiny")
     table = synthetic_table(space, 10)

@@ -261,3 +261,83 @@ def test_config_that_is_not_plain_data_refused(tmp_path):
     with pytest.raises(RunDirError, match=r"config\.optim\.lr holds a value of type object"):
         _open(tmp_path, {**CONFIG, "optim": {"lr": object()}}, resume=False)
     assert not (tmp_path / "run.json").exists()
+
+
+# ----------------------------------------------------------------------- state_files
+def _stateful(path, config=CONFIG, **kwargs):
+    return _open(path, config, state_files=("last.pt",), **kwargs)
+
+
+def test_an_unfinished_run_that_saved_no_state_is_started_afresh(tmp_path):
+    with _stateful(tmp_path, resume=False):
+        pass  # stopped before its first checkpoint (disk full, killed, bad budget...)
+    changed = {**CONFIG, "seed": 5}
+    for resume in (False, True):  # a rerun and a resume alike, with any settings
+        with _stateful(tmp_path, changed, resume=resume) as run:
+            assert run.restarted and run.previous_status is None
+        assert _manifest(tmp_path)["config"]["seed"] == 5
+    (tmp_path / "last.pt").write_bytes(b"state")  # once it has state, it is a run again
+    with pytest.raises(RunDirExistsError):
+        _stateful(tmp_path, changed, resume=False)
+
+
+def test_a_finished_run_or_another_kind_is_never_restarted(tmp_path):
+    with _stateful(tmp_path, resume=False) as run:
+        run.finish()
+    with pytest.raises(RunDirExistsError):
+        _stateful(tmp_path, resume=False)
+    with _stateful(tmp_path / "s", resume=False, kind="search"):
+        pass
+    with pytest.raises(RunDirMismatchError, match="holds a search run"):
+        _stateful(tmp_path / "s", resume=True)
+
+
+def test_accepted_changes_wait_until_the_state_is_saved_under_them(tmp_path):
+    with _stateful(tmp_path, resume=False):
+        (tmp_path / "last.pt").write_bytes(b"trained with lr 0.006")
+    new = {**CONFIG, "optim": {"lr": 1e-4, "name": "adamw"}}
+    with _stateful(tmp_path, new, resume=True, resume_changes=["optim.lr"]) as run:
+        assert run.accepted == [("optim.lr", 0.006, 1e-4)]
+        on_disk = _manifest(tmp_path)  # the weights on disk are still lr 0.006's
+        assert on_disk["config"]["optim"]["lr"] == 0.006 and on_disk["changes"] == []
+        assert on_disk["pending"]["config"]["optim"]["lr"] == 1e-4
+    # that resume failed before saving: the pending change is dropped, the old lr resumes
+    with _stateful(tmp_path, resume=True) as run:
+        assert run.accepted == []
+    assert "pending" not in _manifest(tmp_path)
+    # a resume that saves its state under the change makes it the run's config
+    with _stateful(tmp_path, new, resume=True, resume_changes=["optim.lr"]):
+        (tmp_path / "last.pt").write_bytes(b"trained with lr 1e-4, a longer file")
+    with _stateful(tmp_path, new, resume=True):
+        pass
+    manifest = _manifest(tmp_path)
+    assert manifest["config"]["optim"]["lr"] == 1e-4
+    assert [(c["key"], c["old"], c["new"]) for c in manifest["changes"]] == [
+        ("optim.lr", 0.006, 1e-4)
+    ]
+
+
+def test_finish_takes_the_pending_changes(tmp_path):
+    with _stateful(tmp_path, resume=False):
+        (tmp_path / "last.pt").write_bytes(b"x")
+    new = {**CONFIG, "seed": 1}
+    with _stateful(tmp_path, new, resume=True, resume_changes=["seed"]) as run:
+        run.finish()
+    manifest = _manifest(tmp_path)
+    assert manifest["config"]["seed"] == 1 and "pending" not in manifest
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("status", "paused", r"status is \"paused\", not one of running, finished"),
+        ("config", ["seed", 0], r"config is .*not a mapping"),
+        ("changes", {}, r"changes is \{\}, not a list"),
+    ],
+)
+def test_manifest_fields_of_the_wrong_type_name_the_file_and_field(run_dir, field, value, match):
+    manifest = _manifest(run_dir)
+    manifest[field] = value
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunDirError, match=r"run\.json: " + match):
+        _open(run_dir, resume=True)
