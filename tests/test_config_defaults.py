@@ -1,0 +1,228 @@
+"""Defaults are written once, in the typed dataclasses; the YAML under ``conf/`` mirrors them
+(Hydra refuses a command-line key the composed config lacks, so every setting stays in the
+YAML) or overrides them where this file says so.
+
+Every entry config of ``conf/`` is composed as its command composes it, turned into typed
+settings by the command's own plain-to-typed adapter and compared, field by field, with the
+same dataclasses built from nothing (their defaults). A difference fails the test unless it
+is a declared override: a group option's preset (:data:`PRESETS`, e.g. ``data=cifar10``'s
+batch size) or an entry config's own choice (:data:`ENTRY_OVERRIDES`, e.g. the pipeline's
+demo budget). A declared override that no longer differs fails too, so the lists stay true.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from evaluate._entry import COMMANDS
+from evaluate.executor import ExecutorConfig, executor_from_plain
+from evaluate.few_shot import FewShotConfig
+from evaluate.measure import LatencyOptions
+from evaluate.pipeline import COMMON, stage_settings
+from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+from evaluate.search_settings import SearchSettings, settings_from_plain
+from train.cli import plain_config
+from train.data import DataConfig
+from train.distill import DistillConfig
+from train.optim import OptimConfig, ScheduleConfig
+from train.recipes import Recipe
+from train.run import GROUPS, RunOptions, supernet_config_from_plain
+from train.sampler import SamplerConfig
+from train.schema import build
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+REQUIRED = {
+    "search": ["supernet=RUN"],
+    "retrain": ["arch=ARCH.json"],
+    "predict": ["model=MODEL", "input=IMAGES"],
+    "latency_table": ["out=TABLE"],
+    "import_ofa": ["checkpoint=OFA"],
+}
+"""Placeholders for the ``???`` settings each entry config requires."""
+
+PRESETS: dict[str, set[str]] = {
+    "data/digits": {"val_fraction"},
+    "data/cifar10": {"name", "root", "batch_size", "eval_batch_size", "num_workers",
+                     "calib_images", "in_memory"},
+    "data/cifar100": {"name", "root", "batch_size", "eval_batch_size", "num_workers",
+                      "calib_images", "in_memory"},
+    "data/imagefolder": {"name", "batch_size", "eval_batch_size", "num_workers", "calib_images"},
+    "recipe/digits": {"name", "epochs", "optim.weight_decay", "warmup_lr", "label_smoothing",
+                      "eval_every_epochs"},
+    "recipe/cifar": {"name", "epochs", "optim.name", "optim.lr", "optim.weight_decay",
+                     "optim.clip_grad_norm", "warmup_epochs", "warmup_lr", "ema_decay",
+                     "randaugment", "mixup_alpha", "cutmix_alpha", "mixup_prob",
+                     "eval_every_epochs"},
+    "recipe/imagenet": {"name", "epochs", "optim.name", "optim.lr", "optim.weight_decay",
+                        "optim.clip_grad_norm", "warmup_epochs", "warmup_lr", "ema_decay",
+                        "randaugment", "mixup_alpha", "cutmix_alpha", "mixup_prob",
+                        "eval_every_epochs"},
+    "sampler/uniform": {"name", "num_random"},
+    "distill/none": {"name"},
+    "optim/sgd": {"name", "lr", "weight_decay"},
+    "strategy/nsga2": {"strategy"},
+    "strategy/qehvi": {"strategy"},
+    "strategy/random": {"strategy"},
+    "executor/local": {"kind"},
+    "executor/ray": {"kind"},
+    "few_shot/choices": {"kind", "parent"},
+    "few_shot/learned": {"kind", "parent", "epochs"},
+}  # fmt: skip
+"""Group options (``conf/<group>/<option>.yaml``) and the fields their presets set away from
+the dataclass defaults; every other field they write must equal the default."""
+
+ENTRY_OVERRIDES: dict[str, set[str]] = {
+    "pipeline": {"supernet.run.eval_every_epochs", "search.settings.budget.macs"},
+}
+"""Settings an entry config (or its stage section) sets away from the dataclass default."""
+
+
+def _compose(name: str, *overrides: str) -> dict[str, Any]:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(name, overrides=[*REQUIRED.get(name, []), *overrides])
+    return plain_config(cfg)
+
+
+def _fields(value: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """Dotted leaf fields of a (nested) dataclass."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _fields(getattr(value, f.name), f"{where}.{f.name}" if where else f.name)
+    else:
+        yield where, value
+
+
+def differences(given: Any, default: Any) -> set[str]:
+    """The dotted fields where ``given`` and ``default`` (same dataclass) differ."""
+    assert type(given) is type(default)
+    return {k for (k, a), (_, b) in zip(_fields(given, ""), _fields(default, "")) if a != b}
+
+
+# Each returns {section: (typed from the YAML, the same dataclass's defaults)}.
+Sections = dict[str, tuple[Any, Any]]
+
+
+def _supernet_sections(plain: dict[str, Any]) -> Sections:
+    typed = supernet_config_from_plain(plain)
+    few_raw = plain.get("few_shot") or {"kind": "none"}
+    few = build(FewShotConfig, few_raw, "few_shot")
+    return {
+        "data": (typed.data, DataConfig()),
+        "sampler": (typed.sampler, SamplerConfig()),
+        "distill": (typed.distill, DistillConfig()),
+        "optim": (typed.optim, OptimConfig()),
+        "schedule": (typed.schedule, ScheduleConfig()),
+        "run": (typed.run, RunOptions()),
+        "few_shot": (few, FewShotConfig()),
+    }
+
+
+def _retrain_sections(plain: dict[str, Any]) -> Sections:
+    options, finish = retrain_settings_from_plain(plain, {})
+    default_options, default_finish = retrain_settings_from_plain({}, {})
+    return {
+        "options": (options, default_options),
+        "finish": (finish, default_finish),
+        "data": (build(DataConfig, plain["data"], "data"), DataConfig()),
+        "recipe": (recipe_from_config(plain["recipe"]), Recipe()),
+    }
+
+
+def _search_sections(plain: dict[str, Any]) -> Sections:
+    return {
+        "settings": (settings_from_plain(plain), SearchSettings()),
+        "executor": (executor_from_plain(plain.get("executor")), ExecutorConfig()),
+    }
+
+
+def _evaluate_sections(plain: dict[str, Any]) -> Sections:
+    return {"latency": (build(LatencyOptions, plain["latency"], "latency"), LatencyOptions())}
+
+
+def _pipeline_sections(plain: dict[str, Any]) -> Sections:
+    retrain = {name: plain[name] for name in COMMON} | dict(plain["retrain"])
+    retrain.pop("top_k")
+    stages = {
+        "supernet": _supernet_sections(stage_settings(plain, "supernet", GROUPS)),
+        "search": _search_sections(stage_settings(plain, "search", ("strategy", "executor"))),
+        "retrain": _retrain_sections({**retrain, "data": plain["data"], "recipe": plain["recipe"]}),
+    }
+    return {f"{stage}.{name}": pair for stage, sections in stages.items()
+            for name, pair in sections.items()}  # fmt: skip
+
+
+ADAPTERS: dict[str, Callable[[dict[str, Any]], Sections]] = {
+    "train_supernet": _supernet_sections,
+    "retrain": _retrain_sections,
+    "search": _search_sections,
+    "evaluate": _evaluate_sections,
+    "pipeline": _pipeline_sections,
+}
+"""The entry configs whose settings are typed dataclasses, and how their command builds them."""
+
+
+def _section_group(section: str) -> str:
+    """The config group a section comes from (``search.settings`` -> ``strategy``)."""
+    name = section.rsplit(".", 1)[-1]
+    return {"settings": "strategy"}.get(name, name)
+
+
+def _explained(plain: dict[str, Any], section: str) -> set[str]:
+    """The preset fields of the group option this section was composed from."""
+    group = _section_group(section)
+    raw = plain.get(group)
+    if isinstance(raw, dict):
+        option = raw.get("name") or raw.get("kind")
+        option = {"nesterov": "sgd"}.get(option, option) if group == "optim" else option
+        return PRESETS.get(f"{group}/{option}", set())
+    return set()
+
+
+@pytest.mark.parametrize("entry", sorted(ADAPTERS))
+def test_entry_config_mirrors_the_dataclass_defaults(entry: str) -> None:
+    plain = _compose(entry)
+    found: set[str] = set()
+    for section, (given, default) in ADAPTERS[entry](plain).items():
+        diff = {f"{section}.{field}" for field in differences(given, default)}
+        preset = {f"{section}.{field}" for field in _explained(plain, section)}
+        found |= diff - preset
+    assert found == ENTRY_OVERRIDES.get(entry, set())
+
+
+def _group_options() -> list[str]:
+    groups = {p.parent.name for p in CONF.glob("*/*.yaml")} - {"space", "stage", "experiment"}
+    return sorted(f"{g}/{p.stem}" for g in groups for p in sorted((CONF / g).glob("*.yaml")))
+
+
+GROUP_ENTRY = {"data": "train_supernet", "sampler": "train_supernet", "distill": "train_supernet",
+               "optim": "train_supernet", "schedule": "train_supernet",
+               "few_shot": "train_supernet", "recipe": "retrain", "strategy": "search",
+               "executor": "search"}  # fmt: skip
+"""The entry config each group option is composed into for its check."""
+
+
+@pytest.mark.parametrize("option", _group_options())
+def test_group_option_sets_only_its_declared_presets(option: str) -> None:
+    group, name = option.split("/")
+    extra = ["few_shot.parent=RUN"] if group == "few_shot" and name != "none" else []
+    plain = _compose(GROUP_ENTRY[group], f"{group}={name}", *extra)
+    sections = ADAPTERS[GROUP_ENTRY[group]](plain)
+    section = {"strategy": "settings"}.get(group, group)
+    given, default = sections[section]
+    assert differences(given, default) == PRESETS.get(option, set())
+
+
+def test_every_entry_config_is_checked_or_has_no_dataclass_yet() -> None:
+    entries = {p.stem for p in CONF.glob("*.yaml")} - {"common"}  # common: composed into others
+    assert entries == {config for config, _ in COMMANDS.values()}
+    assert set(ADAPTERS) | NO_DATACLASS_YET == entries
+
+
+NO_DATACLASS_YET = {"predict", "latency_table", "import_ofa"}
+"""Entry configs whose settings no dataclass holds yet (read straight from the config)."""
