@@ -106,7 +106,7 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
         nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
         qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
-        progress=coerce(cfg.get("progress", True), bool, "progress"),
+        progress=coerce(cfg.get("progress", SearchSettings.progress), bool, "progress"),
     )
 
 

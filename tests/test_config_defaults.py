@@ -13,6 +13,7 @@ demo budget). A declared override that no longer differs fails too, so the lists
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,19 @@ from hydra import compose, initialize_config_dir
 from evaluate._entry import COMMANDS
 from evaluate.executor import ExecutorConfig, executor_from_plain
 from evaluate.few_shot import FewShotConfig
-from evaluate.measure import LatencyOptions
-from evaluate.pipeline import COMMON, stage_settings
-from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+from evaluate.latency_table import build_latency_table
+from evaluate.measure import LatencyOptions, evaluate_against_truth, evaluate_supernet_arch
+from evaluate.pipeline import COMMON, PipelineRetrainOptions, stage_settings
+from evaluate.predict import predict
+from evaluate.retrain import FinishOptions, recipe_from_config, retrain_settings_from_plain
 from evaluate.search_settings import SearchSettings, settings_from_plain
-from train.cli import plain_config
+from evaluate.supernet_search import SearchRunOptions
+from train.cli import CommonSettings, plain_config
 from train.data import DataConfig
 from train.distill import DistillConfig
 from train.optim import OptimConfig, ScheduleConfig
 from train.recipes import Recipe
+from train.retrain import RetrainOptions
 from train.run import GROUPS, RunOptions, supernet_config_from_plain
 from train.sampler import SamplerConfig
 from train.schema import build
@@ -108,6 +113,11 @@ def differences(given: Any, default: Any) -> set[str]:
 Sections = dict[str, tuple[Any, Any]]
 
 
+def _common_sections(plain: dict[str, Any]) -> Sections:
+    common = {f.name: plain[f.name] for f in dataclasses.fields(CommonSettings)}
+    return {"common": (build(CommonSettings, common, "common"), CommonSettings())}
+
+
 def _supernet_sections(plain: dict[str, Any]) -> Sections:
     typed = supernet_config_from_plain(plain)
     few_raw = plain.get("few_shot") or {"kind": "none"}
@@ -125,18 +135,19 @@ def _supernet_sections(plain: dict[str, Any]) -> Sections:
 
 def _retrain_sections(plain: dict[str, Any]) -> Sections:
     options, finish = retrain_settings_from_plain(plain, {})
-    default_options, default_finish = retrain_settings_from_plain({}, {})
     return {
-        "options": (options, default_options),
-        "finish": (finish, default_finish),
+        "options": (options, RetrainOptions()),
+        "finish": (finish, FinishOptions()),
         "data": (build(DataConfig, plain["data"], "data"), DataConfig()),
         "recipe": (recipe_from_config(plain["recipe"]), Recipe()),
     }
 
 
 def _search_sections(plain: dict[str, Any]) -> Sections:
+    run = {f.name: plain[f.name] for f in dataclasses.fields(SearchRunOptions)}
     return {
         "settings": (settings_from_plain(plain), SearchSettings()),
+        "run": (build(SearchRunOptions, run, "search"), SearchRunOptions()),
         "executor": (executor_from_plain(plain.get("executor")), ExecutorConfig()),
     }
 
@@ -147,8 +158,11 @@ def _evaluate_sections(plain: dict[str, Any]) -> Sections:
 
 def _pipeline_sections(plain: dict[str, Any]) -> Sections:
     retrain = {name: plain[name] for name in COMMON} | dict(plain["retrain"])
-    retrain.pop("top_k")
+    top_k = {"top_k": retrain.pop("top_k")}
     stages = {
+        "pipeline": {
+            "retrain": (build(PipelineRetrainOptions, top_k, "retrain"), PipelineRetrainOptions())
+        },
         "supernet": _supernet_sections(stage_settings(plain, "supernet", GROUPS)),
         "search": _search_sections(stage_settings(plain, "search", ("strategy", "executor"))),
         "retrain": _retrain_sections({**retrain, "data": plain["data"], "recipe": plain["recipe"]}),
@@ -157,12 +171,16 @@ def _pipeline_sections(plain: dict[str, Any]) -> Sections:
             for name, pair in sections.items()}  # fmt: skip
 
 
+def _with_common(adapter: Callable[[dict[str, Any]], Sections]) -> Callable[..., Sections]:
+    return lambda plain: {**_common_sections(plain), **adapter(plain)}
+
+
 ADAPTERS: dict[str, Callable[[dict[str, Any]], Sections]] = {
-    "train_supernet": _supernet_sections,
-    "retrain": _retrain_sections,
-    "search": _search_sections,
+    "train_supernet": _with_common(_supernet_sections),
+    "retrain": _with_common(_retrain_sections),
+    "search": _with_common(_search_sections),
     "evaluate": _evaluate_sections,
-    "pipeline": _pipeline_sections,
+    "pipeline": _with_common(_pipeline_sections),
 }
 """The entry configs whose settings are typed dataclasses, and how their command builds them."""
 
@@ -218,11 +236,34 @@ def test_group_option_sets_only_its_declared_presets(option: str) -> None:
     assert differences(given, default) == PRESETS.get(option, set())
 
 
-def test_every_entry_config_is_checked_or_has_no_dataclass_yet() -> None:
+SIGNATURES: dict[str, list[tuple[Callable[..., Any], dict[str, str]]]] = {
+    "evaluate": [
+        (evaluate_against_truth, {k: k for k in ("num_archs", "calib_images", "seed",
+                                                 "bootstrap", "val_images")}),
+        (evaluate_supernet_arch, {"calib_images": "calib_images"}),
+        (CommonSettings, {"num_threads": "num_threads"}),
+    ],
+    "latency_table": [
+        (build_latency_table, {k: k for k in ("device", "batch_size", "num_threads", "warmup",
+                                              "repeats", "rounds", "max_keys", "progress")}),
+    ],
+    "predict": [(predict, {"top_k": "top_k"}), (CommonSettings, {"num_threads": "num_threads"})],
+    "import_ofa": [(CommonSettings, {"num_threads": "num_threads"})],
+}  # fmt: skip
+"""Entry configs whose settings no dataclass holds yet: the typed function each calls, and
+which of its parameters (YAML key -> parameter) has a default the YAML mirrors."""
+
+
+@pytest.mark.parametrize("entry", sorted(SIGNATURES))
+def test_settings_without_a_dataclass_mirror_the_function_defaults(entry: str) -> None:
+    plain = _compose(entry)
+    for function, keys in SIGNATURES[entry]:
+        parameters = inspect.signature(function).parameters
+        for key, name in keys.items():
+            assert plain[key] == parameters[name].default, f"{entry}: {key}"
+
+
+def test_every_entry_config_is_checked() -> None:
     entries = {p.stem for p in CONF.glob("*.yaml")} - {"common"}  # common: composed into others
     assert entries == {config for config, _ in COMMANDS.values()}
-    assert set(ADAPTERS) | NO_DATACLASS_YET == entries
-
-
-NO_DATACLASS_YET = {"predict", "latency_table", "import_ofa"}
-"""Entry configs whose settings no dataclass holds yet (read straight from the config)."""
+    assert set(ADAPTERS) | set(SIGNATURES) == entries
