@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
 
 from evaluate._entry import COMMANDS
 from evaluate.executor import ExecutorConfig, executor_from_plain
@@ -88,10 +89,15 @@ ENTRY_OVERRIDES: dict[str, set[str]] = {
 """Settings an entry config (or its stage section) sets away from the dataclass default."""
 
 
-def _compose(name: str, *overrides: str) -> dict[str, Any]:
+def _compose(name: str, *overrides: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The entry config as its command composes it (plain data) and its group choices."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(name, overrides=[*REQUIRED.get(name, []), *overrides])
-    return plain_config(cfg)
+        cfg = compose(name, overrides=[*REQUIRED.get(name, []), *overrides],
+                      return_hydra_config=True)  # fmt: skip
+    choices = {str(k): str(v) for k, v in cfg.hydra.runtime.choices.items()}
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return plain_config(cfg), choices
 
 
 def _fields(value: Any, where: str) -> Iterator[tuple[str, Any]]:
@@ -106,7 +112,9 @@ def _fields(value: Any, where: str) -> Iterator[tuple[str, Any]]:
 def differences(given: Any, default: Any) -> set[str]:
     """The dotted fields where ``given`` and ``default`` (same dataclass) differ."""
     assert type(given) is type(default)
-    return {k for (k, a), (_, b) in zip(_fields(given, ""), _fields(default, "")) if a != b}
+    ours, theirs = dict(_fields(given, "")), dict(_fields(default, ""))
+    absent = object()  # a field one side lacks (e.g. None against a nested dataclass) differs
+    return {k for k in ours.keys() | theirs.keys() if ours.get(k, absent) != theirs.get(k, absent)}
 
 
 # Each returns {section: (typed from the YAML, the same dataclass's defaults)}.
@@ -185,30 +193,21 @@ ADAPTERS: dict[str, Callable[[dict[str, Any]], Sections]] = {
 """The entry configs whose settings are typed dataclasses, and how their command builds them."""
 
 
-def _section_group(section: str) -> str:
-    """The config group a section comes from (``search.settings`` -> ``strategy``)."""
+def _explained(choices: dict[str, str], section: str) -> set[str]:
+    """The preset fields of the group option this section was composed from (the section
+    ``search.settings`` comes from the ``strategy`` group)."""
     name = section.rsplit(".", 1)[-1]
-    return {"settings": "strategy"}.get(name, name)
-
-
-def _explained(plain: dict[str, Any], section: str) -> set[str]:
-    """The preset fields of the group option this section was composed from."""
-    group = _section_group(section)
-    raw = plain.get(group)
-    if isinstance(raw, dict):
-        option = raw.get("name") or raw.get("kind")
-        option = {"nesterov": "sgd"}.get(option, option) if group == "optim" else option
-        return PRESETS.get(f"{group}/{option}", set())
-    return set()
+    group = {"settings": "strategy"}.get(name, name)
+    return PRESETS.get(f"{group}/{choices[group]}", set()) if group in choices else set()
 
 
 @pytest.mark.parametrize("entry", sorted(ADAPTERS))
 def test_entry_config_mirrors_the_dataclass_defaults(entry: str) -> None:
-    plain = _compose(entry)
+    plain, choices = _compose(entry)
     found: set[str] = set()
     for section, (given, default) in ADAPTERS[entry](plain).items():
         diff = {f"{section}.{field}" for field in differences(given, default)}
-        preset = {f"{section}.{field}" for field in _explained(plain, section)}
+        preset = {f"{section}.{field}" for field in _explained(choices, section)}
         found |= diff - preset
     assert found == ENTRY_OVERRIDES.get(entry, set())
 
@@ -229,7 +228,8 @@ GROUP_ENTRY = {"data": "train_supernet", "sampler": "train_supernet", "distill":
 def test_group_option_sets_only_its_declared_presets(option: str) -> None:
     group, name = option.split("/")
     extra = ["few_shot.parent=RUN"] if group == "few_shot" and name != "none" else []
-    plain = _compose(GROUP_ENTRY[group], f"{group}={name}", *extra)
+    plain, choices = _compose(GROUP_ENTRY[group], f"{group}={name}", *extra)
+    assert choices[group] == name
     sections = ADAPTERS[GROUP_ENTRY[group]](plain)
     section = {"strategy": "settings"}.get(group, group)
     given, default = sections[section]
@@ -256,7 +256,7 @@ which of its parameters (YAML key -> parameter) has a default the YAML mirrors."
 
 @pytest.mark.parametrize("entry", sorted(SIGNATURES))
 def test_settings_without_a_dataclass_mirror_the_function_defaults(entry: str) -> None:
-    plain = _compose(entry)
+    plain, _ = _compose(entry)
     for function, keys in SIGNATURES[entry]:
         parameters = inspect.signature(function).parameters
         for key, name in keys.items():
