@@ -109,7 +109,7 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
         self.origin = origin
         calib = CachedBatches.collect(calib_loader, calib_images, self.device)
         val = CachedBatches.collect(val_loader, None, self.device)
-        self.calib_images = calib.num_images
+        self.calib_images = calib.num_images  # read: at most the calib_images asked for
         self.val_images = val.num_images  # over all ranks
         self.scorer = InheritedScorer(calib, val, calib_images, self.device, shard=True)
         self.space = supernet.space
