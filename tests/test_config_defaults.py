@@ -26,16 +26,18 @@ from evaluate._entry import COMMANDS
 from evaluate.cli import EvaluateSettings
 from evaluate.executor import ExecutorConfig, executor_from_plain
 from evaluate.few_shot import FewShotConfig
+from evaluate.latency_cli import LatencyTableSettings
 from evaluate.latency_table import build_latency_table
 from evaluate.measure import evaluate_against_truth, evaluate_supernet_arch
 from evaluate.pipeline import COMMON, PipelineRetrainOptions, stage_settings
-from evaluate.predict import predict
+from evaluate.predict import PredictSettings, predict
 from evaluate.retrain import FinishOptions, recipe_from_config, retrain_settings_from_plain
 from evaluate.search_settings import SearchSettings, settings_from_plain
 from evaluate.supernet_search import SearchRunOptions
 from train.cli import CommonSettings, plain_config
 from train.data import DataConfig
 from train.distill import DistillConfig
+from train.ofa_import_cli import ImportOFASettings
 from train.optim import OptimConfig, ScheduleConfig
 from train.recipes import Recipe
 from train.retrain import RetrainOptions
@@ -161,9 +163,20 @@ def _search_sections(plain: dict[str, Any]) -> Sections:
     }
 
 
-def _evaluate_sections(plain: dict[str, Any]) -> Sections:
-    settings = {k: v for k, v in plain.items() if k != "data"}
-    return {"settings": (build(EvaluateSettings, settings, ""), EvaluateSettings())}
+def _required(f: dataclasses.Field[Any]) -> bool:
+    """A field without a default (a ``???`` setting: its placeholder is taken as given)."""
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _settings_section(cls: type, *groups: str) -> Callable[[dict[str, Any]], Sections]:
+    """A command whose settings are one dataclass ``cls`` (besides its config ``groups``)."""
+
+    def sections(plain: dict[str, Any]) -> Sections:
+        settings = {k: v for k, v in plain.items() if k not in groups}
+        required = {f.name: settings[f.name] for f in dataclasses.fields(cls) if _required(f)}
+        return {"settings": (build(cls, settings, ""), cls(**required))}
+
+    return sections
 
 
 def _pipeline_sections(plain: dict[str, Any]) -> Sections:
@@ -189,10 +202,13 @@ ADAPTERS: dict[str, Callable[[dict[str, Any]], Sections]] = {
     "train_supernet": _with_common(_supernet_sections),
     "retrain": _with_common(_retrain_sections),
     "search": _with_common(_search_sections),
-    "evaluate": _evaluate_sections,
+    "evaluate": _settings_section(EvaluateSettings, "data"),
+    "predict": _settings_section(PredictSettings),
+    "latency_table": _settings_section(LatencyTableSettings, "space"),
+    "import_ofa": _settings_section(ImportOFASettings, "data"),
     "pipeline": _with_common(_pipeline_sections),
 }
-"""The entry configs whose settings are typed dataclasses, and how their command builds them."""
+"""Every entry config, and how its command builds its typed settings."""
 
 
 def _explained(choices: dict[str, str], section: str) -> set[str]:
@@ -248,12 +264,10 @@ SIGNATURES: dict[str, list[tuple[Callable[..., Any], dict[str, str]]]] = {
         (build_latency_table, {k: k for k in ("device", "batch_size", "num_threads", "warmup",
                                               "repeats", "rounds", "max_keys", "progress")}),
     ],
-    "predict": [(predict, {"top_k": "top_k"}), (CommonSettings, {"num_threads": "num_threads"})],
-    "import_ofa": [(CommonSettings, {"num_threads": "num_threads"})],
+    "predict": [(predict, {"top_k": "top_k"})],
 }  # fmt: skip
-"""The typed functions each command calls whose parameter defaults (YAML key -> parameter)
-the YAML mirrors too; ``predict``, ``latency_table`` and ``import_ofa`` have no settings
-dataclass yet, so this is their only check."""
+"""The library functions the commands call whose own parameter defaults (YAML key ->
+parameter) the YAML, and so the settings dataclass, mirrors too."""
 
 
 @pytest.mark.parametrize("entry", sorted(SIGNATURES))
@@ -268,4 +282,4 @@ def test_settings_without_a_dataclass_mirror_the_function_defaults(entry: str) -
 def test_every_entry_config_is_checked() -> None:
     entries = {p.stem for p in CONF.glob("*.yaml")} - {"common"}  # common: composed into others
     assert entries == {config for config, _ in COMMANDS.values()}
-    assert set(ADAPTERS) | set(SIGNATURES) == entries
+    assert set(ADAPTERS) == entries and set(SIGNATURES) <= entries
