@@ -15,6 +15,7 @@ Examples (shell)::
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,87 +44,121 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- Hydra
-PATH_SETTINGS = ("model", "supernet", "arch", "pairs", "run", "truth", "plot", "out")
-PATH_SETTINGS = ("model", "supernet", "arch", "pairs", "run", "truth", "plot", "out")
-SETTING_TYPES: dict[str, Any] = {
-    **dict.fromkeys(("mode", "split", "device"), str),
-    **dict.fromkeys(PATH_SETTINGS, str | None),
-    **dict.fromkeys(("calib_images", "val_images", "num_threads"), int | None),
-    **dict.fromkeys(("num_archs", "seed", "bootstrap"), int),
-    **dict.fromkeys(("latency.batch_size", "latency.warmup", "latency.repeats"), int),
-}
-"""The type of every setting of conf/evaluate.yaml (checked before any work)."""
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """The settings of ``conf/evaluate.yaml`` (besides the ``data`` group), with their defaults;
+    the YAML mirrors them (``tests/test_config_defaults.py`` checks it).
+
+    Example:
+        >>> EvaluateSettings(model="export").split
+        'test'
+    """
+
+    mode: str = "auto"  # auto, model, supernet, rank
+    model: str | None = None  # exported model.pt or its export folder
+    supernet: str | None = None  # supernet run dir or checkpoint
+    arch: str | None = None  # arch JSON (supernet mode)
+    split: str = "test"  # test | val
+    device: str = "auto"
+    calib_images: int | None = None  # None: the supernet's data config
+    num_threads: int | None = 1
+    pairs: str | None = None  # rank mode: CSV or JSON of (inherited, retrained) pairs
+    run: str | None = None  # rank mode: a nas-pipeline run dir
+    truth: str | None = None  # rank mode: a ground-truth table (needs supernet)
+    num_archs: int = 100  # rank mode with truth: architectures scored
+    seed: int = 0  # rank mode with truth: which architectures, and the bootstrap
+    bootstrap: int = 1000  # rank mode with truth: resamples behind the 95 % intervals
+    val_images: int | None = None  # rank mode with truth: images scored (None: val only)
+    plot: str | None = None  # rank mode: scatter PNG (None: next to out)
+    out: str | None = None  # result JSON (None: <run dir>/evaluation.json)
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
 
 
 def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
-    """Dispatch on ``cfg.mode``, print the table, write the JSON; returns the result."""
-    from omegaconf import OmegaConf
-
+    """Type-check the settings (:class:`EvaluateSettings`), dispatch on the mode, print the
+    table, write the JSON; returns the result."""
     from train.cli import plain_config
-    from train.data import DataConfig
-    from train.schema import build, check_types
+    from train.io import atomic_write_text
+    from train.schema import build
 
-    check_types(plain_config(cfg), SETTING_TYPES)
-    if cfg.calib_images is not None and int(cfg.calib_images) < 1:
+    plain = plain_config(cfg)
+    data = plain.pop("data", None)
+    settings = build(EvaluateSettings, plain, "")
+    if settings.calib_images is not None and settings.calib_images < 1:
         raise ConfigError(
-            f"calib_images must be a positive integer or null, got {cfg.calib_images}"
+            f"calib_images must be a positive integer or null, got {settings.calib_images}"
         )
+    if settings.mode not in MODES:
+        raise ConfigError(f"mode is {settings.mode!r}; allowed: {', '.join(MODES)}")
+    if settings.split not in SPLITS:
+        raise ConfigError(f"split is {settings.split!r}; allowed: {', '.join(SPLITS)}")
+    out = Path(settings.out) if settings.out else run_dir / RESULT_NAME
+    result = _evaluate(settings, data, out)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    print(format_table(result))
+    print(f"written: {out}")
+    return result
 
-    mode = str(cfg.mode)
-    if mode not in MODES:
-        raise ConfigError(f"mode is {mode!r}; allowed: {', '.join(MODES)}")
-    if str(cfg.split) not in SPLITS:
-        raise ConfigError(f"split is {cfg.split!r}; allowed: {', '.join(SPLITS)}")
 
-    out = Path(cfg.out) if cfg.out else run_dir / RESULT_NAME
-    latency = LatencyOptions(int(cfg.latency.batch_size), int(cfg.latency.warmup),
-                             int(cfg.latency.repeats))  # fmt: skip
-    device = pick_device(str(cfg.device))
+def _evaluate(settings: EvaluateSettings, data: dict[str, Any] | None, out: Path) -> dict[str, Any]:
+    """The result of the mode ``settings`` asks for (``out``: where the JSON goes; the rank
+    plots go beside it)."""
+    from train.data import DataConfig
+    from train.schema import build
+
+    device = pick_device(settings.device)
+    mode = settings.mode
     if mode == "auto":
-        mode = "supernet" if cfg.supernet else "model" if cfg.model else "none"
-    if mode == "rank" and cfg.truth:
-        if not cfg.supernet:
+        mode = "supernet" if settings.supernet else "model" if settings.model else "none"
+    if mode == "rank" and settings.truth:
+        if not settings.supernet:
             raise ConfigError("mode=rank truth=TABLE needs supernet=RUN_DIR_OR_CKPT to score")
-        result = evaluate_against_truth(
-            cfg.supernet, cfg.truth, out.parent, device, int(cfg.num_archs), cfg.calib_images,
-            int(cfg.seed), int(cfg.bootstrap),
-            None if cfg.val_images is None else int(cfg.val_images),
-        )  # fmt: skip
-    elif mode == "rank":
-        if not cfg.pairs and not cfg.run:
+        return evaluate_against_truth(
+            settings.supernet,
+            settings.truth,
+            out.parent,
+            device,
+            settings.num_archs,
+            settings.calib_images,
+            settings.seed,
+            settings.bootstrap,
+            settings.val_images,
+        )
+    if mode == "rank":
+        if not settings.pairs and not settings.run:
             raise ConfigError(
                 "mode=rank needs pairs=FILE (CSV with columns inherited, retrained[, arch], or "
                 "a JSON list of such objects), run=PIPELINE_RUN, or truth=TABLE supernet=RUN to "
                 "score a supernet against a ground-truth table"
             )
-        plot = Path(cfg.plot) if cfg.plot else out.with_suffix(".png")
-        result = evaluate_rank(cfg.run or cfg.pairs, plot, from_run=bool(cfg.run))
-    elif mode == "supernet":
-        if not cfg.supernet or not cfg.arch:
+        plot = Path(settings.plot) if settings.plot else out.with_suffix(".png")
+        return evaluate_rank(
+            settings.run or settings.pairs or "", plot, from_run=bool(settings.run)
+        )
+    if mode == "supernet":
+        if not settings.supernet or not settings.arch:
             raise ConfigError("supernet mode needs supernet=RUN_DIR_OR_CKPT and arch=ARCH_JSON")
-        result = evaluate_supernet_arch(
-            cfg.supernet, cfg.arch, str(cfg.split), device, latency, cfg.calib_images
+        return evaluate_supernet_arch(
+            settings.supernet,
+            settings.arch,
+            settings.split,
+            device,
+            settings.latency,
+            settings.calib_images,
         )
-    elif mode == "model":
-        if not cfg.model:
+    if mode == "model":
+        if not settings.model:
             raise ConfigError("give model=PATH (model.pt or an export folder)")
-        data_cfg = None
-        if cfg.get("data") is not None:
-            raw = OmegaConf.to_container(cfg.data, resolve=True)
-            assert isinstance(raw, dict)
-            data_cfg = build(DataConfig, {str(k): v for k, v in raw.items()}, "data")
-        result = evaluate_exported(cfg.model, data_cfg, str(cfg.split), device, latency)
-    else:
-        raise ConfigError(
-            "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
-            "or mode=rank pairs=FILE"
+        data_cfg = (
+            None
+            if data is None
+            else build(DataConfig, {str(k): v for k, v in data.items()}, "data")
         )
-    from train.io import atomic_write_text
-
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
-    print(format_table(result))
-    print(f"written: {out}")
-    return result
+        return evaluate_exported(settings.model, data_cfg, settings.split, device, settings.latency)
+    raise ConfigError(
+        "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
+        "or mode=rank pairs=FILE"
+    )
 
 
 def _task(cfg: Any) -> None:

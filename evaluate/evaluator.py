@@ -2,7 +2,8 @@
 
 For each architecture: copy its weights out of the supernet (``Supernet.extract``), re-estimate
 its batch-norm statistics on a fixed calibration subset of training images, and measure top-1
-accuracy on the validation split carved from the training data (never the test split).
+accuracy on the validation split carved from the training data (never the test split), by the
+one rule of :mod:`train.scorer`.
 
 The calibration and validation batches are loaded once, kept in memory (on the evaluation
 device) and resized once per resolution, so evaluating an architecture costs only its
@@ -19,14 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 from evaluate.accuracy_cache import (
     AccuracyCache,
@@ -34,46 +33,10 @@ from evaluate.accuracy_cache import (
     cache_header,
     weights_fingerprint,
 )
-from supernet import ArchConfig, SearchSpace, recalibrate_bn, resize_to
-from supernet.errors import ConfigError, DatasetError
+from supernet import ArchConfig, SearchSpace
 from supernet.few_shot import AnySupernet
 from train.data import DataBundle
-from train.metrics import accuracy_of
-
-
-@dataclass
-class _Batches:
-    """Images (and labels) cached on the device, with one resized copy per resolution."""
-
-    images: list[Tensor]
-    labels: list[Tensor]
-    resized: dict[int, list[Tensor]] = field(default_factory=dict)
-
-    def at(self, resolution: int) -> list[Tensor]:
-        if resolution not in self.resized:
-            self.resized[resolution] = [resize_to(x, resolution) for x in self.images]
-        return self.resized[resolution]
-
-    @property
-    def num_images(self) -> int:
-        return sum(int(x.shape[0]) for x in self.images)
-
-
-def _collect(loader: Iterable, max_images: int | None, device: torch.device) -> _Batches:
-    images: list[Tensor] = []
-    labels: list[Tensor] = []
-    seen = 0
-    for x, y in loader:
-        if max_images is not None:
-            x, y = x[: max_images - seen], y[: max_images - seen]
-        images.append(x.to(device))
-        labels.append(y.to(device))
-        seen += int(x.shape[0])
-        if max_images is not None and seen >= max_images:
-            break
-    if seen == 0:
-        raise DatasetError("the evaluation loader yielded no images; check the dataset split")
-    return _Batches(images, labels)
+from train.scorer import CachedBatches, InheritedScorer, check_calib_images
 
 
 class CachedAccuracy:
@@ -123,10 +86,12 @@ class CachedAccuracy:
 class InheritedAccuracyEvaluator(CachedAccuracy):
     """Top-1 validation accuracy of supernet subnets after BN recalibration, cached.
 
-    On several processes (``torch.distributed`` initialised), each rank scores its own shard
-    of the validation batches and the correct counts are summed across ranks
-    (:meth:`train.metrics.TopK.reduce`). ``origin`` says which checkpoint the supernet was
-    loaded from; it goes into the header of the on-disk cache (:meth:`persist_to`).
+    Scored by :class:`train.scorer.InheritedScorer` (the rule training's validation and
+    ``nas-evaluate`` use), with the batches kept on ``device``. On several processes
+    (``torch.distributed`` initialised), each rank scores its own shard of the validation
+    batches and the correct counts are summed across ranks. ``origin`` says which checkpoint
+    the supernet was loaded from; it goes into the header of the on-disk cache
+    (:meth:`persist_to`).
     """
 
     def __init__(
@@ -138,15 +103,15 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
         device: torch.device | str = "cpu",
         origin: CheckpointOrigin | None = None,
     ) -> None:
-        if isinstance(calib_images, bool) or not isinstance(calib_images, int) or calib_images < 1:
-            raise ConfigError(f"calib_images must be a positive integer, got {calib_images!r}")
+        check_calib_images(calib_images)
         self.device = torch.device(device)
         self.supernet = supernet.to(self.device).eval()
         self.origin = origin
-        self.calib = _collect(calib_loader, calib_images, self.device)
-        val = _collect(val_loader, None, self.device)
+        calib = CachedBatches.collect(calib_loader, calib_images, self.device)
+        val = CachedBatches.collect(val_loader, None, self.device)
+        self.calib_images = calib.num_images  # read: at most the calib_images asked for
         self.val_images = val.num_images  # over all ranks
-        self.val = _shard(val)
+        self.scorer = InheritedScorer(calib, val, calib_images, self.device, shard=True)
         self.space = supernet.space
         super().__init__()
 
@@ -175,7 +140,7 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
         (the header of the on-disk cache)."""
         weights = weights_fingerprint(self.supernet)
         space = self.supernet.space
-        return cache_header(space, self.origin, weights, self.calib.num_images, self.val_images)
+        return cache_header(space, self.origin, weights, self.calib_images, self.val_images)
 
     def _score_new(self, archs: list[ArchConfig]) -> None:
         for arch in archs:
@@ -190,20 +155,8 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
 
     def subnet(self, arch: ArchConfig) -> nn.Module:
         """The static subnet of ``arch`` with recalibrated BN statistics, in eval mode."""
-        net = self.supernet.extract(arch).to(self.device)
-        calib = self.calib.at(arch.resolution)
-        return recalibrate_bn(net, calib, self.calib.num_images)
+        return self.scorer.subnet(self.supernet, arch)
 
-    @torch.no_grad()
     def _score(self, arch: ArchConfig) -> float:
         """Top-1 over this rank's validation shard, counts summed over the ranks."""
-        batches = zip(self.val.at(arch.resolution), self.val.labels)
-        return accuracy_of(self.subnet(arch), batches, self.device, reduce=True).fraction(1)
-
-
-def _shard(batches: _Batches) -> _Batches:
-    """This rank's share of the validation batches (all of them without distribution)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return batches
-    rank, world = dist.get_rank(), dist.get_world_size()
-    return _Batches(batches.images[rank::world], batches.labels[rank::world])
+        return self.scorer.accuracy(self.supernet, arch)

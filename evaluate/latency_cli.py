@@ -7,12 +7,30 @@ Example (shell)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-SETTING_TYPES: dict[str, Any] = {
-    "out": str, "num_classes": int, "device": str, "batch_size": int, "num_threads": int,
-    "warmup": int, "repeats": int, "rounds": int, "max_keys": int | None, "progress": bool,
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class LatencyTableSettings:
+    """The settings of ``conf/latency_table.yaml`` besides the ``space`` group, with their
+    defaults (the YAML mirrors them). ``device`` is a torch device or ``onnxruntime``.
+
+    Example:
+        >>> LatencyTableSettings(out="table.jsonl").rounds
+        3
+    """
+
+    out: str  # the table file (JSON lines)
+    num_classes: int = 10  # the classifier's width in the head's entry
+    device: str = "cpu"
+    batch_size: int = 1
+    num_threads: int = 1
+    warmup: int = 5  # untimed runs per block and round
+    repeats: int = 20  # timed runs per block and round
+    rounds: int = 3  # passes over all blocks; an entry is the median of its rounds
+    max_keys: int | None = None  # stop after this many new measurements; None: all
+    progress: bool = True
 
 
 def _task(cfg: Any) -> None:
@@ -20,21 +38,20 @@ def _task(cfg: Any) -> None:
     from evaluate.latency_table import build_latency_table
     from supernet.space import SearchSpace
     from train.cli import plain_config
-    from train.schema import check_types
+    from train.schema import build
 
     plain = plain_config(cfg)
-    check_types(plain, SETTING_TYPES)
-    space = SearchSpace.from_dict(plain["space"])
-    device = str(plain["device"])
-    runtime = "onnxruntime" if device == "onnxruntime" else "torch"
+    space = SearchSpace.from_dict(plain.pop("space"))
+    settings = build(LatencyTableSettings, plain, "")
+    runtime = "onnxruntime" if settings.device == "onnxruntime" else "torch"
     table = build_latency_table(
-        space, int(plain["num_classes"]), str(plain["out"]),
-        device="cpu" if runtime == "onnxruntime" else device, runtime=runtime,
-        batch_size=int(plain["batch_size"]), num_threads=int(plain["num_threads"]),
-        warmup=int(plain["warmup"]), repeats=int(plain["repeats"]), rounds=int(plain["rounds"]),
-        max_keys=plain["max_keys"], progress=bool(plain["progress"]),
+        space, settings.num_classes, settings.out,
+        device="cpu" if runtime == "onnxruntime" else settings.device, runtime=runtime,
+        batch_size=settings.batch_size, num_threads=settings.num_threads,
+        warmup=settings.warmup, repeats=settings.repeats, rounds=settings.rounds,
+        max_keys=settings.max_keys, progress=settings.progress,
     )  # fmt: skip
-    total, rounds = len(all_latency_keys(space)), int(plain["rounds"])
+    total, rounds = len(all_latency_keys(space)), settings.rounds
     done = sum(min(len(ms), rounds) for ms in table.rounds_ms.values())
     header = table.header
     print(f"{table.path}: {len(table)} of {total} blocks of space {space.name!r} measured, "

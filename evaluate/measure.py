@@ -24,6 +24,7 @@ from evaluate.latency import measure_latency_ms
 from evaluate.rank import pairs_csv, plot_rank_scatter, rank_fidelity, read_pairs, run_pairs
 from supernet.errors import ConfigError
 from supernet.space import ArchConfig, SearchSpace
+from train.metrics import TopK, accuracy_of
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,21 @@ def evaluate_network(
         ...                  LatencyOptions())["top1"]  # doctest: +SKIP
         0.98
     """
-    from supernet.cost import count_cost
-    from train.metrics import accuracy_of
-
     # one process scores the whole split: nothing to sum over ranks
-    accuracy = accuracy_of(net.to(device), loader, device, ks=(1, 5), reduce=False).as_dict()
+    counts = accuracy_of(net.to(device), loader, device, ks=(1, 5), reduce=False)
+    return {**_accuracy_fields(counts), **network_costs(net, arch, space, num_classes, latency)}
+
+
+def network_costs(
+    net: nn.Module,
+    arch: ArchConfig,
+    space: SearchSpace,
+    num_classes: int,
+    latency: LatencyOptions,
+) -> dict[str, Any]:
+    """MACs, params (cost model, checked against the module) and latency of ``net``."""
+    from supernet.cost import count_cost
+
     cost = count_cost(space, arch, num_classes)
     counted = sum(p.numel() for p in net.parameters())
     if counted != cost.params:
@@ -63,8 +74,6 @@ def evaluate_network(
     shape = (latency.batch_size, 3, arch.resolution, arch.resolution)
     cpu = measure_latency_ms(net, shape, "cpu", latency.warmup, latency.repeats)
     out: dict[str, Any] = {
-        **{k: accuracy[k] for k in ("top1", "top5") if k in accuracy},
-        "num_images": accuracy["num_images"],
         "macs": cost.macs,
         "params": cost.params,
         "latency_cpu_ms": round(cpu.median_ms, 4),
@@ -75,6 +84,12 @@ def evaluate_network(
         gpu = measure_latency_ms(net, shape, "cuda", latency.warmup, latency.repeats)
         out["latency_gpu_ms"] = round(gpu.median_ms, 4)
     return out
+
+
+def _accuracy_fields(counts: TopK) -> dict[str, Any]:
+    accuracy = counts.as_dict()
+    return {**{k: accuracy[k] for k in ("top1", "top5") if k in accuracy},
+            "num_images": accuracy["num_images"]}  # fmt: skip
 
 
 def evaluate_exported(
@@ -131,11 +146,17 @@ def evaluate_supernet_arch(
     latency: LatencyOptions,
     calib_images: int | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``arch`` with weights inherited from a supernet after BN recalibration."""
-    from supernet.bn import recalibrate_bn
+    """Metrics of ``arch`` with weights inherited from a supernet after BN recalibration.
+
+    The accuracy is :class:`train.scorer.InheritedScorer`'s (training's validation and the
+    search use it too): the data is built at the space's largest resolution and resized to
+    the architecture's, BN is recalibrated on the first ``calib_images`` (None: the data
+    config's) images of the calib split.
+    """
     from supernet.errors import ArchSpaceMismatchError
     from train.checkpoint import load_supernet
     from train.data import build_data
+    from train.scorer import InheritedScorer
 
     loaded = load_supernet(supernet_path)
     try:
@@ -146,13 +167,16 @@ def evaluate_supernet_arch(
             f"{loaded.space.name!r} ({str(err).split(';')[0]}); give an architecture searched "
             "on this supernet (its nas-search best_arch.json), or the supernet it was searched on"
         ) from err
-    bundle = build_data(loaded.data_config, arch.resolution)
-    net = loaded.model.extract(arch).to(device)
-    calib = loaded.data_config.eval_batch_size
-    images = (x.to(device) for x, _ in bundle.eval_loader("calib", calib))
-    recalibrate_bn(net, images, calib_images or loaded.data_config.calib_images)
-    loader = bundle.eval_loader(split, loaded.data_config.eval_batch_size)
-    metrics = evaluate_network(net, arch, loaded.space, loaded.num_classes, loader, device, latency)
+    data = loaded.data_config
+    bundle = build_data(data, max(loaded.space.resolutions))
+    scorer = InheritedScorer.from_bundle(
+        bundle, split, calib_images or data.calib_images, data.eval_batch_size, device,
+        cached=False,
+    )  # fmt: skip
+    net = scorer.subnet(loaded.model, arch)
+    counts = scorer.count(net, arch.resolution, ks=(1, 5))
+    metrics = {**_accuracy_fields(counts),
+               **network_costs(net, arch, loaded.space, loaded.num_classes, latency)}  # fmt: skip
     return _describe(metrics, "supernet", str(loaded.path), arch, loaded.space, split)
 
 

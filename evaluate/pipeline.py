@@ -43,7 +43,7 @@ from search import SearchError
 from supernet import ArchConfig, SearchSpace
 from supernet.errors import ConfigError, NASError
 from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.cli import plain_config, run_cli, run_dir_for
+from train.cli import CommonSettings, plain_config, run_cli, run_dir_for
 from train.data import DataConfig
 from train.io import atomic_write_text
 from train.recipes import Recipe
@@ -52,6 +52,14 @@ from train.rundir import RunDirectory
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
+
+
+@dataclass(frozen=True)
+class PipelineRetrainOptions:
+    """The pipeline's own setting of its retrain stage (``retrain.top_k`` of
+    conf/pipeline.yaml; the rest of ``retrain.`` is ``nas-retrain``'s)."""
+
+    top_k: int = 3  # front architectures retrained, those of highest inherited accuracy
 
 
 @dataclass
@@ -144,7 +152,7 @@ def retrain_stage(
     from train.schema import build, coerce
 
     section = dict(plain["retrain"])
-    top_k = coerce(section.pop("top_k", 3), int, "retrain.top_k")
+    top_k = coerce(section.pop("top_k", PipelineRetrainOptions.top_k), int, "retrain.top_k")
     if top_k < 1:
         raise ConfigError(f"retrain.top_k must be >= 1, got {top_k}")
     if search_result.summary.get("pick", {}).get("by") == "model":
@@ -175,7 +183,9 @@ def retrain_stage(
     executor = executor_from_plain(plain.get("executor"))
     if jobs:
         device = coerce(plain["device"], str, "device")
-        threads = coerce(plain.get("num_threads", 1), int | None, "num_threads")
+        threads = coerce(
+            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
+        )
         with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
             pool.map(retrain_job, jobs, None)
     return [

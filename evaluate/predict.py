@@ -126,21 +126,36 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
 
 
 # --------------------------------------------------------------------------- Hydra
+@dataclass(frozen=True)
+class PredictSettings:
+    """The settings of ``conf/predict.yaml`` with their defaults (the YAML mirrors them).
+
+    Example:
+        >>> PredictSettings(model="export", input="cat.png").top_k
+        5
+    """
+
+    model: str  # an export folder or its model.pt
+    input: str  # an image file, or a folder searched recursively for images
+    top_k: int = 5
+    out: str | None = None  # also write the predictions: .csv or .json
+    device: str = "cpu"
+    num_threads: int | None = 1
+
+
 def _task(cfg: Any) -> None:
     from evaluate.load import load_exported
     from train.cli import plain_config
     from train.distributed import pick_device
     from train.io import atomic_write_text
-    from train.schema import check_types
+    from train.schema import build
 
-    check_types(plain_config(cfg), {"model": str, "input": str, "top_k": int, "device": str,
-                                    "out": str | None})  # fmt: skip
-
-    exported = load_exported(str(cfg.model), map_location=pick_device(str(cfg.device)))
-    predictions = predict(exported, image_files(str(cfg.input)), int(cfg.top_k))
+    settings = build(PredictSettings, plain_config(cfg), "")
+    exported = load_exported(settings.model, map_location=pick_device(settings.device))
+    predictions = predict(exported, image_files(settings.input), settings.top_k)
     print(format_predictions(predictions))
-    if cfg.out:
-        out = Path(str(cfg.out))
+    if settings.out:
+        out = Path(settings.out)
         atomic_write_text(out, predictions_text(predictions, out.suffix.lower()))
         print(f"written: {out}")
 

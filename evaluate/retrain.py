@@ -262,11 +262,16 @@ def retrain_settings_from_plain(
     latency = dict(plain.get("latency") or {})
     check_keys(export, ["enabled", "overwrite"], "export")
     check_keys(latency, ["warmup", "repeats"], "latency")
+    default = FinishOptions()  # a setting left out keeps the dataclass's default
     finish = FinishOptions(
-        export=coerce(export.get("enabled", True), bool, "export.enabled"),
-        export_overwrite=coerce(export.get("overwrite", False), bool, "export.overwrite"),
-        latency_warmup=coerce(latency.get("warmup", 10), int, "latency.warmup"),
-        latency_repeats=coerce(latency.get("repeats", 50), int, "latency.repeats"),
+        export=coerce(export.get("enabled", default.export), bool, "export.enabled"),
+        export_overwrite=coerce(
+            export.get("overwrite", default.export_overwrite), bool, "export.overwrite"
+        ),
+        latency_warmup=coerce(latency.get("warmup", default.latency_warmup), int, "latency.warmup"),
+        latency_repeats=coerce(
+            latency.get("repeats", default.latency_repeats), int, "latency.repeats"
+        ),
     )
     return options, finish
 

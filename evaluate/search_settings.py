@@ -115,8 +115,8 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
         qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
         mathnas=build(MathNASOptions, strategy.get("mathnas") or {}, "strategy.mathnas"),
-        pick=coerce(cfg.get("pick", "model"), str, "pick"),
-        progress=coerce(cfg.get("progress", True), bool, "progress"),
+        pick=coerce(cfg.get("pick", SearchSettings.pick), str, "pick"),
+        progress=coerce(cfg.get("progress", SearchSettings.progress), bool, "progress"),
     )
 
 

@@ -23,6 +23,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from search import KnownObjectives, SearchHistory, hypervolume, make_strategy, r
 from supernet import ArchConfig, CostModel, SearchSpace
 from supernet.errors import ConfigError
 from train.checkpoint import load_supernet
+from train.cli import CommonSettings
 from train.data import build_data
 from train.distributed import init_from_env, shutdown
 from train.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
@@ -181,6 +183,22 @@ def search_supernet(
     return dataclasses.replace(result, rank=ctx.rank)
 
 
+@dataclass(frozen=True)
+class SearchRunOptions:
+    """How ``nas-search`` runs, besides what it searches for (:class:`SearchSettings`): the
+    other keys of ``conf/stage/search.yaml``, with their defaults (the YAML mirrors them).
+
+    ``calib_images``: training images that recalibrate BN per architecture; ``use_ema``: the
+    supernet's EMA weights when it has them; ``latency_table``: a ``nas-latency-table`` file
+    (the latency objective and budget); ``data``: overrides of the supernet's data config.
+    """
+
+    calib_images: int = 256
+    use_ema: bool = True
+    latency_table: str | None = None
+    data: dict[str, Any] | None = None
+
+
 def search_from_plain(
     supernet: str | Path, plain: Mapping[str, Any], run_dir: Path
 ) -> SearchResult:
@@ -191,14 +209,16 @@ def search_from_plain(
         supernet,
         settings_from_plain(plain),
         run_dir,
-        calib_images=plain["calib_images"],
-        use_ema=coerce(plain["use_ema"], bool, "use_ema"),
+        calib_images=plain.get("calib_images", SearchRunOptions.calib_images),
+        use_ema=coerce(plain.get("use_ema", SearchRunOptions.use_ema), bool, "use_ema"),
         device=coerce(plain["device"], str, "device"),
         data_overrides=plain.get("data") or None,
         resume_changes=coerce(plain.get("resume_changes") or (), tuple[str, ...], "resume_changes"),
         latency_table=coerce(plain.get("latency_table"), str | None, "latency_table"),
         executor=executor_from_plain(plain.get("executor")),
-        num_threads=coerce(plain.get("num_threads", 1), int | None, "num_threads"),
+        num_threads=coerce(
+            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
+        ),
     )
     if result.rank == 0:
         print(format_front(result), flush=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -265,12 +266,31 @@ def run_dir_for(cfg: Any) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+@dataclass(frozen=True)
+class CommonSettings:
+    """The settings every training and search command composes from ``conf/common.yaml``,
+    with their defaults (the YAML mirrors them; ``tests/test_config_defaults.py`` checks it).
+
+    ``num_threads`` is 1: the small networks of a CPU run are fastest on one thread, and
+    spinning OpenMP threads on a busy machine slow them several times over.
+
+    Example:
+        >>> CommonSettings().num_threads
+        1
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = 1
+    progress: bool = True
+    resume_changes: tuple[str, ...] = ()
+
+
 def set_threads(value: Any) -> None:
     """Apply a command's ``num_threads`` (null: leave torch's default, all cores).
 
     The one place the thread count is set: :func:`run_cli` calls it before every command.
-    Every config defaults to 1: the small networks of a CPU run are fastest on one thread, and
-    spinning OpenMP threads on a busy machine slow them several times over.
+    Every config defaults to :attr:`CommonSettings.num_threads` (1).
     """
     if value is None:
         return

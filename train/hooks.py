@@ -2,67 +2,26 @@
 
 Example:
     >>> ckpt = CheckpointHook(run_dir, checkpointer, every_steps=50)  # doctest: +SKIP
-    >>> hooks = [EvalHook(archs, evaluator), ckpt]  # doctest: +SKIP
+    >>> hooks = [EvalHook(subnet_scores(archs, scorer)), ckpt]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-from torch import Tensor
 
+from supernet.few_shot import AnySupernet
 from supernet.space import ArchConfig
 from train.checkpoint import FINAL_NAME, LAST_NAME
 from train.checkpointer import Checkpointer, weights_are_finite
 from train.errors import TrainingDivergedError
 from train.io import atomic_torch_save
 from train.loop import HookBase
-from train.metrics import accuracy_of
-
-Resize = Callable[[Tensor, int], Tensor]
-
-
-class SubnetEvaluator:
-    """Top-1 accuracy of one architecture: extract it, recalibrate its BN, run the val split.
-
-    ``calib_batches()`` and ``val_batches()`` give fresh iterables of (images, labels) at the
-    data's resolution; images are resized to the architecture's resolution.
-    """
-
-    def __init__(
-        self,
-        calib_batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
-        val_batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
-        num_calib_images: int,
-        resize: Resize,
-        device: torch.device,
-    ) -> None:
-        self.calib_batches = calib_batches
-        self.val_batches = val_batches
-        self.num_calib_images = num_calib_images
-        self.resize = resize
-        self.device = device
-
-    @torch.no_grad()
-    def __call__(self, supernet: Any, arch: ArchConfig) -> float:
-        from supernet.bn import recalibrate_bn
-
-        with torch.random.fork_rng(devices=[]):
-            subnet = supernet.extract(arch).to(self.device)
-            calib = (
-                self.resize(x.to(self.device), arch.resolution) for x, _ in self.calib_batches()
-            )
-            subnet = recalibrate_bn(subnet, calib, self.num_calib_images)
-            val = (
-                (self.resize(images.to(self.device), arch.resolution), labels)
-                for images, labels in self.val_batches()
-            )
-            # only rank 0 runs the hooks, on the whole val split: nothing to sum over ranks
-            return accuracy_of(subnet, val, self.device, reduce=False).fraction()
+from train.scorer import InheritedScorer
 
 
 class EvalHook(HookBase):
@@ -90,14 +49,16 @@ class EvalHook(HookBase):
 
 
 def subnet_scores(
-    archs: Sequence[tuple[str, ArchConfig]], evaluator: SubnetEvaluator
+    archs: Sequence[tuple[str, ArchConfig]], scorer: InheritedScorer
 ) -> list[tuple[str, Callable[[torch.nn.Module], float]]]:
-    """:class:`EvalHook` scores of named architectures of a supernet."""
-    return [(name, partial(_score_arch, evaluator, arch)) for name, arch in archs]
+    """:class:`EvalHook` scores of named architectures of a supernet: their inherited accuracy
+    by :class:`train.scorer.InheritedScorer` (the search's and ``nas-evaluate``'s rule; only
+    rank 0 runs the hooks, so the scorer must not be sharded)."""
+    return [(name, partial(_score_arch, scorer, arch)) for name, arch in archs]
 
 
-def _score_arch(evaluator: SubnetEvaluator, arch: ArchConfig, supernet: torch.nn.Module) -> float:
-    return evaluator(supernet, arch)
+def _score_arch(scorer: InheritedScorer, arch: ArchConfig, supernet: torch.nn.Module) -> float:
+    return scorer.accuracy(cast(AnySupernet, supernet), arch)
 
 
 class CheckpointHook(HookBase):

@@ -9,9 +9,23 @@ Example (shell)::
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
-SETTING_TYPES: dict[str, Any] = {"checkpoint": str, "run_dir": str | None, "num_threads": int}
+
+@dataclass(frozen=True)
+class ImportOFASettings:
+    """The settings of ``conf/import_ofa.yaml`` besides the ``data`` group, with their defaults
+    (the YAML mirrors them).
+
+    Example:
+        >>> ImportOFASettings(checkpoint="ofa_mbv3_d234_e346_k357_w1.0").num_threads
+        1
+    """
+
+    checkpoint: str  # the OFA file
+    run_dir: str | None = None  # a new or empty folder; None: the Hydra run dir
+    num_threads: int = 1
 
 
 def checkpoint_argument(args: list[str]) -> list[str]:
@@ -30,12 +44,12 @@ def _task(cfg: Any) -> None:
     from train.cli import plain_config, run_dir_for
     from train.data import DataConfig
     from train.ofa_import import import_ofa
-    from train.schema import build, check_types
+    from train.schema import build
 
     plain = plain_config(cfg)
-    check_types(plain, SETTING_TYPES)
+    settings = build(ImportOFASettings, {k: v for k, v in plain.items() if k != "data"}, "")
     data = build(DataConfig, plain.get("data"), "data")
-    run = import_ofa(str(plain["checkpoint"]), run_dir_for(cfg), data, plain)
+    run = import_ofa(settings.checkpoint, run_dir_for(cfg), data, plain)
     print(
         f"imported {run.variant} ({run.num_classes} classes) as space {run.space.name!r}: "
         f"{run.checkpoint}\nnext: nas-search supernet={run.run_dir} budget.macs=600e6"

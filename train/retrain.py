@@ -62,7 +62,9 @@ RETRAIN_VERSION = 1
 @dataclass(frozen=True)
 class RetrainOptions:
     """Run options besides the recipe. ``amp``: ``auto`` (bf16 on CUDA, off on CPU), ``bf16``,
-    ``fp16`` or ``none``. ``config``: the resolved run config, stored in every checkpoint."""
+    ``fp16`` or ``none``. ``num_threads``: torch's intra-op threads for the run (None: leave
+    the process's setting), 1 as in ``conf/common.yaml``. ``config``: the resolved run config,
+    stored in every checkpoint."""
 
     seed: int = 0
     device: str = "auto"
@@ -72,7 +74,7 @@ class RetrainOptions:
     checkpoint_every_steps: int = 0
     tensorboard: bool = True
     progress: bool = True
-    num_threads: int | None = None
+    num_threads: int | None = 1
     resume_changes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
 

@@ -48,7 +48,7 @@ from train.data import DataBundle, DataConfig, build_data
 from train.distill import DistillConfig, StepLoss
 from train.distributed import DistContext, barrier, broadcast_module
 from train.errors import TrainingDivergedError
-from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
+from train.hooks import CheckpointHook, EvalHook, subnet_scores
 from train.init_from import INIT_CLASSIFIER, init_from_supernet
 from train.logs import MetricsLogger, ProgressHook, read_metrics
 from train.loop import Batches, HookBase, Trainer
@@ -57,6 +57,7 @@ from train.optimisation import amp_dtype, build_optimisation
 from train.rundir import RESTART_NOTE, RunDirectory, saved_no_state
 from train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
 from train.schema import build, check_keys, coerce
+from train.scorer import InheritedScorer
 from train.steps import SupernetStep, TrainState
 
 
@@ -287,16 +288,13 @@ def _hooks(
     total_steps: int,
 ) -> list[HookBase]:
     data = cfg.data
-    evaluator = SubnetEvaluator(
-        calib_batches=lambda: bundle.eval_loader("calib", data.eval_batch_size),
-        val_batches=lambda: bundle.eval_loader("val", data.eval_batch_size),
-        num_calib_images=len(bundle.calib),
-        resize=resize_to,
-        device=step.ctx.device,
+    # streamed: the val split is read once an epoch, not kept on the device during training
+    scorer = InheritedScorer.from_bundle(
+        bundle, "val", data.calib_images, data.eval_batch_size, step.ctx.device, cached=False
     )
     ema = step.optimisation.ema
     return [
-        EvalHook(subnet_scores(archs, evaluator), cfg.run.eval_every_epochs, ema=ema),
+        EvalHook(subnet_scores(archs, scorer), cfg.run.eval_every_epochs, ema=ema),
         ProgressHook(total_steps, cfg.run.progress),
         MetricsLogger(run_dir, cfg.run.log_every_steps, cfg.run.tensorboard),
         CheckpointHook(run_dir, checkpointer, cfg.run.checkpoint_every_steps),

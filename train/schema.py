@@ -42,21 +42,6 @@ def build(cls: type[T], raw: Mapping[str, Any] | None, where: str, **fixed: Any)
     return cls(**typed, **fixed)
 
 
-def check_types(plain: Mapping[str, Any], types: Mapping[str, Any]) -> None:
-    """Check the dotted keys of ``types`` (key -> annotation) in nested ``plain`` settings: a
-    command whose settings are not one dataclass states its types in a table and calls this
-    before any work. Absent keys are skipped (Hydra's struct mode refuses unknown ones)."""
-    for dotted, hint in types.items():
-        node: Any = plain
-        for part in dotted.split("."):
-            node = node.get(part, _ABSENT) if isinstance(node, Mapping) else _ABSENT
-        if node is not _ABSENT:
-            coerce(node, hint, dotted)
-
-
-_ABSENT = object()
-
-
 def file_fields(
     raw: Mapping[str, Any],
     types: Mapping[str, Any],

@@ -138,7 +138,7 @@ def main() -> None:
         "seeds": args.seeds,
         "runs": runs,
         "distinct_archs_evaluated": len(evaluator.cache),
-        "val_images": evaluator.val.num_images,
+        "val_images": evaluator.val_images,
     }
     (RESULTS / f"search_compare_{args.name}.json").write_text(json.dumps(payload, indent=1))
     (RESULTS / f"search_compare_{args.name}.md").write_text(table + "\n")
