@@ -124,3 +124,27 @@ def _assert_same_tensors(a: object, b: object, where: str = "") -> None:
             _assert_same_tensors(a[key], b[key], f"{where}.{key}")
     else:
         assert a == b, where
+
+
+def test_a_supernet_run_with_bf16_and_channels_last_trains_and_evaluates(tmp_path) -> None:
+    # the whole run as train.run builds it: options checked, model converted, eval hook
+    from train.checkpoint import read_checkpoint
+    from train.data import DataConfig
+    from train.optim import ScheduleConfig
+    from train.run import RunOptions, SupernetTrainConfig, train_supernet
+
+    cfg = SupernetTrainConfig(
+        space=tiny_space(),
+        data=DataConfig(max_train_images=64, batch_size=16, calib_images=32),
+        schedule=ScheduleConfig(epochs=1, warmup_epochs=0),
+        run=RunOptions(
+            device="cpu", amp="bf16", channels_last=True, progress=False, tensorboard=False
+        ),
+    )
+    summary = train_supernet(cfg, tmp_path)
+    assert summary.model.final_conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert 0.0 <= float(summary.metrics["val_acc_largest"]) <= 1.0
+    assert math.isfinite(float(summary.metrics["train_loss"]))
+    ckpt = read_checkpoint(summary.final_checkpoint)
+    assert ckpt["step"] == 64 // 16
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
