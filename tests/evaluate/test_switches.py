@@ -75,3 +75,25 @@ def test_latency_of_a_subnet_extracted_from_a_channels_last_supernet(
     x = torch.randn(2, 3, arch.resolution, arch.resolution)
     with torch.no_grad():
         torch.testing.assert_close(net(x), random_supernet.extract(arch).eval()(x))
+
+
+def test_a_channels_last_retrain_trains_measures_and_exports(tmp_path) -> None:
+    import dataclasses
+
+    from evaluate.load import load_exported
+    from evaluate.retrain import FinishOptions, retrain_and_export
+    from supernet import load_space
+    from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
+
+    space = load_space("tiny")
+    arch = space.smallest()
+    options = dataclasses.replace(OPTIONS, channels_last=True)
+    finish = FinishOptions(latency_warmup=1, latency_repeats=3)
+    result = retrain_and_export(arch, space, DATA, tiny_recipe(), tmp_path, options, finish)
+    conv = next(m for m in result.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert 0.0 <= result.metrics["top1"] <= 1.0 and result.metrics["latency_cpu_ms"] > 0
+    exported = load_exported(result.export_paths.root)
+    x = torch.randn(4, 3, arch.resolution, arch.resolution)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.model(x), result.model(x))
