@@ -31,6 +31,7 @@ import importlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -249,12 +250,16 @@ def _run(step: Step, python: str, logs: Path, timeout_s: int) -> Outcome:
     with log.open("w") as out:
         out.write(f"$ {shlex.join(step.command(python))}\n")
         out.flush()
+        # a session of its own: a step out of time is killed with every process it started
+        proc = subprocess.Popen(
+            step.command(python), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
         try:
-            rc = subprocess.run(
-                step.command(python), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                timeout=timeout_s, check=False,
-            ).returncode  # fmt: skip
+            rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             return Outcome(step.name, "timeout", time.monotonic() - start, None, str(log),
                            f"stopped after {timeout_s} s")  # fmt: skip
     status = "ok" if rc == 0 else "failed"

@@ -20,6 +20,7 @@ from bench.gpu.check import (
     dry_run,
     main,
     plan,
+    run_steps,
     write_summary,
 )
 
@@ -96,6 +97,26 @@ def test_a_summary_lists_every_step(checked, tmp_path) -> None:
     assert summary["figures"] == {}  # nothing ran, nothing measured
     table = (settings.out / "summary.md").read_text()
     assert all(f"| {o.name} | planned |" in table for o in outcomes)
+
+
+def test_the_runner_keeps_order_skips_dependents_and_enforces_limits(tmp_path) -> None:
+    settings = Settings(out=tmp_path, shared=tmp_path, cifar_root=tmp_path / "cifar")
+    (tmp_path / "marker").write_text("")
+    steps = [
+        Step("ok", "prints", None, ("-c", "print('hello')"), 60),
+        Step("fails", "exits 3", None, ("-c", "raise SystemExit(3)"), 60),
+        Step("needs_it", "after fails", None, ("-c", "print(1)"), 60, after=("fails",)),
+        Step("slow", "over its limit", None, ("-c", "import time; time.sleep(60)"), 1),
+        Step("done", "already done", None, ("-c", "raise SystemExit(1)"), 60,
+             done_if=tmp_path / "marker"),
+    ]  # fmt: skip
+    outcomes = {o.name: o for o in run_steps(settings, steps)}
+    assert list(outcomes) == [step.name for step in steps]
+    assert outcomes["ok"].status == "ok" and "hello" in Path(outcomes["ok"].log).read_text()
+    assert (outcomes["fails"].status, outcomes["fails"].returncode) == ("failed", 3)
+    assert outcomes["needs_it"].status == "skipped" and "fails" in outcomes["needs_it"].note
+    assert outcomes["slow"].status == "timeout" and outcomes["slow"].seconds < 30
+    assert outcomes["done"].status == "done"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a CPU machine")
