@@ -246,6 +246,7 @@ def retrain_settings_from_plain(
             "seed",
             "device",
             "amp",
+            "channels_last",
             "log_every_steps",
             "checkpoint_every_steps",
             "tensorboard",

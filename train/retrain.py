@@ -62,13 +62,15 @@ RETRAIN_VERSION = 1
 @dataclass(frozen=True)
 class RetrainOptions:
     """Run options besides the recipe. ``amp``: ``auto`` (bf16 on CUDA, off on CPU), ``bf16``,
-    ``fp16`` or ``none``. ``num_threads``: torch's intra-op threads for the run (None: leave
-    the process's setting), 1 as in ``conf/common.yaml``. ``config``: the resolved run config,
-    stored in every checkpoint."""
+    ``fp16`` or ``none``. ``channels_last``: weights and batches in channels-last memory.
+    ``num_threads``: torch's intra-op threads for the run (None: leave the process's setting),
+    1 as in ``conf/common.yaml``. ``config``: the resolved run config, stored in every
+    checkpoint."""
 
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
+    channels_last: bool = False
     resume: bool = False
     log_every_steps: int = 10
     checkpoint_every_steps: int = 0
@@ -173,6 +175,8 @@ def run_training(
     ctx = init_from_env(options.device)
     bundle = build_data(data_cfg, arch.resolution)
     model = build_static(space, arch, bundle.num_classes).to(ctx.device)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     broadcast_module(model, ctx)
     loader_for_epoch = _loader_factory(bundle, data_cfg.batch_size, options.seed, ctx)
     steps = len(loader_for_epoch(0))
@@ -249,7 +253,9 @@ def _static_step(
         ema_warmup=True,
         ctx=ctx,
     )
-    return StaticStep(model, optimisation, ctx, loss=RetrainLoss(recipe.label_smoothing))
+    return StaticStep(
+        model, optimisation, ctx, options.channels_last, loss=RetrainLoss(recipe.label_smoothing)
+    )
 
 
 def _hooks(

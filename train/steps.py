@@ -137,7 +137,7 @@ class SupernetStep(_StepBase):
         images, labels = self._to_device(images, labels)
         self.model.train()
         self.optimisation.zero_grad()
-        forward = self.forward or self.model
+        forward = self.model if self.forward is None else self.forward
         losses: list[float] = []
         teacher_logits, finite = None, True
         for item in self.sampler.sample(self.arch_rng):
@@ -165,17 +165,22 @@ class SupernetStep(_StepBase):
 
 @dataclass
 class StaticStep(_StepBase):
-    """One forward/backward of an ordinary network, then one update; ``loss(logits, labels)``."""
+    """One forward/backward of an ordinary network, then one update; ``loss(logits, labels)``.
+
+    ``forward(x)`` defaults to the model (pass a ``torch.compile`` d one to use that; the
+    checkpoint keeps the plain model's weights either way)."""
 
     loss: Callable[[Tensor, Tensor], Tensor] | None = None
+    forward: Callable[[Tensor], Tensor] | None = None
 
     def __call__(self, images: Tensor, labels: Tensor, state: TrainState) -> StepResult:
         assert self.loss is not None
         images, labels = self._to_device(images, labels)
         self.model.train()
         self.optimisation.zero_grad()
+        forward = self.model if self.forward is None else self.forward
         with self.optimisation.autocast(self.ctx.device.type):
-            logits = self.model(images)
+            logits = forward(images)
         loss = self.loss(logits, labels)
         finite = bool(torch.isfinite(loss).item())
         if finite:

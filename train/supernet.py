@@ -25,8 +25,10 @@ Notes:
   epoch's train_loss/img_per_s cover the steps after the resume only.
 * Under torchrun ``data.batch_size`` is per process; give ``run_dir`` explicitly so every
   rank agrees on it. ``sync_bn=true`` normalises with the statistics of the global batch.
-* ``compile=true`` wraps the supernet in ``torch.compile``; the forward depends on the
-  architecture, so expect recompilations (worth it on GPU for long runs only).
+* ``compile=true`` wraps the supernet in ``torch.compile``. The forward depends on the
+  architecture, so every architecture a step draws for the first time compiles anew: with the
+  sandwich or uniform sampler that is a new graph nearly every step, and the compile never
+  pays off (measured in docs/gpu-paths.md); leave it off for supernet training.
 """
 
 from __future__ import annotations

@@ -40,3 +40,10 @@ def raises(info: WorkerInfo, item: int) -> int:
 
 def failing_setup(info: WorkerInfo) -> None:
     raise ConfigError("the worker's data folder is missing")
+
+
+def visible_gpus(info: WorkerInfo, _: Any) -> tuple[int, str | None, int]:
+    """The worker's index, its CUDA_VISIBLE_DEVICES and how many GPUs torch sees there."""
+    import torch
+
+    return info.index, os.environ.get("CUDA_VISIBLE_DEVICES"), torch.cuda.device_count()
