@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluate.codec import Budget, LatencyFn
-from search import LaMOOOptions, NSGA2Options, QEHVIOptions
+from search import CMAESOptions, LaMOOOptions, NSGA2Options, PymooOptions, QEHVIOptions
 from search.lamoo import TreeOptions
 from supernet import CostModel
 from supernet.errors import ConfigError
@@ -71,6 +71,8 @@ class SearchSettings:
     lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
+    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
+    pymoo: PymooOptions = field(default_factory=PymooOptions)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -94,7 +96,7 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
     name = coerce(strategy.pop("name", None), str, "strategy.name")
-    check_keys(strategy, ["lamoo", "nsga2", "qehvi"], "strategy")
+    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "cmaes", "pymoo"], "strategy")
     return SearchSettings(
         strategy=name,
         objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
@@ -106,6 +108,8 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
         nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
         qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
+        cmaes=build(CMAESOptions, strategy.get("cmaes") or {}, "strategy.cmaes"),
+        pymoo=build(PymooOptions, strategy.get("pymoo") or {}, "strategy.pymoo"),
         progress=coerce(cfg.get("progress", True), bool, "progress"),
     )
 

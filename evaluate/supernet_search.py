@@ -252,6 +252,8 @@ def run_nas_search(
         nsga2=settings.nsga2,
         qehvi=settings.qehvi,
         lamoo=settings.lamoo,
+        cmaes=settings.cmaes,
+        pymoo=settings.pymoo,
     )
     progress = _Progress(settings.num_samples, ref_point, names, settings.progress)
 

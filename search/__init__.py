@@ -23,6 +23,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
     import botorch  # noqa: F401
 
+from search.cma_es import CMAESOptions, CMAESStrategy
 from search.codec import BoxCodec, CategoricalCodec, SpaceCodec
 from search.driver import run_search
 from search.errors import (
@@ -47,6 +48,7 @@ from search.pareto import (
     non_dominated_mask,
     to_maximisation,
 )
+from search.pymoo_ea import PymooOptions, PymooStrategy
 from search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
 from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
 
@@ -54,6 +56,8 @@ __all__ = [
     "STRATEGIES",
     "BaseStrategy",
     "BoxCodec",
+    "CMAESOptions",
+    "CMAESStrategy",
     "CategoricalCodec",
     "Evaluation",
     "HistoryMismatchError",
@@ -66,6 +70,8 @@ __all__ = [
     "LaMOOStrategy",
     "NSGA2Options",
     "NSGA2Strategy",
+    "PymooOptions",
+    "PymooStrategy",
     "QEHVIOptions",
     "QEHVISelector",
     "QEHVIStrategy",
