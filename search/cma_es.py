@@ -58,8 +58,8 @@ class CMAESOptions:
         min_sigma0: LaMOO's leaf runs start with the spread of the leaf's samples (their mean
             per-coordinate standard deviation) clipped to ``[min_sigma0, sigma0]``.
         population_size: points per generation; None: ``4 + floor(3 ln d)`` rounded up to a
-            multiple of the first ask's batch size (LaMOO's leaf runs: the batch size, since
-            a leaf's run gets one batch per visit).
+            multiple of the first ask's batch size (LaMOO's runs: rounded down, to at least
+            one batch, since a run gets one batch per visit to its region).
         max_draws: bounded number of points drawn from the distribution per ask (points outside
             a LaMOO region or infeasible are discarded).
     """
@@ -84,15 +84,18 @@ class CMAESOptions:
             raise InvalidOptionError(f"max_draws must be >= 1, got {self.max_draws}")
 
 
-def default_population_size(dim: int, batch_size: int) -> int:
-    """``cmaes``'s default ``4 + floor(3 ln dim)`` rounded up to a multiple of ``batch_size``.
+def default_population_size(dim: int, batch_size: int, round_up: bool = True) -> int:
+    """``cmaes``'s default ``4 + floor(3 ln dim)`` rounded to a multiple of ``batch_size``: up,
+    or (``round_up=False``) down but to at least one batch.
 
     Example:
-        >>> default_population_size(30, 5)
-        15
+        >>> default_population_size(30, 5), default_population_size(30, 5, round_up=False)
+        (15, 10)
     """
     size = 4 + math.floor(3 * math.log(dim))
-    return batch_size * math.ceil(size / batch_size)
+    if round_up:
+        return batch_size * math.ceil(size / batch_size)
+    return batch_size * max(1, size // batch_size)
 
 
 class CMAESRun:

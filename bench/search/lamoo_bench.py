@@ -74,6 +74,7 @@ VARIANTS: dict[str, Variant] = {
     "lamoo-qehvi": Variant("lamoo-qehvi"),
     "cmaes": Variant("cmaes"),
     "lamoo-cmaes": Variant("lamoo-cmaes"),
+    "lamoo-trust": Variant("lamoo-trust"),
     "pymoo-nsga2": Variant("pymoo-nsga2"),
     "pymoo-nsga3": Variant("pymoo-nsga3"),
     # ablations of the qehvi sampler (continuous problems; "pool" runs anywhere)
@@ -170,8 +171,10 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
         parts.append(_problem_qehvi(problem, variant))
     if variant.factory.startswith("lamoo"):
         lamoo = dataclasses.asdict(_options(settings, variant, problem)[1])
-        if lamoo["sampler"] != "cmaes":  # runs cached before the cmaes sampler existed stay valid
-            del lamoo["cmaes"]
+        for sampler, keys in {"cmaes": ("cmaes", "max_runs"), "trust": ("trust",)}.items():
+            if lamoo["sampler"] != sampler:  # runs cached before these samplers stay valid
+                for key in keys:
+                    del lamoo[key]
         parts.append(lamoo)
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -10,10 +10,16 @@ at every ask, so a run belongs to a region by where it is: the selected leaf con
 most advanced run whose mean its region accepts (the run that lives there), else a new run
 starts at the mean of the leaf's best samples with their spread as step size. Draws are kept
 inside the region; a run that cannot place points there any more, or whose stopping rules
-fired, is replaced by a new one from the leaf's samples. A leaf's run gets one batch per visit,
-so its generation is one batch (``cmaes.population_size`` None: the ask's ``q``) and is told
-at its next visit. At most ``max_runs`` runs are kept (the least recently used goes). The runs
+fired, is replaced by a new one from the leaf's samples. A run gets one batch per visit, so its
+generation (``cmaes.population_size`` None) is the library's default rounded *down* to a
+multiple of the batch (at least one batch: 5 for d <= 7 and q = 5, 10 at d = 30): it is told
+after that many visits. At most ``max_runs`` runs are kept (the least recently used goes). The runs
 are part of ``state_dict``.
+
+The ``trust`` sampler proposes inside a TuRBO-style trust region (:mod:`search.lamoo.trust`)
+around the selected leaf's best sample, intersected with the region; the box grows after
+batches that raised the hypervolume and shrinks after batches that did not (its state is part
+of ``state_dict``).
 
 The ``qehvi`` sampler, by ``qehvi.acquisition`` (resolved as for the plain qEHVI strategy):
 
@@ -39,22 +45,29 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from botorch.models.model import Model
 
-from search.cma_es import CMAESOptions, CMAESRun, leaf_sigma, start_run
+from search.cma_es import (
+    CMAESOptions,
+    CMAESRun,
+    default_population_size,
+    leaf_sigma,
+    start_run,
+)
 from search.codec import SpaceCodec
 from search.errors import InvalidOptionError, UnknownStrategyError
 from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
+from search.lamoo.trust import TrustRegion, TrustRegionOptions
 from search.nsga2 import NSGA2Options, nsga2_offspring
-from search.pareto import non_dominated_mask
-from search.population import told_lookup
+from search.pareto import hypervolume, non_dominated_mask
+from search.population import best_rows, told_lookup
 from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
 from search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
-SAMPLERS = ("random", "evolution", "qehvi", "cmaes")
+SAMPLERS = ("random", "evolution", "qehvi", "cmaes", "trust")
 SELECT_RULES = {"leaf": "leaf", "path": "path", "mcts": "path"}
 REGION_MODES = ("seeded", "strict")
 MODELS = ("global", "local")
-Sampler = Literal["random", "evolution", "qehvi", "cmaes"]
+Sampler = Literal["random", "evolution", "qehvi", "cmaes", "trust"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class LaMOOOptions:
         nsga2: options of the ``evolution`` sampler.
         cmaes: options of the ``cmaes`` sampler (persistent CMA-ES runs in the regions).
         max_runs: the most CMA-ES runs the ``cmaes`` sampler keeps.
+        trust: options of the ``trust`` sampler (a TuRBO-style box in the region).
         qehvi: options of the ``qehvi`` sampler (pool or continuous seeds drawn inside the
             region; ``qehvi.acquisition`` chooses, see the module docstring).
         region_mode: ``seeded`` or ``strict``, how a continuous ``qehvi`` sampler treats the
@@ -89,6 +103,7 @@ class LaMOOOptions:
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
     cmaes: CMAESOptions = field(default_factory=CMAESOptions)
     max_runs: int = 8
+    trust: TrustRegionOptions = field(default_factory=TrustRegionOptions)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
     region_mode: Literal["seeded", "strict"] = "seeded"
     model: Literal["global", "local"] = "global"
@@ -158,6 +173,7 @@ class LaMOOStrategy(BaseStrategy[A]):
         self.leaf_runs: dict[str, CMAESRun] = {}
         self._last_started: str | None = None
         self._last_note_extra = ""
+        self.trust_region = TrustRegion(self.lamoo.trust)
 
     @property
     def last_model(self) -> Model | None:
@@ -173,13 +189,18 @@ class LaMOOStrategy(BaseStrategy[A]):
         state = super().state_dict()
         if self.leaf_runs:
             state["leaf_runs"] = {key: run.state() for key, run in sorted(self.leaf_runs.items())}
+        if self.lamoo.sampler == "trust":
+            state["trust_region"] = self.trust_region.state()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get("leaf_runs", {}) if isinstance(state, dict) else {}
         runs = {key: CMAESRun.from_state(value) for key, value in saved.items()}
+        trust = TrustRegion(self.lamoo.trust)
+        if isinstance(state, dict) and "trust_region" in state:
+            trust.load(state["trust_region"])
         super().load_state_dict(state)
-        self.leaf_runs = runs
+        self.leaf_runs, self.trust_region = runs, trust
 
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()
@@ -194,6 +215,8 @@ class LaMOOStrategy(BaseStrategy[A]):
             out = self._qehvi_in_region(nodes, path, q, archs, x, y)
         elif sampler == "cmaes":
             out = self._cmaes_in_region(nodes, path, q, archs, x, y)
+        elif sampler == "trust":
+            out = self._trust_in_region(nodes, path, q, archs, x, y)
         else:
             out = self._sample_region(nodes, path, q, q, archs, y, 0.0)
         leaf = nodes[path[-1]]
@@ -201,7 +224,7 @@ class LaMOOStrategy(BaseStrategy[A]):
             f"{self.name}: node {leaf.index} (n={leaf.samples.size}, depth {len(path) - 1}, "
             f"{len(nodes)} nodes), relaxed {self.last_relaxed_levels} level(s)"
         )
-        if sampler == "cmaes":
+        if sampler in ("cmaes", "trust"):
             self._last_note += self._last_note_extra
         if sampler == "qehvi" and self.lamoo.model == "local":
             node = nodes[self.last_model_node]
@@ -354,9 +377,8 @@ class LaMOOStrategy(BaseStrategy[A]):
         key = self._resident_run(accept)
         out: list[A] = []
         if leaf.samples.size == 0:  # nothing told yet: random points (in the whole space)
-            self.last_relaxed_levels = 0
             self._last_note_extra = ", no CMA-ES run (no samples)"
-            return self._sample_region(nodes, path, q, q, archs, y, 0.0)
+            return self._fill_in_region(nodes, path, out, q, archs, y)
         for attempt in range(2):  # the resident run, then (if short or stopped) a new one
             if key is None or self.leaf_runs[key].stopped or attempt == 1:
                 if attempt == 1 and key == self._last_started:
@@ -376,13 +398,8 @@ class LaMOOStrategy(BaseStrategy[A]):
             )
             if len(out) >= q:
                 break
-        self.last_relaxed_levels = 0
         self._last_note_extra = f", CMA-ES {key} (generation {run.cma.generation})"
-        if len(out) < q:
-            rest = self._sample_region(nodes, path, q - len(out), q - len(out), archs, y, 0.0)
-            taken = set(out)
-            out += [a for a in rest if a not in taken]
-        return out[:q]
+        return self._fill_in_region(nodes, path, out, q, archs, y)
 
     def _resident_run(self, accept: Accept) -> str | None:
         """The run whose mean the region accepts, most generations first (then oldest)."""
@@ -399,7 +416,7 @@ class LaMOOStrategy(BaseStrategy[A]):
         """A new run from a leaf's samples (``x`` ``(n, d)``, ``y`` ``(n, m)``); the least
         recently used run goes when ``max_runs`` are kept."""
         options = self.lamoo.cmaes
-        size = options.population_size or q
+        size = options.population_size or default_population_size(self._codec.dim, q, False)
         run = start_run(x, y, self.ref_point, leaf_sigma(x, options), size, self._rng)
         if len(self.leaf_runs) >= self.lamoo.max_runs:
             oldest = min(self.leaf_runs, key=lambda k: (self.leaf_runs[k].last_used, int(k[3:])))
@@ -408,3 +425,59 @@ class LaMOOStrategy(BaseStrategy[A]):
         key = self._last_started = f"run{number}"
         self.leaf_runs[key] = run
         return key
+
+    def _trust_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        q: int,
+        archs: list[A],
+        x: np.ndarray,
+        y: np.ndarray,
+    ) -> list[A]:
+        """The ``trust`` sampler: candidates in the trust region around the leaf's best sample
+        that the region accepts (bounded rounds; the best ``q`` by qLogNEHVI for
+        ``pick="gp"``), then random points in the region."""
+        leaf = nodes[path[-1]]
+        region = self.trust_region
+        hypervolume_now = hypervolume(y, self.ref_point)
+        region.observe(hypervolume_now)
+        out: list[A] = []
+        wanted = self.lamoo.qehvi.pool_size if self.lamoo.trust.pick == "gp" else q
+        if leaf.samples.size:
+            best = leaf.samples[best_rows(y[leaf.samples], self.ref_point, 1)[0]]
+            for _ in range(self.lamoo.rejection_rounds):
+                candidates = region.candidates(x[best], self._rng)
+                inside = region_accepts(leaf.cuts, candidates)
+                fresh = self._fresh(self._codec.decode(candidates[inside]), out)
+                out += fresh[: wanted - len(out)]
+                if len(out) >= wanted:
+                    break
+        if self.lamoo.trust.pick == "gp" and len(out) > q:
+            out = self.selector.select(out, q, archs, x, y, self._rng)
+        region.proposed(hypervolume_now, q, self._codec.dim)
+        self._last_note_extra = f", trust region side {region.length:.4g}"
+        return self._fill_in_region(nodes, path, out, q, archs, y)
+
+    def _fill_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        out: list[A],
+        q: int,
+        archs: list[A],
+        y: np.ndarray,
+    ) -> list[A]:
+        """``out`` topped up to ``q`` with random points in the region (relaxing if needed;
+        ``out`` is held pending meanwhile, so none of it is drawn again)."""
+        self.last_relaxed_levels = 0
+        missing = q - len(out)
+        if missing <= 0:
+            return out[:q]
+        held = set(out) - self._pending
+        self._pending.update(held)
+        try:
+            rest = self._sample_region(nodes, path, missing, missing, archs, y, 0.0)
+        finally:
+            self._pending.difference_update(held)
+        return out + rest

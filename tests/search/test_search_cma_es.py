@@ -1,4 +1,5 @@
-"""CMA-ES alone and as LaMOO's inner sampler; the scalar fitness; the pymoo baselines."""
+"""CMA-ES alone and as LaMOO's inner sampler; the scalar fitness; the pymoo baselines; LaMOO's
+trust-region sampler."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from search import (
     InvalidOptionError,
     LaMOOOptions,
     PymooOptions,
+    QEHVIOptions,
     StrategyStateError,
     TreeOptions,
     UnknownStrategyError,
@@ -23,6 +25,7 @@ from search import (
 )
 from search.cma_es import CMAESRun, default_population_size
 from search.lamoo.tree import region_accepts
+from search.lamoo.trust import TrustRegion, TrustRegionOptions
 from search.population import best_rows, decode_array, encode_array, scalar_fitness
 from tests.search.search_problems import (
     GRID_REF,
@@ -202,3 +205,56 @@ def test_factory_names_and_options() -> None:
         PymooOptions(population_size=1)
     with pytest.raises(InvalidOptionError, match="max_runs"):
         LaMOOOptions(max_runs=0)
+
+
+def test_trust_region_grows_on_success_shrinks_on_failure_and_restarts() -> None:
+    region = TrustRegion(TrustRegionOptions(success_tolerance=2, failure_tolerance=2))
+    for hv in (1.0, 2.0):  # two gains in a row: the side doubles
+        region.proposed(hv, batch_size=5, dim=3)
+        region.observe(hv + 1.0)
+    assert region.length == pytest.approx(1.6)
+    for _ in range(2 * 8):  # failures halve it until it falls below length_min: a restart
+        region.proposed(3.0, batch_size=5, dim=3)
+        region.observe(3.0)
+    assert region.restarts == 1 and region.length <= 0.8
+    assert TrustRegion(TrustRegionOptions()).failure_tolerance == 4
+    default = TrustRegion(TrustRegionOptions())
+    default.proposed(1.0, batch_size=5, dim=30)
+    assert default.failure_tolerance == 6  # max(4, ceil(30 / 5))
+
+
+def test_trust_region_candidates_stay_in_the_box() -> None:
+    region = TrustRegion(TrustRegionOptions(length_init=0.2, perturb_dims=1.0))
+    center = np.full(10, 0.95)
+    points = region.candidates(center, np.random.default_rng(0))
+    assert points.shape == (256, 10)
+    assert np.all(points >= 0.85 - 1e-12) and np.all(points <= 1.0)
+    changed = (points != center).sum(axis=1)
+    assert changed.min() >= 1 and changed.mean() < 3  # about perturb_dims coordinates each
+
+
+@pytest.mark.parametrize("pick", ["random", "gp"])
+def test_lamoo_trust_proposes_near_the_best_leaf_sample_and_resumes(pick: str) -> None:
+    options = LaMOOOptions(
+        sampler="trust",
+        tree=TreeOptions(split_min=8),
+        trust=TrustRegionOptions(length_init=0.2, pick=pick),  # type: ignore[arg-type]
+        qehvi=QEHVIOptions(pool_size=40, mc_samples=16, fit_maxiter=20),
+    )
+    strategy = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, lamoo=options)
+    while len(strategy.archs) < 25:
+        archs = strategy.ask(5)
+        strategy.tell(archs, zdt1_like(archs))
+    state = json.loads(json.dumps(strategy.state_dict()))
+    assert "trust_region" in state and "trust region side" in strategy.last_note
+    resumed = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, lamoo=options)
+    resumed.tell(strategy.archs, strategy.y)
+    resumed.load_state_dict(state)
+    archs = strategy.ask(5)
+    assert resumed.ask(5) == archs
+    length = strategy.trust_region.length  # type: ignore[attr-defined]
+    if strategy.last_relaxed_levels == 0 and "relaxed 0" in strategy.last_note:  # type: ignore[attr-defined]
+        spread = np.ptp(strategy.codec.encode(archs), axis=0)
+        assert np.all(spread <= length + 1e-9), "a batch lies in one box of the current side"
+    with pytest.raises(UnknownStrategyError, match="gp"):
+        TrustRegionOptions(pick="bayes")  # type: ignore[arg-type]
