@@ -55,6 +55,10 @@ def test_strategy_sections_become_their_options() -> None:
     assert settings.lamoo.tree.max_nodes == 7
     settings = settings_from_plain(_plain("strategy=lamoo", "strategy.lamoo.cmaes.sigma0=0.3"))
     assert settings.lamoo.cmaes.sigma0 == 0.3
+    settings = settings_from_plain(
+        _plain("strategy.lamoo.sampler=trust", "strategy.lamoo.trust.pick=gp")
+    )
+    assert settings.lamoo.sampler == "trust" and settings.lamoo.trust.pick == "gp"
     settings = settings_from_plain(_plain("strategy=cmaes", "strategy.cmaes.population_size=12"))
     assert settings.cmaes.population_size == 12
     settings = settings_from_plain(_plain("strategy=pymoo", "strategy.name=pymoo-nsga3"))
