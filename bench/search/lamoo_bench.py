@@ -171,8 +171,9 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
         parts.append(_problem_qehvi(problem, variant))
     if variant.factory.startswith("lamoo"):
         lamoo = dataclasses.asdict(_options(settings, variant, problem)[1])
-        for sampler, keys in {"cmaes": ("cmaes", "max_runs"), "trust": ("trust",)}.items():
-            if lamoo["sampler"] != sampler:  # runs cached before these samplers stay valid
+        sampler = variant.factory.partition("-")[2] or lamoo["sampler"]  # lamoo-<sampler>
+        for owner, keys in {"cmaes": ("cmaes", "max_runs"), "trust": ("trust",)}.items():
+            if sampler != owner:  # runs cached before these samplers existed stay valid
                 for key in keys:
                     del lamoo[key]
         parts.append(lamoo)
