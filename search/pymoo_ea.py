@@ -16,8 +16,9 @@ replays those generations from the told data and checks the digest.
 
 Example:
     >>> from search.codec import BoxCodec
-    >>> s = PymooStrategy(BoxCodec([0.0] * 2, [1.0] * 2), [-1.0, -1.0], seed=0, num_init=4)
-    >>> for _ in range(3):
+    >>> s = PymooStrategy(BoxCodec([0.0] * 2, [1.0] * 2), [-1.0, -1.0], seed=0, num_init=4,
+    ...                   options=PymooOptions(population_size=4))
+    >>> for _ in range(3):  # the initial design, then one generation of 4 offspring
     ...     archs = s.ask(4)
     ...     s.tell(archs, -np.array(archs))
     >>> s.generations_told
