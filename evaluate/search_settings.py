@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluate.codec import Budget, LatencyFn
-from search import LaMOOOptions, MathNASOptions, NSGA2Options, QEHVIOptions
+from search import (
+    CMAESOptions,
+    LaMOOOptions,
+    MathNASOptions,
+    NSGA2Options,
+    PymooOptions,
+    QEHVIOptions,
+)
 from search.lamoo import TreeOptions
 from supernet import CostModel
 from supernet.errors import ConfigError
@@ -72,6 +79,8 @@ class SearchSettings:
     lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
+    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
+    pymoo: PymooOptions = field(default_factory=PymooOptions)
     mathnas: MathNASOptions = field(default_factory=MathNASOptions)
     pick: str = "model"
     progress: bool = True
@@ -102,7 +111,7 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
     name = coerce(strategy.pop("name", None), str, "strategy.name")
-    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "mathnas"], "strategy")
+    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "cmaes", "pymoo", "mathnas"], "strategy")
     return SearchSettings(
         strategy=name,
         objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
@@ -114,6 +123,8 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
         nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
         qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
+        cmaes=build(CMAESOptions, strategy.get("cmaes") or {}, "strategy.cmaes"),
+        pymoo=build(PymooOptions, strategy.get("pymoo") or {}, "strategy.pymoo"),
         mathnas=build(MathNASOptions, strategy.get("mathnas") or {}, "strategy.mathnas"),
         pick=coerce(cfg.get("pick", SearchSettings.pick), str, "pick"),
         progress=coerce(cfg.get("progress", SearchSettings.progress), bool, "progress"),

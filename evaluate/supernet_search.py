@@ -283,6 +283,8 @@ def run_nas_search(
         nsga2=settings.nsga2,
         qehvi=settings.qehvi,
         lamoo=settings.lamoo,
+        cmaes=settings.cmaes,
+        pymoo=settings.pymoo,
         mathnas=settings.mathnas,
     )
     progress = _Progress(settings.num_samples, ref_point, names, settings.progress)

@@ -23,6 +23,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
     import botorch  # noqa: F401
 
+from search.cma_es import CMAESOptions, CMAESStrategy
 from search.codec import BoxCodec, CategoricalCodec, SpaceCodec
 from search.driver import run_search
 from search.errors import (
@@ -48,6 +49,7 @@ from search.pareto import (
     non_dominated_mask,
     to_maximisation,
 )
+from search.pymoo_ea import PymooOptions, PymooStrategy
 from search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
 from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
 
@@ -56,6 +58,8 @@ __all__ = [
     "BaseStrategy",
     "BlockCodec",
     "BoxCodec",
+    "CMAESOptions",
+    "CMAESStrategy",
     "CategoricalCodec",
     "Evaluation",
     "HistoryMismatchError",
@@ -70,6 +74,8 @@ __all__ = [
     "MathNASStrategy",
     "NSGA2Options",
     "NSGA2Strategy",
+    "PymooOptions",
+    "PymooStrategy",
     "QEHVIOptions",
     "QEHVISelector",
     "QEHVIStrategy",

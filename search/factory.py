@@ -8,16 +8,20 @@ from typing import TypeVar
 
 import numpy as np
 
+from search.cma_es import CMAESOptions, CMAESStrategy
 from search.codec import SpaceCodec
 from search.errors import InvalidObjectivesError, UnknownStrategyError
-from search.lamoo.strategy import LaMOOOptions, LaMOOStrategy
+from search.lamoo.strategy import SAMPLERS, LaMOOOptions, LaMOOStrategy
 from search.mathnas import MathNASOptions, MathNASStrategy
 from search.nsga2 import NSGA2Options, NSGA2Strategy
+from search.pymoo_ea import ALGORITHMS, PymooOptions, PymooStrategy
 from search.qehvi import QEHVIOptions, QEHVIStrategy
 from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
 
 A = TypeVar("A", bound=Hashable)
-STRATEGIES = ("random", "nsga2", "qehvi", "lamoo", "mathnas")
+STRATEGIES = ("random", "nsga2", "qehvi", "cmaes", "lamoo", "pymoo", "mathnas")
+"""Base names; ``lamoo-<sampler>`` (``SAMPLERS``) and ``pymoo-<algorithm>`` (``ALGORITHMS``)
+name a variant, and ``pymoo`` alone is ``pymoo-nsga2``."""
 
 
 def make_strategy(
@@ -31,13 +35,17 @@ def make_strategy(
     nsga2: NSGA2Options | None = None,
     qehvi: QEHVIOptions | None = None,
     lamoo: LaMOOOptions | None = None,
+    cmaes: CMAESOptions | None = None,
+    pymoo: PymooOptions | None = None,
     mathnas: MathNASOptions | None = None,
 ) -> BaseStrategy[A]:
     """A fresh strategy.
 
     ``name`` is one of ``STRATEGIES``, or ``lamoo-<sampler>`` as a shorthand for
-    ``lamoo`` with ``LaMOOOptions(sampler=<sampler>)``. Only the options of the chosen strategy
-    are used (LaMOO's ``qehvi``/``evolution`` samplers read ``lamoo.qehvi``/``lamoo.nsga2``).
+    ``lamoo`` with ``LaMOOOptions(sampler=<sampler>)``, or ``pymoo-<algorithm>`` (one of
+    :data:`search.pymoo_ea.ALGORITHMS`). Only the options of the chosen strategy are used
+    (LaMOO's ``qehvi``/``evolution``/``cmaes`` samplers read ``lamoo.qehvi``/``lamoo.nsga2``/
+    ``lamoo.cmaes``).
     The codec is checked to yield a feasible point
     (:class:`~search.errors.InfeasibleBudgetError` otherwise).
 
@@ -69,9 +77,11 @@ def make_strategy(
                 f"known_objectives.columns {known_objectives.columns} must be distinct indices "
                 f"in [0, {num_objectives}) leaving at least one unknown objective"
             )
-    base, _, sampler = name.partition("-")
-    if base not in STRATEGIES or (sampler and base != "lamoo"):
-        allowed = [*STRATEGIES, "lamoo-random", "lamoo-evolution", "lamoo-qehvi"]
+    base, _, variant = name.partition("-")
+    variants = {"lamoo": SAMPLERS, "pymoo": tuple(ALGORITHMS)}
+    if base not in STRATEGIES or (variant and variant not in variants.get(base, ())):
+        allowed = [*STRATEGIES]
+        allowed += [f"{b}-{v}" for b, names in variants.items() for v in names]
         raise UnknownStrategyError(f"strategy {name!r} is not one of {allowed}")
     codec.sample(np.random.default_rng(seed), 1)  # raises InfeasibleBudgetError early
     if base == "random":
@@ -80,10 +90,14 @@ def make_strategy(
         return NSGA2Strategy(codec, ref_point, seed, num_init, nsga2)
     if base == "qehvi":
         return QEHVIStrategy(codec, ref_point, seed, num_init, known_objectives, qehvi)
+    if base == "cmaes":
+        return CMAESStrategy(codec, ref_point, seed, num_init, cmaes)
+    if base == "pymoo":
+        return PymooStrategy(codec, ref_point, seed, num_init, pymoo, variant or "nsga2")
     if base == "mathnas":
         known = known_objectives.columns if known_objectives is not None else ()
         return MathNASStrategy(codec, ref_point, seed, num_init, mathnas, known)
     options = lamoo or LaMOOOptions()
-    if sampler:
-        options = dataclasses.replace(options, sampler=sampler)  # type: ignore[arg-type]
+    if variant:
+        options = dataclasses.replace(options, sampler=variant)  # type: ignore[arg-type]
     return LaMOOStrategy(codec, ref_point, seed, num_init, known_objectives, options)

@@ -79,6 +79,8 @@ PRESETS: dict[str, set[str]] = {
     "strategy/qehvi": {"strategy"},
     "strategy/random": {"strategy"},
     "strategy/mathnas": {"strategy"},
+    "strategy/cmaes": {"strategy"},
+    "strategy/pymoo": {"strategy"},
     "executor/local": {"kind"},
     "executor/ray": {"kind"},
     "few_shot/choices": {"kind", "parent"},

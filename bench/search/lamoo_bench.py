@@ -48,6 +48,8 @@ PROBLEMS = (
     "nb201-flops",
     "nbmacro-supernet",
     "cifar-supernet",
+    "nb201-iclr",
+    "dtlz7",
 )
 ON_REQUEST = ("nbmacro-flops", "nb201-params-onehot", "nb201-flops-onehot", "nbmacro-flops-onehot")
 RESULTS_DIR = Path(__file__).parents[1] / "results"
@@ -70,6 +72,11 @@ VARIANTS: dict[str, Variant] = {
     "lamoo-random": Variant("lamoo-random"),
     "lamoo-evolution": Variant("lamoo-evolution"),
     "lamoo-qehvi": Variant("lamoo-qehvi"),
+    "cmaes": Variant("cmaes"),
+    "lamoo-cmaes": Variant("lamoo-cmaes"),
+    "lamoo-trust": Variant("lamoo-trust"),
+    "pymoo-nsga2": Variant("pymoo-nsga2"),
+    "pymoo-nsga3": Variant("pymoo-nsga3"),
     # ablations of the qehvi sampler (continuous problems; "pool" runs anywhere)
     "lamoo-qehvi-strict": Variant("lamoo-qehvi", lamoo={"region_mode": "strict"}),
     "lamoo-qehvi-local": Variant("lamoo-qehvi", lamoo={"model": "local"}),
@@ -82,7 +89,7 @@ VARIANTS: dict[str, Variant] = {
     "lamoo-evolution-spec": Variant("lamoo-evolution", lamoo={"tree": SPEC_TREE}),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
-"""The default set; the others are ablations, on request."""
+"""The default set; the others (CMA-ES and pymoo baselines, ablations) on request."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,13 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
     if _problem_qehvi(problem, variant):
         parts.append(_problem_qehvi(problem, variant))
     if variant.factory.startswith("lamoo"):
-        parts.append(dataclasses.asdict(_options(settings, variant, problem)[1]))
+        lamoo = dataclasses.asdict(_options(settings, variant, problem)[1])
+        sampler = variant.factory.partition("-")[2] or lamoo["sampler"]  # lamoo-<sampler>
+        for owner, keys in {"cmaes": ("cmaes", "max_runs"), "trust": ("trust",)}.items():
+            if sampler != owner:  # runs cached before these samplers existed stay valid
+                for key in keys:
+                    del lamoo[key]
+        parts.append(lamoo)
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import wilcoxon
 
-BASELINES = ("random", "nsga2", "qehvi", "qehvi-pool")
+BASELINES = ("random", "nsga2", "qehvi", "qehvi-pool", "cmaes")
 ALPHA = 0.05
 """Significance level of the paired test (two-sided)."""
 
@@ -28,10 +28,17 @@ def is_lamoo(name: str) -> bool:
     return name.startswith("lamoo-")
 
 
+def is_challenger(name: str) -> bool:
+    """Strategies compared with every baseline: LaMOO variants and the pymoo EAs (whose inner
+    baseline is the hand-written NSGA-II)."""
+    return is_lamoo(name) or name.startswith("pymoo-")
+
+
 def inner_baseline(name: str) -> str:
     """The baseline a LaMOO variant wraps: ``lamoo-random`` -> ``random``, ``lamoo-evolution``
     -> ``nsga2``, ``lamoo-qehvi-pool`` -> ``qehvi-pool``, any other ``lamoo-qehvi*`` ->
-    ``qehvi``.
+    ``qehvi``, ``lamoo-cmaes`` -> ``cmaes``; a pymoo EA -> ``nsga2`` (the hand-written one);
+    a sampler with no stand-alone strategy (``lamoo-trust``) -> ``random``.
 
     Example:
         >>> inner_baseline("lamoo-qehvi-strict")
@@ -39,8 +46,11 @@ def inner_baseline(name: str) -> str:
     """
     if name == "lamoo-qehvi-pool":
         return "qehvi-pool"
+    if name.startswith("pymoo-"):
+        return "nsga2"
     sampler = name.removeprefix("lamoo-").split("-")[0]
-    return {"random": "random", "evolution": "nsga2", "qehvi": "qehvi"}[sampler]
+    inner = {"random": "random", "evolution": "nsga2", "qehvi": "qehvi", "cmaes": "cmaes"}
+    return inner.get(sampler, "random")
 
 
 def _curves(runs: list[dict[str, Any]]) -> dict[str, dict[str, np.ndarray]]:
@@ -121,7 +131,7 @@ def summarise(runs: list[dict[str, Any]], max_hv: dict[str, float | None]) -> di
                 row["final_log10_gap_mean"] = float(np.log10(gap).mean())
             rows[name] = row
         pairs = {}
-        for lamoo in filter(is_lamoo, by_strategy):
+        for lamoo in filter(is_challenger, by_strategy):
             for base in BASELINES:
                 if base not in by_strategy:
                     continue

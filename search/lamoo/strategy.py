@@ -5,6 +5,22 @@ samples, selects a root-to-leaf path, and asks the inner sampler (``random``, ``
 ``qehvi``) for points that every SVM on the path accepts. When the region yields too few fresh
 points within bounded tries, the deepest cut is dropped (relaxed) and ``last_note`` says so.
 
+The ``cmaes`` sampler keeps persistent CMA-ES runs (:mod:`search.cma_es`). The tree is rebuilt
+at every ask, so a run belongs to a region by where it is: the selected leaf continues the
+most advanced run whose mean its region accepts (the run that lives there), else a new run
+starts at the mean of the leaf's best samples with their spread as step size. Draws are kept
+inside the region; a run that cannot place points there any more, or whose stopping rules
+fired, is replaced by a new one from the leaf's samples. A run gets one batch per visit, so its
+generation (``cmaes.population_size`` None) is the library's default rounded *down* to a
+multiple of the batch (at least one batch: 5 for d <= 7 and q = 5, 10 at d = 30): it is told
+after that many visits. At most ``max_runs`` runs are kept (the least recently used goes). The runs
+are part of ``state_dict``.
+
+The ``trust`` sampler proposes inside a TuRBO-style trust region (:mod:`search.lamoo.trust`)
+around the selected leaf's best sample, intersected with the region; the box grows after
+batches that raised the hypervolume and shrinks after batches that did not (its state is part
+of ``state_dict``).
+
 The ``qehvi`` sampler, by ``qehvi.acquisition`` (resolved as for the plain qEHVI strategy):
 
 * ``pool``: the best of a discrete candidate pool drawn inside the region (categorical spaces);
@@ -29,20 +45,29 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from botorch.models.model import Model
 
+from search.cma_es import (
+    CMAESOptions,
+    CMAESRun,
+    default_population_size,
+    leaf_sigma,
+    start_run,
+)
 from search.codec import SpaceCodec
 from search.errors import InvalidOptionError, UnknownStrategyError
 from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
+from search.lamoo.trust import TrustRegion, TrustRegionOptions
 from search.nsga2 import NSGA2Options, nsga2_offspring
-from search.pareto import non_dominated_mask
+from search.pareto import hypervolume, non_dominated_mask
+from search.population import best_rows, told_lookup
 from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
 from search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
-SAMPLERS = ("random", "evolution", "qehvi")
+SAMPLERS = ("random", "evolution", "qehvi", "cmaes", "trust")
 SELECT_RULES = {"leaf": "leaf", "path": "path", "mcts": "path"}
 REGION_MODES = ("seeded", "strict")
 MODELS = ("global", "local")
-Sampler = Literal["random", "evolution", "qehvi"]
+Sampler = Literal["random", "evolution", "qehvi", "cmaes", "trust"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,9 @@ class LaMOOOptions:
         rejection_rounds: bounded rounds of random draws filtered by the region.
         growth_rounds: bounded rounds of mutations of the region's samples, filtered too.
         nsga2: options of the ``evolution`` sampler.
+        cmaes: options of the ``cmaes`` sampler (persistent CMA-ES runs in the regions).
+        max_runs: the most CMA-ES runs the ``cmaes`` sampler keeps.
+        trust: options of the ``trust`` sampler (a TuRBO-style box in the region).
         qehvi: options of the ``qehvi`` sampler (pool or continuous seeds drawn inside the
             region; ``qehvi.acquisition`` chooses, see the module docstring).
         region_mode: ``seeded`` or ``strict``, how a continuous ``qehvi`` sampler treats the
@@ -73,6 +101,9 @@ class LaMOOOptions:
     rejection_rounds: int = 20
     growth_rounds: int = 20
     nsga2: NSGA2Options = field(default_factory=NSGA2Options)
+    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
+    max_runs: int = 8
+    trust: TrustRegionOptions = field(default_factory=TrustRegionOptions)
     qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
     region_mode: Literal["seeded", "strict"] = "seeded"
     model: Literal["global", "local"] = "global"
@@ -91,6 +122,8 @@ class LaMOOOptions:
             )
         if self.model not in MODELS:
             raise UnknownStrategyError(f"model {self.model!r} is not one of {MODELS}")
+        if self.max_runs < 1:
+            raise InvalidOptionError(f"max_runs must be >= 1, got {self.max_runs}")
         if self.local_min_samples < 2:
             raise InvalidOptionError(
                 f"local_min_samples must be >= 2 (a GP needs data), got {self.local_min_samples}"
@@ -137,6 +170,10 @@ class LaMOOStrategy(BaseStrategy[A]):
         self.last_path: list[int] = []
         self.last_relaxed_levels = 0
         self.last_model_node = 0
+        self.leaf_runs: dict[str, CMAESRun] = {}
+        self._last_started: str | None = None
+        self._last_note_extra = ""
+        self.trust_region = TrustRegion(self.lamoo.trust)
 
     @property
     def last_model(self) -> Model | None:
@@ -147,16 +184,39 @@ class LaMOOStrategy(BaseStrategy[A]):
         known = self.known_objectives.columns if self.known_objectives else ()
         return {**super()._state_settings(), "lamoo": asdict(self.lamoo), "known": list(known)}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus, for the ``cmaes`` sampler, its CMA-ES runs (``leaf_runs``)."""
+        state = super().state_dict()
+        if self.leaf_runs:
+            state["leaf_runs"] = {key: run.state() for key, run in sorted(self.leaf_runs.items())}
+        if self.lamoo.sampler == "trust":
+            state["trust_region"] = self.trust_region.state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("leaf_runs", {}) if isinstance(state, dict) else {}
+        runs = {key: CMAESRun.from_state(value) for key, value in saved.items()}
+        trust = TrustRegion(self.lamoo.trust)
+        if isinstance(state, dict) and "trust_region" in state:
+            trust.load(state["trust_region"])
+        super().load_state_dict(state)
+        self.leaf_runs, self.trust_region = runs, trust
+
     def _propose(self, q: int) -> list[A]:
         archs, x, y = self._feasible_data()
         nodes = build_tree(x, y, self.ref_point, self.lamoo.tree, self.lamoo.cp)
         path = select_path(nodes, SELECT_RULES[self.lamoo.select], self._rng)  # type: ignore[arg-type]
         self.last_tree, self.last_path = nodes, path
         sampler = self.lamoo.sampler
+        self._last_started = None
         if sampler == "evolution":
             out = self._evolve_in_region(nodes, path, q, archs, y)
         elif sampler == "qehvi":
             out = self._qehvi_in_region(nodes, path, q, archs, x, y)
+        elif sampler == "cmaes":
+            out = self._cmaes_in_region(nodes, path, q, archs, x, y)
+        elif sampler == "trust":
+            out = self._trust_in_region(nodes, path, q, archs, x, y)
         else:
             out = self._sample_region(nodes, path, q, q, archs, y, 0.0)
         leaf = nodes[path[-1]]
@@ -164,6 +224,8 @@ class LaMOOStrategy(BaseStrategy[A]):
             f"{self.name}: node {leaf.index} (n={leaf.samples.size}, depth {len(path) - 1}, "
             f"{len(nodes)} nodes), relaxed {self.last_relaxed_levels} level(s)"
         )
+        if sampler in ("cmaes", "trust"):
+            self._last_note += self._last_note_extra
         if sampler == "qehvi" and self.lamoo.model == "local":
             node = nodes[self.last_model_node]
             self._last_note += f", local GP on node {node.index} (n={node.samples.size})"
@@ -292,3 +354,130 @@ class LaMOOStrategy(BaseStrategy[A]):
             taken = set(children)
             children += [a for a in rest if a not in taken]
         return children[:q]
+
+    def _cmaes_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        q: int,
+        archs: list[A],
+        x: np.ndarray,
+        y: np.ndarray,
+    ) -> list[A]:
+        """The ``cmaes`` sampler: the run living in the leaf's region (or a new one), its draws
+        kept in the region; a new run when it places too few there; then random points in the
+        region (relaxing if needed)."""
+        leaf = nodes[path[-1]]
+        options = self.lamoo.cmaes
+        lookup = told_lookup(archs, y)
+
+        def accept(x: np.ndarray) -> np.ndarray:
+            return region_accepts(leaf.cuts, x)
+
+        key = self._resident_run(accept)
+        out: list[A] = []
+        if leaf.samples.size == 0:  # nothing told yet: random points (in the whole space)
+            self._last_note_extra = ", no CMA-ES run (no samples)"
+            return self._fill_in_region(nodes, path, out, q, archs, y)
+        for attempt in range(2):  # the resident run, then (if short or stopped) a new one
+            if key is None or self.leaf_runs[key].stopped or attempt == 1:
+                if attempt == 1 and key == self._last_started:
+                    break  # the new run was already tried
+                key = self._start_leaf_run(x[leaf.samples], y[leaf.samples], q)
+            run = self.leaf_runs[key]
+            run.last_used = len(archs)
+            out += run.propose(
+                q - len(out),
+                self._codec,
+                self._fresh,
+                lookup,
+                self.ref_point,
+                options.max_draws,
+                accept,
+                out,
+            )
+            if len(out) >= q:
+                break
+        self._last_note_extra = f", CMA-ES {key} (generation {run.cma.generation})"
+        return self._fill_in_region(nodes, path, out, q, archs, y)
+
+    def _resident_run(self, accept: Accept) -> str | None:
+        """The run whose mean the region accepts, most generations first (then oldest)."""
+        inside = [
+            key
+            for key, run in self.leaf_runs.items()
+            if not run.stopped and accept(run.mean[None])[0]
+        ]
+        if not inside:
+            return None
+        return max(inside, key=lambda k: (self.leaf_runs[k].cma.generation, -int(k[3:])))
+
+    def _start_leaf_run(self, x: np.ndarray, y: np.ndarray, q: int) -> str:
+        """A new run from a leaf's samples (``x`` ``(n, d)``, ``y`` ``(n, m)``); the least
+        recently used run goes when ``max_runs`` are kept."""
+        options = self.lamoo.cmaes
+        size = options.population_size or default_population_size(self._codec.dim, q, False)
+        run = start_run(x, y, self.ref_point, leaf_sigma(x, options), size, self._rng)
+        if len(self.leaf_runs) >= self.lamoo.max_runs:
+            oldest = min(self.leaf_runs, key=lambda k: (self.leaf_runs[k].last_used, int(k[3:])))
+            del self.leaf_runs[oldest]
+        number = 1 + max((int(k[3:]) for k in self.leaf_runs), default=-1)
+        key = self._last_started = f"run{number}"
+        self.leaf_runs[key] = run
+        return key
+
+    def _trust_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        q: int,
+        archs: list[A],
+        x: np.ndarray,
+        y: np.ndarray,
+    ) -> list[A]:
+        """The ``trust`` sampler: candidates in the trust region around the leaf's best sample
+        that the region accepts (bounded rounds; the best ``q`` by qLogNEHVI for
+        ``pick="gp"``), then random points in the region."""
+        leaf = nodes[path[-1]]
+        region = self.trust_region
+        hypervolume_now = hypervolume(y, self.ref_point)
+        region.observe(hypervolume_now)
+        out: list[A] = []
+        wanted = self.lamoo.qehvi.pool_size if self.lamoo.trust.pick == "gp" else q
+        if leaf.samples.size:
+            best = leaf.samples[best_rows(y[leaf.samples], self.ref_point, 1)[0]]
+            for _ in range(self.lamoo.rejection_rounds):
+                candidates = region.candidates(x[best], self._rng)
+                inside = region_accepts(leaf.cuts, candidates)
+                fresh = self._fresh(self._codec.decode(candidates[inside]), out)
+                out += fresh[: wanted - len(out)]
+                if len(out) >= wanted:
+                    break
+        if self.lamoo.trust.pick == "gp" and len(out) > q:
+            out = self.selector.select(out, q, archs, x, y, self._rng)
+        region.proposed(hypervolume_now, q, self._codec.dim)
+        self._last_note_extra = f", trust region side {region.length:.4g}"
+        return self._fill_in_region(nodes, path, out, q, archs, y)
+
+    def _fill_in_region(
+        self,
+        nodes: list[Node],
+        path: list[int],
+        out: list[A],
+        q: int,
+        archs: list[A],
+        y: np.ndarray,
+    ) -> list[A]:
+        """``out`` topped up to ``q`` with random points in the region (relaxing if needed;
+        ``out`` is held pending meanwhile, so none of it is drawn again)."""
+        self.last_relaxed_levels = 0
+        missing = q - len(out)
+        if missing <= 0:
+            return out[:q]
+        held = set(out) - self._pending
+        self._pending.update(held)
+        try:
+            rest = self._sample_region(nodes, path, missing, missing, archs, y, 0.0)
+        finally:
+            self._pending.difference_update(held)
+        return out + rest

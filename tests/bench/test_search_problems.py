@@ -30,7 +30,7 @@ from bench.search.problems import (
     nbmacro_dir,
     nbmacro_problem,
 )
-from search import LaMOOOptions, hypervolume
+from search import CMAESOptions, LaMOOOptions, hypervolume
 from supernet.nbmacro import canonical_code
 
 TABLE = nbmacro_dir() / NBMACRO_TABLE
@@ -261,6 +261,18 @@ def test_a_changed_lamoo_default_invalidates_the_cached_runs(monkeypatch) -> Non
     monkeypatch.setattr(lamoo_bench, "LaMOOOptions", functools.partial(LaMOOOptions, cp=0.5))
     assert fp(QUICK, variant["random"]) == before["random"]  # no LaMOO option in it
     assert fp(QUICK, variant["lamoo-random"]) != before["lamoo-random"]
+
+
+def test_a_sampler_s_own_options_reach_its_fingerprint_only(monkeypatch) -> None:
+    variant, fp = lamoo_bench.VARIANTS, lamoo_bench.fingerprint
+    names = ("lamoo-random", "lamoo-cmaes", "lamoo-trust")
+    before = {name: fp(QUICK, variant[name]) for name in names}
+    changed = functools.partial(LaMOOOptions, cmaes=CMAESOptions(sigma0=0.3), max_runs=3)
+    monkeypatch.setattr(lamoo_bench, "LaMOOOptions", changed)
+    after = {name: fp(QUICK, variant[name]) for name in names}
+    assert after["lamoo-cmaes"] != before["lamoo-cmaes"]
+    assert after["lamoo-random"] == before["lamoo-random"]  # cached runs stay valid
+    assert after["lamoo-trust"] == before["lamoo-trust"]
 
 
 def test_region_quality_compares_the_region_with_the_space_and_its_samples() -> None:

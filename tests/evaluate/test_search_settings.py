@@ -42,16 +42,27 @@ def test_bad_settings(overrides, error, message) -> None:
         _settings(Budget(), **overrides)
 
 
-@pytest.mark.parametrize("strategy", ["lamoo", "random", "nsga2", "qehvi"])
+@pytest.mark.parametrize("strategy", ["lamoo", "random", "nsga2", "qehvi", "cmaes", "pymoo"])
 def test_every_strategy_config_gives_typed_settings(strategy) -> None:
     settings = settings_from_plain(_plain(f"strategy={strategy}", "budget.macs=2e6", "seed=3"))
-    assert settings.strategy == strategy and settings.seed == 3
+    assert settings.strategy == {"pymoo": "pymoo-nsga2"}.get(strategy, strategy)
+    assert settings.seed == 3
     assert settings.budget == Budget(macs=2e6) and settings.objectives == ("accuracy", "macs")
 
 
 def test_strategy_sections_become_their_options() -> None:
     settings = settings_from_plain(_plain("strategy.lamoo.tree.max_nodes=7"))
     assert settings.lamoo.tree.max_nodes == 7
+    settings = settings_from_plain(_plain("strategy=lamoo", "strategy.lamoo.cmaes.sigma0=0.3"))
+    assert settings.lamoo.cmaes.sigma0 == 0.3
+    settings = settings_from_plain(
+        _plain("strategy.lamoo.sampler=trust", "strategy.lamoo.trust.pick=gp")
+    )
+    assert settings.lamoo.sampler == "trust" and settings.lamoo.trust.pick == "gp"
+    settings = settings_from_plain(_plain("strategy=cmaes", "strategy.cmaes.population_size=12"))
+    assert settings.cmaes.population_size == 12
+    settings = settings_from_plain(_plain("strategy=pymoo", "strategy.name=pymoo-nsga3"))
+    assert settings.strategy == "pymoo-nsga3" and settings.pymoo.population_size == 20
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,10 @@ CASES = {
     "nsga2": (30, 17),
     "lamoo-random": (30, 17),
     "lamoo-evolution": (30, 17),
+    "cmaes": (30, 17),
+    "lamoo-cmaes": (30, 17),
+    "pymoo-nsga2": (30, 17),
+    "pymoo-nsga3": (30, 17),
     "qehvi": (20, 11),
     "lamoo-qehvi": (20, 11),
 }

@@ -106,8 +106,10 @@ def test_infeasible_budget_raises_clear_error() -> None:
 
 
 def test_unknown_strategy_name() -> None:
-    with pytest.raises(UnknownStrategyError, match="lamoo-qehvi"):
-        make_strategy("cmaes", box3(), ZDT_REF, 2)
+    with pytest.raises(UnknownStrategyError, match=r"lamoo-qehvi.*lamoo-cmaes.*pymoo-nsga2"):
+        make_strategy("annealing", box3(), ZDT_REF, 2)
+    with pytest.raises(UnknownStrategyError, match="lamoo-cmaes"):
+        make_strategy("lamoo-annealing", box3(), ZDT_REF, 2)
 
 
 def test_qehvi_never_models_known_objectives() -> None:
