@@ -16,6 +16,10 @@ multiple of the batch (at least one batch: 5 for d <= 7 and q = 5, 10 at d = 30)
 after that many visits. At most ``max_runs`` runs are kept (the least recently used goes). The runs
 are part of ``state_dict``.
 
+The ``blockmodel`` sampler draws candidates in the region and keeps those the block model
+(:mod:`search.blockmodel`, fitted on every told sample) predicts best: the partition chooses
+the region, the model chooses inside it (a space made of blocks only).
+
 The ``trust`` sampler proposes inside a TuRBO-style trust region (:mod:`search.lamoo.trust`)
 around the selected leaf's best sample, intersected with the region; the box grows after
 batches that raised the hypervolume and shrinks after batches that did not (its state is part
@@ -45,6 +49,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from botorch.models.model import Model
 
+from search.blockmodel import fit_block_model
 from search.cma_es import (
     CMAESOptions,
     CMAESRun,
@@ -53,21 +58,25 @@ from search.cma_es import (
     start_run,
 )
 from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, UnknownStrategyError
+from search.errors import BlockModelError, InvalidOptionError, UnknownStrategyError
 from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
 from search.lamoo.trust import TrustRegion, TrustRegionOptions
+from search.mathnas import BlockCodec
 from search.nsga2 import NSGA2Options, nsga2_offspring
 from search.pareto import hypervolume, non_dominated_mask
 from search.population import best_rows, told_lookup
 from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
 from search.strategy import Accept, BaseStrategy, KnownObjectives
 
+BLOCKMODEL_POOL = 200
+"""Candidates the ``blockmodel`` sampler draws in the region before the model picks."""
+
 A = TypeVar("A", bound=Hashable)
-SAMPLERS = ("random", "evolution", "qehvi", "cmaes", "trust")
+SAMPLERS = ("random", "evolution", "qehvi", "cmaes", "trust", "blockmodel")
 SELECT_RULES = {"leaf": "leaf", "path": "path", "mcts": "path"}
 REGION_MODES = ("seeded", "strict")
 MODELS = ("global", "local")
-Sampler = Literal["random", "evolution", "qehvi", "cmaes", "trust"]
+Sampler = Literal["random", "evolution", "qehvi", "cmaes", "trust", "blockmodel"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,8 @@ class LaMOOStrategy(BaseStrategy[A]):
             out = self._cmaes_in_region(nodes, path, q, archs, x, y)
         elif sampler == "trust":
             out = self._trust_in_region(nodes, path, q, archs, x, y)
+        elif sampler == "blockmodel":
+            out = self._blockmodel_in_region(nodes, path, q, archs, y)
         else:
             out = self._sample_region(nodes, path, q, q, archs, y, 0.0)
         leaf = nodes[path[-1]]
@@ -264,6 +275,33 @@ class LaMOOStrategy(BaseStrategy[A]):
         selector, rng = self.selector, self._rng
         optimised = selector.select_continuous(seeds, q, archs, x, y, rng, fit_on, accept)
         return optimised + seeds  # the seeds fill in should a result repeat a told point
+
+    def _blockmodel_in_region(
+        self, nodes: list[Node], path: list[int], q: int, archs: list[A], y: np.ndarray
+    ) -> list[A]:
+        """The ``blockmodel`` sampler: the partition picks the region, the block model fitted
+        on every told sample picks inside it: of ``BLOCKMODEL_POOL`` candidates drawn in the
+        region (as the ``random`` sampler draws them, half mutations of its Pareto samples),
+        the ``q`` of highest predicted accuracy. Needs a codec made of blocks."""
+        pool = self._sample_region(nodes, path, BLOCKMODEL_POOL, q, archs, y, 0.5)
+        codec = self._codec
+        if not isinstance(codec, BlockCodec):
+            raise UnknownStrategyError(
+                "the blockmodel sampler needs a space made of blocks (a supernet search space); "
+                f"this codec ({type(codec).__name__}) has none: use another sampler"
+            )
+        known = self.known_objectives.columns if self.known_objectives is not None else ()
+        column = next(i for i in range(self.num_objectives) if i not in known)
+        try:
+            model = fit_block_model(
+                codec.decisions, codec.choices(self.archs), self._y[:, column], codec.fingerprint
+            )
+        except BlockModelError:
+            return pool[:q]
+        if not pool:
+            return pool
+        predicted = model.predict(codec.choices(pool))
+        return [pool[i] for i in np.argsort(-predicted, kind="stable")[:q]]
 
     def _local_node(self, nodes: list[Node], path: list[int]) -> int:
         """The deepest node on ``path`` with at least ``local_min_samples`` samples (the root
