@@ -11,7 +11,10 @@ Stages, each resumable (re-run with the same ``run_dir`` keeps finished stages):
 3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy
    (topped up with the best architectures off the front when the front is smaller), retrained
    from scratch, measured on the test split and exported; a finished one is kept.
-4. ``report.md`` (+ ``pipeline.json``): front, retrained results, rank fidelity, stage times.
+4. ``hub/`` (only with ``tiers.macs|params|latency_ms=[...]``): one architecture per tier,
+   picked by the search's block model and the exact programme, retrained, exported and
+   measured into ``hub/tier<i>/``; ``hub.json``, ``hub.md``, ``hub.png`` (:mod:`evaluate.hub`).
+5. ``report.md`` (+ ``pipeline.json``): front, retrained results, rank fidelity, stage times.
 
 The winner is the architecture with the best inherited *validation* accuracy within the budget
 (never chosen by test accuracy); its retrained test accuracy is the headline number.
@@ -20,10 +23,12 @@ Examples (shell)::
 
     nas-pipeline                                          # digits, tiny space, ~5 min on CPU
     nas-pipeline data=cifar10 data.root=/data space=cifar recipe=cifar search.budget.macs=100e6
+    nas-pipeline tiers.macs=[250e3,400e3,600e3]           # + a three-tier model hub
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -35,6 +40,7 @@ import torch
 from omegaconf import DictConfig
 
 from evaluate.executor import WorkerInfo, executor_from_plain, make_pool
+from evaluate.hub import TierSettings, tiers_from_plain
 from evaluate.report import RetrainedRow, write_report
 from evaluate.retrain import METRICS_NAME, FinishOptions
 from evaluate.search_results import SearchResult
@@ -148,8 +154,7 @@ def retrain_stage(
     accuracy, topped up with the most accurate off the front when it has fewer than ``top_k``),
     one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
     retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
-    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
-    from train.schema import build, coerce
+    from train.schema import coerce
 
     section = dict(plain["retrain"])
     top_k = coerce(section.pop("top_k", PipelineRetrainOptions.top_k), int, "retrain.top_k")
@@ -162,32 +167,12 @@ def retrain_stage(
             search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs)
         )
         front = by_accuracy[:top_k]
-    data_cfg = build(DataConfig, plain["data"], "data")
-    recipe = recipe_from_config(plain["recipe"])
-    jobs = []
-    for rank, scored in enumerate(front, start=1):
-        target = run_dir / f"rank{rank}"
-        if not (target / METRICS_NAME).exists():
-            settings = {
-                **{name: plain[name] for name in COMMON},
-                **section,
-                "resume": (target / LAST_NAME).exists(),
-            }
-            options, finish = retrain_settings_from_plain(
-                settings, {**plain, "arch": str(scored.arch)}
-            )
-            jobs.append(
-                RetrainJob(rank, len(front), scored.arch, search_result.space, data_cfg, recipe,
-                           target, options, finish)
-            )  # fmt: skip
-    executor = executor_from_plain(plain.get("executor"))
-    if jobs:
-        device = coerce(plain["device"], str, "device")
-        threads = coerce(
-            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
-        )
-        with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
-            pool.map(retrain_job, jobs, None)
+    run_retrains(
+        plain,
+        search_result.space,
+        [("rank", rank, len(front), scored.arch, run_dir / f"rank{rank}")
+         for rank, scored in enumerate(front, start=1)],
+    )  # fmt: skip
     return [
         RetrainedRow(
             rank,
@@ -197,6 +182,43 @@ def retrain_stage(
         )
         for rank, scored in enumerate(front, start=1)
     ]
+
+
+RetrainEntry = tuple[str, int, int, ArchConfig, Path]
+"""One retraining: label (``rank``, ``tier``), its number, how many, the arch, its folder."""
+
+
+def run_retrains(plain: dict[str, Any], space: SearchSpace, entries: list[RetrainEntry]) -> None:
+    """Retrain, test and export each entry that has no ``metrics.json`` yet (one that has a
+    ``last.pt`` resumes), on the pipeline's executor: one after another, or with
+    ``executor=local``/``ray`` in parallel on its workers (on CUDA one GPU each)."""
+    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+    from train.schema import build, coerce
+
+    section = {k: v for k, v in dict(plain["retrain"]).items() if k != "top_k"}
+    data_cfg = build(DataConfig, plain["data"], "data")
+    recipe = recipe_from_config(plain["recipe"])
+    jobs = []
+    for label, number, of, arch, target in entries:
+        if not (target / METRICS_NAME).exists():
+            settings = {
+                **{name: plain[name] for name in COMMON},
+                **section,
+                "resume": (target / LAST_NAME).exists(),
+            }
+            options, finish = retrain_settings_from_plain(settings, {**plain, "arch": str(arch)})
+            jobs.append(
+                RetrainJob(number, of, arch, space, data_cfg, recipe, target, options, finish,
+                           label)
+            )  # fmt: skip
+    executor = executor_from_plain(plain.get("executor"))
+    if jobs:
+        device = coerce(plain["device"], str, "device")
+        threads = coerce(
+            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
+        )
+        with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
+            pool.map(retrain_job, jobs, None)
 
 
 @dataclass(frozen=True)
@@ -212,6 +234,7 @@ class RetrainJob:
     target: Path
     options: RetrainOptions
     finish: FinishOptions
+    label: str = "rank"
 
 
 def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
@@ -219,10 +242,97 @@ def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
     in this process with the serial executor)."""
     from evaluate.retrain import retrain_and_export
 
-    print(f"retrain rank {job.rank}/{job.of}: {job.arch}", flush=True)
+    print(f"retrain {job.label} {job.rank}/{job.of}: {job.arch}", flush=True)
     retrain_and_export(
         job.arch, job.space, job.data, job.recipe, job.target, job.options, job.finish
     )
+
+
+TIER_RESULT = "hub_tier.json"
+"""A finished tier: written once its export's latency is measured (a resumed hub keeps it)."""
+
+
+def hub_stage(
+    plain: dict[str, Any],
+    tiers: TierSettings,
+    search_result: SearchResult,
+    supernet_dir: Path,
+    run_dir: Path,
+) -> dict[str, Any]:
+    """The model hub (:mod:`evaluate.hub`): pick one architecture per tier with the search's
+    block model and the exact programme, retrain and export each into ``tier<i>/`` on the
+    executor, measure each export's latency and write hub.json, hub.md and hub.png. A tier with
+    ``hub_tier.json`` is kept; returns what hub.json holds."""
+    from evaluate.hub import MeasureSettings, TierPicker, measure_export, tier_row
+    from evaluate.hub_report import write_hub
+    from evaluate.latency_table import LatencyPredictor
+    from evaluate.retrain import EXPORT_DIR, retrain_settings_from_plain
+    from evaluate.search_results import fit_search_model
+    from supernet import CostModel
+    from train.checkpoint import load_supernet
+    from train.schema import coerce
+
+    space = search_result.space
+    num_classes = load_supernet(supernet_dir, map_location="cpu").num_classes
+    model = fit_search_model(space, search_result.rows)
+    _, finish = retrain_settings_from_plain(dict(plain["retrain"]), {})
+    table = plain["search"].get("latency_table")
+    predictor = LatencyPredictor.load(table, space, num_classes) if table else None
+    if predictor is not None:
+        measure = MeasureSettings.of_table(
+            predictor.table.header, finish.latency_warmup, finish.latency_repeats
+        )
+    else:
+        threads = coerce(plain.get("num_threads"), int | None, "num_threads") or 1
+        measure = MeasureSettings.cpu(threads, finish.latency_warmup, finish.latency_repeats)
+    picker = TierPicker(
+        search_result,
+        CostModel(space, num_classes),
+        model,
+        predictor.predict_ms if predictor is not None else None,
+    )
+    picks = picker.pick(tiers)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    finished: dict[int, dict[str, Any]] = {}
+    for pick in picks:
+        done = run_dir / f"tier{pick.tier}" / TIER_RESULT
+        if done.is_file():
+            row = json.loads(done.read_text())
+            if row["arch_str"] == str(pick.arch):  # the same pick: keep it
+                finished[pick.tier] = row
+    todo = [p for p in picks if p.tier not in finished]
+    run_retrains(plain, space, [("tier", p.tier, len(picks), p.arch, run_dir / f"tier{p.tier}")
+                                for p in todo])  # fmt: skip
+    for pick in todo:
+        folder = run_dir / f"tier{pick.tier}"
+        stats = measure_export(folder / EXPORT_DIR, measure)
+        metrics = json.loads((folder / METRICS_NAME).read_text())
+        export = str((folder / EXPORT_DIR).relative_to(run_dir.parent))
+        row = tier_row(pick, tiers.kind, metrics, stats, export, picker.offer_below,
+                       space.arch_to_json)  # fmt: skip
+        text = json.dumps(row, indent=1)
+        atomic_write_text(folder / TIER_RESULT, text + "\n")
+        finished[pick.tier] = json.loads(text)  # as a resumed hub reads it back
+    summary = {
+        "kind": tiers.kind,
+        "budgets": list(tiers.budgets),
+        "picked_by": (
+            f"block model (ridge over block choices, {model.num_samples} searched "
+            f"architectures, CV Kendall tau {model.cv_kendall_tau}) + exact programme"
+            if tiers.pick == "model"
+            else "the search's best inherited accuracy under each budget"
+        ),
+        "pick": tiers.pick,
+        "search_budget": search_result.summary["budget"],
+        "measured_on": {**dataclasses.asdict(measure), "describe": measure.describe()},
+        "tiers": [finished[p.tier] for p in picks],
+    }
+    write_hub(run_dir, summary, search_result.rows)
+    for row in summary["tiers"]:
+        if not row["meets_budget"]:
+            print(f"hub: tier {row['tier']} measured {row['latency_ms']['median']:.3f} ms, "
+                  f"over its budget {row['budget']:g} ms (see hub.md)", flush=True)  # fmt: skip
+    return summary
 
 
 STAGE_INPUTS = {
@@ -230,6 +340,7 @@ STAGE_INPUTS = {
     "few_shot": ("few_shot",),
     "search": ("strategy", "search"),
     "retrain": ("recipe", "retrain"),
+    "hub": ("tiers",),
 }
 """The top-level settings each stage reads; a stage also depends on every stage before it."""
 
@@ -243,6 +354,7 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     refused unless ``resume_changes`` lists them; then every stage whose inputs changed (and
     every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.
     """
+    tiers = tiers_from_plain(plain.get("tiers"), plain["search"])  # before any work
     with RunDirectory.open(
         run_dir,
         "pipeline",
@@ -261,7 +373,13 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             )
         result = timer.run("search", search_stage, plain, searched, run_dir / "search")
         rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
+        hub = None
+        if tiers is not None:
+            hub = timer.run("hub", hub_stage, plain, tiers, result, supernet_dir, run_dir / "hub")
         summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
+        if hub is not None:
+            summary["hub"] = {"json": "hub/hub.json", "md": "hub/hub.md", "png": "hub/hub.png",
+                              "tiers": hub["tiers"]}  # fmt: skip
         atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
         run.finish()
     return summary
