@@ -28,8 +28,9 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from evaluate.blocks import CostFn, SpaceBlocks
@@ -41,6 +42,9 @@ from search.errors import ProgrammeError
 from supernet import ArchConfig, CostModel
 from supernet.errors import ConfigError
 from train.schema import check_keys, coerce
+
+if TYPE_CHECKING:
+    from evaluate.latency_table import LatencyPredictor
 
 TIER_KINDS = ("macs", "params", "latency_ms")
 """What a tier bounds: exact MACs, exact params, or predicted latency (ms, needs a table)."""
@@ -57,6 +61,7 @@ class TierSettings:
     kind: str
     budgets: tuple[float, ...]
     pick: str = "model"
+    calibrate: int = 10  # whole networks that correct the latency table's sums (0: none)
 
 
 def tiers_from_plain(
@@ -74,8 +79,13 @@ def tiers_from_plain(
         supernet.errors.ConfigError: tiers.macs must be in increasing order, got [600000.0, 300000.0]; write [300000.0, 600000.0]
     """  # noqa: E501
     section = dict(section or {})
-    check_keys(section, [*TIER_KINDS, "pick"], "tiers")
+    check_keys(section, [*TIER_KINDS, "pick", "calibrate"], "tiers")
     pick = coerce(section.pop("pick", "model"), str, "tiers.pick")
+    calibrate = coerce(section.pop("calibrate", TierSettings.calibrate), int, "tiers.calibrate")
+    if calibrate == 1 or calibrate < 0:
+        raise ConfigError(
+            f"tiers.calibrate is {calibrate}; 0 (the table's plain sums) or at least 2 networks"
+        )
     if pick not in TIER_PICKS:
         raise ConfigError(f"tiers.pick is {pick!r}; allowed: {list(TIER_PICKS)}")
     given = [kind for kind in TIER_KINDS if section.get(kind) not in (None, [])]
@@ -111,7 +121,7 @@ def tiers_from_plain(
             f"search.budget.{kind}={float(bound):g}, where the search evaluated nothing; raise "
             f"search.budget.{kind} to at least {budgets[-1]:g} or drop the tier"
         )
-    return TierSettings(kind, budgets, pick)
+    return TierSettings(kind, budgets, pick, calibrate)
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,10 @@ class TierPick:
 
 class TierPicker:
     """Picks tiers over a search's result: its block model and the exact programme under each
-    tier's bound and the search's budget (MACs, params and, with a predictor, latency)."""
+    tier's bound and ``search_budget`` (default the search's: MACs, params and, with a
+    predictor, latency). ``latency`` is also what the rows' ``latency_ms`` were predicted by
+    (a corrected predictor comes with rows re-predicted and the search's latency bound left
+    out, since that bound was in the table's plain sums)."""
 
     def __init__(
         self,
@@ -138,6 +151,7 @@ class TierPicker:
         cost_model: CostModel,
         model: BlockModel,
         latency: CostFn | None = None,
+        search_budget: Budget | None = None,
     ) -> None:
         self.result, self.cost_model, self.model, self.latency = result, cost_model, model, latency
         oracles: list[CostFn] = [
@@ -147,7 +161,7 @@ class TierPicker:
         if latency is not None:
             oracles.append(latency)
         self.blocks = SpaceBlocks(result.space, oracles)
-        self.search_budget = Budget(**result.summary["budget"])
+        self.search_budget = search_budget or Budget(**result.summary["budget"])
 
     def budgets(self, kind: str, bound: float) -> list[float | None]:
         """Per oracle: the search's bound, with ``kind``'s tightened to ``bound``."""
@@ -278,20 +292,50 @@ class MeasureSettings:
 
 def measure_export(export_dir: Path, settings: MeasureSettings) -> LatencyStats:
     """Latency of the exported model in ``export_dir`` as ``settings`` say."""
-    from evaluate.latency_table import measure_onnx_latency_ms
     from evaluate.load import load_exported
 
     exported = load_exported(export_dir)
-    size = exported.arch.resolution
-    shape = (settings.batch_size, 3, size, size)
+    return measure_model(exported.model, exported.arch.resolution, settings)
+
+
+def measure_model(
+    model: torch.nn.Module, resolution: int, settings: MeasureSettings
+) -> LatencyStats:
+    """Latency of ``model`` on ``(batch, 3, resolution, resolution)`` inputs as ``settings``
+    say (torch, or an ONNX Runtime session of the model)."""
+    from evaluate.latency_table import measure_onnx_latency_ms
+
+    shape = (settings.batch_size, 3, resolution, resolution)
     with _threads(settings.num_threads):
         if settings.runtime == "onnxruntime":
             return measure_onnx_latency_ms(
-                exported.model, shape, settings.num_threads, settings.warmup, settings.repeats
+                model, shape, settings.num_threads, settings.warmup, settings.repeats
             )
-        return measure_latency_ms(
-            exported.model, shape, settings.device, settings.warmup, settings.repeats
-        )
+        return measure_latency_ms(model, shape, settings.device, settings.warmup, settings.repeats)
+
+
+def calibrate(
+    predictor: LatencyPredictor, settings: MeasureSettings, count: int, seed: int
+) -> LatencyPredictor:
+    """The predictor corrected to whole networks: ``count`` architectures drawn uniformly from
+    the space (``seed``), built with random weights, measured as ``settings`` say, and
+    :meth:`~evaluate.latency_table.LatencyPredictor.fit_correction` fitted on them (a block
+    timed alone runs faster than inside a network, so the plain table sum runs low)."""
+    from supernet.static import build_static
+
+    space = predictor.space
+    rng = np.random.default_rng(seed)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(count)))
+    generator_state = torch.random.get_rng_state()
+    measured = []
+    try:
+        torch.manual_seed(seed)  # random weights only; the caller's state is restored below
+        for arch in archs:
+            net = build_static(space, arch, predictor.num_classes).eval()
+            measured.append((arch, measure_model(net, arch.resolution, settings).median_ms))
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return predictor.fit_correction(measured)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ def hub_markdown(summary: Mapping[str, Any]) -> str:
         "",
         f"Latency measured on {summary['measured_on']['describe']}.",
         f"Picked by: {summary['picked_by']}.",
+        *_correction_line(summary.get("latency_correction")),
         "",
         "| tier | budget | test top-1 (%) | predicted acc. (%) | MACs (M) | params (M) "
         "| predicted ms | measured ms (median / p90) | within budget | export |",
@@ -81,6 +82,16 @@ def hub_markdown(summary: Mapping[str, Any]) -> str:
                 f"{t['latency_ms']['median']:.3f} ms: not shipped as within budget; {instead}."
             )
     return "\n".join(lines) + "\n"
+
+
+def _correction_line(correction: Mapping[str, Any] | None) -> list[str]:
+    if not correction:
+        return []
+    return [
+        f"Predicted latency: the table's sum corrected to whole networks, "
+        f"{correction['scale']:.3f} x sum {correction['offset']:+.3f} ms, fitted on "
+        f"{correction['networks']} networks with random weights measured as above."
+    ]
 
 
 def plot_hub(summary: Mapping[str, Any], rows: Sequence[Any], path: Path) -> Path:

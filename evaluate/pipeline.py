@@ -28,7 +28,6 @@ Examples (shell)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -40,7 +39,8 @@ import torch
 from omegaconf import DictConfig
 
 from evaluate.executor import WorkerInfo, executor_from_plain, make_pool
-from evaluate.hub import TierSettings, tiers_from_plain
+from evaluate.hub import tiers_from_plain
+from evaluate.hub_stage import hub_stage
 from evaluate.report import RetrainedRow, write_report
 from evaluate.retrain import METRICS_NAME, FinishOptions
 from evaluate.search_results import SearchResult
@@ -248,93 +248,6 @@ def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
     )
 
 
-TIER_RESULT = "hub_tier.json"
-"""A finished tier: written once its export's latency is measured (a resumed hub keeps it)."""
-
-
-def hub_stage(
-    plain: dict[str, Any],
-    tiers: TierSettings,
-    search_result: SearchResult,
-    supernet_dir: Path,
-    run_dir: Path,
-) -> dict[str, Any]:
-    """The model hub (:mod:`evaluate.hub`): pick one architecture per tier with the search's
-    block model and the exact programme, retrain and export each into ``tier<i>/`` on the
-    executor, measure each export's latency and write hub.json, hub.md and hub.png. A tier with
-    ``hub_tier.json`` is kept; returns what hub.json holds."""
-    from evaluate.hub import MeasureSettings, TierPicker, measure_export, tier_row
-    from evaluate.hub_report import write_hub
-    from evaluate.latency_table import LatencyPredictor
-    from evaluate.retrain import EXPORT_DIR, retrain_settings_from_plain
-    from evaluate.search_results import fit_search_model
-    from supernet import CostModel
-    from train.checkpoint import load_supernet
-    from train.schema import coerce
-
-    space = search_result.space
-    num_classes = load_supernet(supernet_dir, map_location="cpu").num_classes
-    model = fit_search_model(space, search_result.rows)
-    _, finish = retrain_settings_from_plain(dict(plain["retrain"]), {})
-    table = plain["search"].get("latency_table")
-    predictor = LatencyPredictor.load(table, space, num_classes) if table else None
-    if predictor is not None:
-        measure = MeasureSettings.of_table(
-            predictor.table.header, finish.latency_warmup, finish.latency_repeats
-        )
-    else:
-        threads = coerce(plain.get("num_threads"), int | None, "num_threads") or 1
-        measure = MeasureSettings.cpu(threads, finish.latency_warmup, finish.latency_repeats)
-    picker = TierPicker(
-        search_result,
-        CostModel(space, num_classes),
-        model,
-        predictor.predict_ms if predictor is not None else None,
-    )
-    picks = picker.pick(tiers)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    finished: dict[int, dict[str, Any]] = {}
-    for pick in picks:
-        done = run_dir / f"tier{pick.tier}" / TIER_RESULT
-        if done.is_file():
-            row = json.loads(done.read_text())
-            if row["arch_str"] == str(pick.arch):  # the same pick: keep it
-                finished[pick.tier] = row
-    todo = [p for p in picks if p.tier not in finished]
-    run_retrains(plain, space, [("tier", p.tier, len(picks), p.arch, run_dir / f"tier{p.tier}")
-                                for p in todo])  # fmt: skip
-    for pick in todo:
-        folder = run_dir / f"tier{pick.tier}"
-        stats = measure_export(folder / EXPORT_DIR, measure)
-        metrics = json.loads((folder / METRICS_NAME).read_text())
-        export = str((folder / EXPORT_DIR).relative_to(run_dir.parent))
-        row = tier_row(pick, tiers.kind, metrics, stats, export, picker.offer_below,
-                       space.arch_to_json)  # fmt: skip
-        text = json.dumps(row, indent=1)
-        atomic_write_text(folder / TIER_RESULT, text + "\n")
-        finished[pick.tier] = json.loads(text)  # as a resumed hub reads it back
-    summary = {
-        "kind": tiers.kind,
-        "budgets": list(tiers.budgets),
-        "picked_by": (
-            f"block model (ridge over block choices, {model.num_samples} searched "
-            f"architectures, CV Kendall tau {model.cv_kendall_tau}) + exact programme"
-            if tiers.pick == "model"
-            else "the search's best inherited accuracy under each budget"
-        ),
-        "pick": tiers.pick,
-        "search_budget": search_result.summary["budget"],
-        "measured_on": {**dataclasses.asdict(measure), "describe": measure.describe()},
-        "tiers": [finished[p.tier] for p in picks],
-    }
-    write_hub(run_dir, summary, search_result.rows)
-    for row in summary["tiers"]:
-        if not row["meets_budget"]:
-            print(f"hub: tier {row['tier']} measured {row['latency_ms']['median']:.3f} ms, "
-                  f"over its budget {row['budget']:g} ms (see hub.md)", flush=True)  # fmt: skip
-    return summary
-
-
 STAGE_INPUTS = {
     "supernet": ("space", "data", "sampler", "distill", "optim", "schedule", "supernet", "seed"),
     "few_shot": ("few_shot",),
@@ -355,10 +268,13 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.
     """
     tiers = tiers_from_plain(plain.get("tiers"), plain["search"])  # before any work
+    # without tiers the manifest has no "tiers" key: runs from before the hub resume as they
+    # were, and a finished run takes tiers later with resume_changes=[tiers] (only hub/ is new)
+    manifest = plain if tiers is not None else {k: v for k, v in plain.items() if k != "tiers"}
     with RunDirectory.open(
         run_dir,
         "pipeline",
-        plain,
+        manifest,
         {},
         resume=True,
         resume_changes=tuple(plain.get("resume_changes") or ()),
@@ -375,7 +291,8 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
         hub = None
         if tiers is not None:
-            hub = timer.run("hub", hub_stage, plain, tiers, result, supernet_dir, run_dir / "hub")
+            hub = timer.run("hub", hub_stage, plain, tiers, result, supernet_dir, run_dir / "hub",
+                            run_retrains)  # fmt: skip
         summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
         if hub is not None:
             summary["hub"] = {"json": "hub/hub.json", "md": "hub/hub.md", "png": "hub/hub.png",

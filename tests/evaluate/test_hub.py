@@ -34,6 +34,7 @@ SEARCH = {"budget": {"macs": 600e3}, "latency_table": None}
         ({"macs": [0, 2e5]}, SEARCH, r"tiers\.macs has 0; every tier is a positive budget"),
         ({"macs": [2e5], "pick": "best"}, SEARCH, r"tiers\.pick is 'best'; allowed"),
         ({"flops": [2e5]}, SEARCH, r"flops"),
+        ({"macs": [2e5], "calibrate": 1}, SEARCH, r"tiers\.calibrate is 1; 0 .* or at least 2"),
     ],
 )
 def test_bad_tiers_are_refused_with_one_line(section, search, message) -> None:
@@ -45,7 +46,7 @@ def test_bad_tiers_are_refused_with_one_line(section, search, message) -> None:
 def test_tiers_parse_to_one_kind_or_none() -> None:
     assert tiers_from_plain({"macs": None, "params": None, "latency_ms": None}, SEARCH) is None
     tiers = tiers_from_plain({"params": [1e4, 2e4]}, SEARCH)
-    assert tiers == TierSettings("params", (1e4, 2e4), "model")
+    assert tiers == TierSettings("params", (1e4, 2e4), "model", 10)
     with_table = {"latency_table": "t.jsonl", "budget": {"latency_ms": 2.0}}
     assert tiers_from_plain({"latency_ms": [0.5, 2.0]}, with_table) is not None
 
@@ -137,13 +138,20 @@ def test_measure_settings_follow_the_latency_table_header() -> None:
 
 
 # ---------------------------------------------------------------- the pipeline's hub stage
-def test_the_pipeline_builds_a_hub_and_keeps_finished_tiers(tmp_path: Path, capsys) -> None:
+def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path, capsys) -> None:
     from evaluate.pipeline import run
     from tests.evaluate.test_pipeline import _cfg
 
-    tiers = "tiers.macs=[300e3,600e3]"
-    summary = run(_cfg(tmp_path, tiers, "retrain.top_k=1"))
-    assert "retrain tier 2/2: r" in capsys.readouterr().out
+    run(_cfg(tmp_path, "retrain.top_k=1"))  # a pipeline without a hub
+    final = tmp_path / "supernet" / "final.pt"
+    rank1 = tmp_path / "retrain" / "rank1" / "metrics.json"
+    stamps = (final.stat().st_mtime_ns, rank1.stat().st_mtime_ns)
+    capsys.readouterr()
+    hub_args = ("tiers.macs=[300e3,600e3]", "retrain.top_k=1", "resume_changes=[tiers]")
+    summary = run(_cfg(tmp_path, *hub_args))
+    assert (final.stat().st_mtime_ns, rank1.stat().st_mtime_ns) == stamps  # only hub/ is new
+    printed = capsys.readouterr().out
+    assert "retrain tier 2/2: r" in printed and "retrain rank" not in printed
     hub = json.loads((tmp_path / "hub" / "hub.json").read_text())
     assert summary["hub"]["tiers"] == hub["tiers"] and hub["kind"] == "macs"
     assert hub["measured_on"]["runtime"] == "torch" and hub["measured_on"]["batch_size"] == 1
@@ -158,7 +166,66 @@ def test_the_pipeline_builds_a_hub_and_keeps_finished_tiers(tmp_path: Path, caps
     tier1 = tmp_path / "hub" / "tier1" / "hub_tier.json"
     stamp = tier1.stat().st_mtime_ns
     (tmp_path / "hub" / "tier2" / "hub_tier.json").unlink()
-    again = run(_cfg(tmp_path, tiers, "retrain.top_k=1"))
+    again = run(_cfg(tmp_path, *hub_args))
     assert tier1.stat().st_mtime_ns == stamp
     assert (tmp_path / "hub" / "tier2" / "hub_tier.json").is_file()
     assert [t["arch_str"] for t in again["hub"]["tiers"]] == [t["arch_str"] for t in hub["tiers"]]
+
+
+def test_latency_tiers_are_measured_as_the_table_was_and_misses_are_flagged(tmp_path) -> None:
+    from evaluate.latency_table import LatencyPredictor, build_latency_table
+    from evaluate.pipeline import run
+    from tests.evaluate.test_pipeline import _cfg
+
+    space = load_space("tiny")
+    table = tmp_path / "table.jsonl"
+    build_latency_table(space, 10, table, warmup=0, repeats=1, rounds=1, progress=False)
+    predictor = LatencyPredictor.load(table, space, 10)
+    low, high = predictor.fastest_ms(), predictor.predict_ms(space.largest())
+    tiers = [low + (high - low) * f for f in (0.3, 0.6)]
+    plain = ("tiers.calibrate=0",)  # bounds in the plain sums, known before the run
+    args = (f"search.latency_table={table}", f"search.budget.latency_ms={high}",
+            "search.budget.macs=null", "retrain.top_k=1", *plain)  # fmt: skip
+    summary = run(_cfg(tmp_path / "run", *args, f"tiers.latency_ms=[{tiers[0]},{tiers[1]}]"))
+    hub = json.loads((tmp_path / "run" / "hub" / "hub.json").read_text())
+    assert hub["measured_on"]["device_name"] == predictor.table.header["device"]
+    assert hub["measured_on"]["num_threads"] == predictor.table.header["num_threads"]
+    for tier, budget in zip(summary["hub"]["tiers"], tiers, strict=True):
+        assert tier["predicted_latency_ms"] <= budget
+        assert tier["meets_budget"] == (tier["latency_ms"]["median"] <= budget)
+        if not tier["meets_budget"]:
+            assert "MISSED" in (tmp_path / "run" / "hub" / "hub.md").read_text()
+    assert hub["latency_correction"] is None  # tiers.calibrate=0: the table's plain sums
+    tier1 = tmp_path / "run" / "hub" / "tier1" / "hub_tier.json"
+    stamp = tier1.stat().st_mtime_ns
+    again = run(_cfg(tmp_path / "run", *args, f"tiers.latency_ms=[{tiers[0]},{tiers[1]}]"))
+    assert tier1.stat().st_mtime_ns == stamp  # the same picks: kept
+    assert again["hub"]["tiers"] == summary["hub"]["tiers"]
+    with pytest.raises(ConfigError, match=r"is below the cheapest architecture of space 'tiny'"):
+        below = f"tiers.latency_ms=[{low / 2},{tiers[1]}]"
+        run(_cfg(tmp_path / "run", *args, below, "resume_changes=[tiers]"))
+
+
+def test_the_latency_correction_is_fitted_once_and_kept(tmp_path, monkeypatch) -> None:
+    from evaluate import hub_stage
+    from evaluate.latency_table import LatencyPredictor, build_latency_table
+
+    space = load_space("tiny")
+    table = tmp_path / "table.jsonl"
+    build_latency_table(space, 10, table, warmup=0, repeats=1, rounds=1, progress=False)
+    predictor = LatencyPredictor.load(table, space, 10)
+    measure = MeasureSettings.cpu(1, warmup=1, repeats=3)
+    tiers = TierSettings("latency_ms", (1.0,), calibrate=4)
+    corrected, saved = hub_stage._calibrated(predictor, measure, tiers, {"seed": 0}, tmp_path)
+    assert saved["networks"] == 4 and corrected.scale == saved["scale"] > 0
+    arch = space.largest()
+    assert corrected.predict_ms(arch) == pytest.approx(
+        saved["scale"] * predictor.predict_ms(arch) + saved["offset"]
+    )
+
+    def refuse(*args):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(hub_stage, "calibrate", refuse)
+    again, kept = hub_stage._calibrated(predictor, measure, tiers, {"seed": 0}, tmp_path)
+    assert kept == saved and again.predict_ms(arch) == corrected.predict_ms(arch)
