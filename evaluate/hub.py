@@ -56,7 +56,8 @@ UNIT = {"macs": "MACs", "params": "params", "latency_ms": "ms"}
 class TierSettings:
     """The ``tiers`` section: one ``kind`` of bound and its ``budgets``, strictly increasing;
     ``pick`` is ``model`` (block model + exact programme) or ``measured`` (the search's best
-    evaluated architecture under the budget)."""
+    evaluated architecture under the budget); ``calibrate`` whole networks correct a latency
+    table's sums before picking (:func:`calibrate`; 0 keeps the plain sums)."""
 
     kind: str
     budgets: tuple[float, ...]
