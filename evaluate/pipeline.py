@@ -297,9 +297,17 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         if hub is not None:
             summary["hub"] = {"json": "hub/hub.json", "md": "hub/hub.md", "png": "hub/hub.png",
                               "tiers": hub["tiers"]}  # fmt: skip
+            _append_hub(run_dir / "report.md", run_dir / "hub" / "hub.md")
         atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
         run.finish()
     return summary
+
+
+def _append_hub(report: Path, hub_md: Path) -> None:
+    """The hub's table as the report's last section (its title one level down)."""
+    body = hub_md.read_text().split("\n", 1)[1].replace("\n## ", "\n### ")
+    text = report.read_text().rstrip("\n")
+    atomic_write_text(report, f"{text}\n\n## Model hub (hub/hub.md, hub/hub.png)\n{body}")
 
 
 def _set_aside_stale_stages(run_dir: Path, differences: list[tuple[str, Any, Any]]) -> None:
@@ -322,6 +330,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = run_pipeline(plain_config(cfg), run_dir)
     supernet_dir = run_dir / "supernet"
     print(f"\nreport: {run_dir / 'report.md'}")
+    if "hub" in summary:
+        tiers = summary["hub"]["tiers"]
+        missed = sum(not t["meets_budget"] for t in tiers)
+        print(f"hub: {run_dir / 'hub' / 'hub.md'} ({len(tiers)} tiers, {missed} missed)")
     winner = summary["winner"]
     print(
         f"winner: test top-1 {100 * winner['test_top1']:.2f}%, {winner['macs']:,} MACs, "

@@ -161,6 +161,9 @@ def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path
         assert (tmp_path / tier["export"] / "model.onnx").stat().st_size > 0
     assert (tmp_path / "hub" / "hub.png").stat().st_size > 0
     assert "| 2 | 0.6M MACs |" in (tmp_path / "hub" / "hub.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "## Model hub" in report and "| 2 | 0.6M MACs |" in report
+    assert f"hub: {tmp_path / 'hub' / 'hub.md'} (2 tiers, 0 missed)" in printed
 
     # killed before tier 2 was measured: the rerun measures tier 2 alone
     tier1 = tmp_path / "hub" / "tier1" / "hub_tier.json"
