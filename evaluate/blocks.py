@@ -218,10 +218,7 @@ class SpaceBlocks:
             except ProgrammeError:
                 continue
         if not found and not exclude:
-            cheapest = [
-                min(_cheapest_of(self._cost_tables(o), j) for o in self.outers())
-                for j in range(len(self.oracles))
-            ]
+            cheapest = [self.cheapest(j) for j in range(len(self.oracles))]
             raise ProgrammeError(
                 f"no architecture of space {self.space.name!r} fits the budgets {list(budgets)}: "
                 f"the cheapest costs {[f'{c:.6g}' for c in cheapest]} (per budget); raise the "
@@ -232,6 +229,10 @@ class SpaceBlocks:
             Candidate(self._solution_arch(outer, solution), solution.score, solution.cost)
             for outer, solution in found[:k]
         ]
+
+    def cheapest(self, j: int) -> float:
+        """The least cost of oracle ``j`` over the whole space (exact, from the tables)."""
+        return min(_cheapest_of(self._cost_tables(o), j) for o in self.outers())
 
     # ------------------------------------------------------------------ designs
     def average_arch(self) -> ArchConfig:

@@ -11,7 +11,10 @@ Stages, each resumable (re-run with the same ``run_dir`` keeps finished stages):
 3. ``retrain/rank<i>/``: the ``top_k`` front architectures of highest inherited accuracy
    (topped up with the best architectures off the front when the front is smaller), retrained
    from scratch, measured on the test split and exported; a finished one is kept.
-4. ``report.md`` (+ ``pipeline.json``): front, retrained results, rank fidelity, stage times.
+4. ``hub/`` (only with ``tiers.macs|params|latency_ms=[...]``): one architecture per tier,
+   picked by the search's block model and the exact programme, retrained, exported and
+   measured into ``hub/tier<i>/``; ``hub.json``, ``hub.md``, ``hub.png`` (:mod:`evaluate.hub`).
+5. ``report.md`` (+ ``pipeline.json``): front, retrained results, rank fidelity, stage times.
 
 The winner is the architecture with the best inherited *validation* accuracy within the budget
 (never chosen by test accuracy); its retrained test accuracy is the headline number.
@@ -20,6 +23,7 @@ Examples (shell)::
 
     nas-pipeline                                          # digits, tiny space, ~5 min on CPU
     nas-pipeline data=cifar10 data.root=/data space=cifar recipe=cifar search.budget.macs=100e6
+    nas-pipeline tiers.macs=[250e3,400e3,600e3]           # + a three-tier model hub
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import torch
 from omegaconf import DictConfig
 
 from evaluate.executor import WorkerInfo, executor_from_plain, make_pool
+from evaluate.hub import tiers_from_plain
+from evaluate.hub_stage import hub_stage
 from evaluate.report import RetrainedRow, write_report
 from evaluate.retrain import METRICS_NAME, FinishOptions
 from evaluate.search_results import SearchResult
@@ -148,8 +154,7 @@ def retrain_stage(
     accuracy, topped up with the most accurate off the front when it has fewer than ``top_k``),
     one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
     retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
-    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
-    from train.schema import build, coerce
+    from train.schema import coerce
 
     section = dict(plain["retrain"])
     top_k = coerce(section.pop("top_k", PipelineRetrainOptions.top_k), int, "retrain.top_k")
@@ -162,32 +167,12 @@ def retrain_stage(
             search_result.rows, key=lambda r: (not r.is_pareto, -r.accuracy, r.macs)
         )
         front = by_accuracy[:top_k]
-    data_cfg = build(DataConfig, plain["data"], "data")
-    recipe = recipe_from_config(plain["recipe"])
-    jobs = []
-    for rank, scored in enumerate(front, start=1):
-        target = run_dir / f"rank{rank}"
-        if not (target / METRICS_NAME).exists():
-            settings = {
-                **{name: plain[name] for name in COMMON},
-                **section,
-                "resume": (target / LAST_NAME).exists(),
-            }
-            options, finish = retrain_settings_from_plain(
-                settings, {**plain, "arch": str(scored.arch)}
-            )
-            jobs.append(
-                RetrainJob(rank, len(front), scored.arch, search_result.space, data_cfg, recipe,
-                           target, options, finish)
-            )  # fmt: skip
-    executor = executor_from_plain(plain.get("executor"))
-    if jobs:
-        device = coerce(plain["device"], str, "device")
-        threads = coerce(
-            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
-        )
-        with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
-            pool.map(retrain_job, jobs, None)
+    run_retrains(
+        plain,
+        search_result.space,
+        [("rank", rank, len(front), scored.arch, run_dir / f"rank{rank}")
+         for rank, scored in enumerate(front, start=1)],
+    )  # fmt: skip
     return [
         RetrainedRow(
             rank,
@@ -197,6 +182,43 @@ def retrain_stage(
         )
         for rank, scored in enumerate(front, start=1)
     ]
+
+
+RetrainEntry = tuple[str, int, int, ArchConfig, Path]
+"""One retraining: label (``rank``, ``tier``), its number, how many, the arch, its folder."""
+
+
+def run_retrains(plain: dict[str, Any], space: SearchSpace, entries: list[RetrainEntry]) -> None:
+    """Retrain, test and export each entry that has no ``metrics.json`` yet (one that has a
+    ``last.pt`` resumes), on the pipeline's executor: one after another, or with
+    ``executor=local``/``ray`` in parallel on its workers (on CUDA one GPU each)."""
+    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+    from train.schema import build, coerce
+
+    section = {k: v for k, v in dict(plain["retrain"]).items() if k != "top_k"}
+    data_cfg = build(DataConfig, plain["data"], "data")
+    recipe = recipe_from_config(plain["recipe"])
+    jobs = []
+    for label, number, of, arch, target in entries:
+        if not (target / METRICS_NAME).exists():
+            settings = {
+                **{name: plain[name] for name in COMMON},
+                **section,
+                "resume": (target / LAST_NAME).exists(),
+            }
+            options, finish = retrain_settings_from_plain(settings, {**plain, "arch": str(arch)})
+            jobs.append(
+                RetrainJob(number, of, arch, space, data_cfg, recipe, target, options, finish,
+                           label)
+            )  # fmt: skip
+    executor = executor_from_plain(plain.get("executor"))
+    if jobs:
+        device = coerce(plain["device"], str, "device")
+        threads = coerce(
+            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
+        )
+        with make_pool(executor, WorkerInfo.itself, device, threads, len(jobs)) as pool:
+            pool.map(retrain_job, jobs, None)
 
 
 @dataclass(frozen=True)
@@ -212,6 +234,7 @@ class RetrainJob:
     target: Path
     options: RetrainOptions
     finish: FinishOptions
+    label: str = "rank"
 
 
 def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
@@ -219,7 +242,7 @@ def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
     in this process with the serial executor)."""
     from evaluate.retrain import retrain_and_export
 
-    print(f"retrain rank {job.rank}/{job.of}: {job.arch}", flush=True)
+    print(f"retrain {job.label} {job.rank}/{job.of}: {job.arch}", flush=True)
     retrain_and_export(
         job.arch, job.space, job.data, job.recipe, job.target, job.options, job.finish
     )
@@ -230,6 +253,7 @@ STAGE_INPUTS = {
     "few_shot": ("few_shot",),
     "search": ("strategy", "search"),
     "retrain": ("recipe", "retrain"),
+    "hub": ("tiers",),
 }
 """The top-level settings each stage reads; a stage also depends on every stage before it."""
 
@@ -243,10 +267,14 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     refused unless ``resume_changes`` lists them; then every stage whose inputs changed (and
     every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.
     """
+    tiers = tiers_from_plain(plain.get("tiers"), plain["search"])  # before any work
+    # without tiers the manifest has no "tiers" key: runs from before the hub resume as they
+    # were, and a finished run takes tiers later with resume_changes=[tiers] (only hub/ is new)
+    manifest = plain if tiers is not None else {k: v for k, v in plain.items() if k != "tiers"}
     with RunDirectory.open(
         run_dir,
         "pipeline",
-        plain,
+        manifest,
         {},
         resume=True,
         resume_changes=tuple(plain.get("resume_changes") or ()),
@@ -261,10 +289,25 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             )
         result = timer.run("search", search_stage, plain, searched, run_dir / "search")
         rows = timer.run("retrain", retrain_stage, plain, result, run_dir / "retrain")
+        hub = None
+        if tiers is not None:
+            hub = timer.run("hub", hub_stage, plain, tiers, result, supernet_dir, run_dir / "hub",
+                            run_retrains)  # fmt: skip
         summary = write_report(run_dir, supernet_dir, result, rows, timer.seconds)
+        if hub is not None:
+            summary["hub"] = {"json": "hub/hub.json", "md": "hub/hub.md", "png": "hub/hub.png",
+                              "tiers": hub["tiers"]}  # fmt: skip
+            _append_hub(run_dir / "report.md", run_dir / "hub" / "hub.md")
         atomic_write_text(run_dir / "pipeline.json", json.dumps(summary, indent=1) + "\n")
         run.finish()
     return summary
+
+
+def _append_hub(report: Path, hub_md: Path) -> None:
+    """The hub's table as the report's last section (its title one level down)."""
+    body = hub_md.read_text().split("\n", 1)[1].replace("\n## ", "\n### ")
+    text = report.read_text().rstrip("\n")
+    atomic_write_text(report, f"{text}\n\n## Model hub (hub/hub.md, hub/hub.png)\n{body}")
 
 
 def _set_aside_stale_stages(run_dir: Path, differences: list[tuple[str, Any, Any]]) -> None:
@@ -287,6 +330,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = run_pipeline(plain_config(cfg), run_dir)
     supernet_dir = run_dir / "supernet"
     print(f"\nreport: {run_dir / 'report.md'}")
+    if "hub" in summary:
+        tiers = summary["hub"]["tiers"]
+        missed = sum(not t["meets_budget"] for t in tiers)
+        print(f"hub: {run_dir / 'hub' / 'hub.md'} ({len(tiers)} tiers, {missed} missed)")
     winner = summary["winner"]
     print(
         f"winner: test top-1 {100 * winner['test_top1']:.2f}%, {winner['macs']:,} MACs, "

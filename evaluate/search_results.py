@@ -29,7 +29,7 @@ from evaluate.blocks import SpaceBlocks
 from evaluate.codec import LatencyFn
 from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
 from search import SearchHistory
-from search.blockmodel import fit_block_model
+from search.blockmodel import BlockModel, fit_block_model
 from search.errors import BlockModelError, InfeasibleBudgetError
 from search.pareto import non_dominated_mask
 from supernet import ArchConfig, CostModel, SearchSpace
@@ -162,13 +162,7 @@ def rank_candidates(
         return measured, {"by": "measured"}
     blocks = SpaceBlocks(space)
     try:
-        model = fit_block_model(
-            blocks.decisions,
-            blocks.choices([r.arch for r in rows]),
-            np.array([r.accuracy for r in rows]),
-            blocks.fingerprint,
-            cv_folds=5 if len(rows) >= 10 else 0,
-        )
+        model = fit_search_model(space, rows)
     except BlockModelError as error:
         return measured, {"by": "measured", "model_error": str(error)}
     atomic_write_text(run_dir / "block_model.json", json.dumps(model.to_json(), indent=1))
@@ -186,6 +180,27 @@ def rank_candidates(
         "num_samples": model.num_samples,
     }
     return ranked, note
+
+
+def fit_search_model(space: SearchSpace, rows: Sequence[ScoredArch]) -> BlockModel:
+    """The block model of a search: ridge over the per-block choices of every evaluated row
+    against its inherited accuracy (5-fold CV tau from 10 rows). What ``pick=model`` ranks by
+    and what the pipeline's hub picks its tiers with; :class:`BlockModelError` when it cannot
+    be fitted (fewer than 3 rows, constant accuracies).
+
+    Example:
+        >>> model = fit_search_model(result.space, result.rows)  # doctest: +SKIP
+        >>> model.num_samples == len(result.rows)  # doctest: +SKIP
+        True
+    """
+    blocks = SpaceBlocks(space)
+    return fit_block_model(
+        blocks.decisions,
+        blocks.choices([r.arch for r in rows]),
+        np.array([r.accuracy for r in rows]),
+        blocks.fingerprint,
+        cv_folds=5 if len(rows) >= 10 else 0,
+    )
 
 
 def format_front(result: SearchResult) -> str:
