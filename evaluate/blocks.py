@@ -33,11 +33,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from search.blockmodel import BlockModel, Decision
-from search.errors import ProgrammeError
-from search.programme import Group, LayeredProblem, Solution, score_assignment, solve
-from supernet import ArchConfig, SearchSpace, StageArch
-from supernet.space import IDENTITY, Op
+from lamoo_nas.search.blockmodel import BlockModel, Decision
+from lamoo_nas.search.errors import ProgrammeError
+from lamoo_nas.search.programme import Group, LayeredProblem, Solution, score_assignment, solve
+from lamoo_nas.supernet import ArchConfig, SearchSpace, StageArch
+from lamoo_nas.supernet.space import IDENTITY, Op
 
 SKIP = "skip"
 CostFn = Callable[[ArchConfig], float]

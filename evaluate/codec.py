@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.blocks import CostFn, SpaceBlocks
-from search.blockmodel import BlockModel, Decision
-from search.errors import InfeasibleBudgetError
-from supernet import ArchConfig, Cost, CostModel, SearchSpace
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.blocks import CostFn, SpaceBlocks
+from lamoo_nas.search.blockmodel import BlockModel, Decision
+from lamoo_nas.search.errors import InfeasibleBudgetError
+from lamoo_nas.supernet import ArchConfig, Cost, CostModel, SearchSpace
+from lamoo_nas.supernet.errors import ConfigError
 
 _DRAWS_PER_POINT = 64
 _MUTATIONS_PER_POINT = 16

@@ -27,16 +27,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluate.accuracy_cache import (
+from lamoo_nas.evaluate.accuracy_cache import (
     AccuracyCache,
     CheckpointOrigin,
     cache_header,
     weights_fingerprint,
 )
-from supernet import ArchConfig, SearchSpace
-from supernet.few_shot import AnySupernet
-from train.data import DataBundle
-from train.scorer import CachedBatches, InheritedScorer, check_calib_images
+from lamoo_nas.supernet import ArchConfig, SearchSpace
+from lamoo_nas.supernet.few_shot import AnySupernet
+from lamoo_nas.train.data import DataBundle
+from lamoo_nas.train.scorer import CachedBatches, InheritedScorer, check_calib_images
 
 
 class CachedAccuracy:

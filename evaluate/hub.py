@@ -33,18 +33,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from evaluate.blocks import CostFn, SpaceBlocks
-from evaluate.codec import Budget
-from evaluate.latency import LatencyStats, measure_latency_ms
-from evaluate.search_results import ScoredArch, SearchResult
-from search.blockmodel import BlockModel
-from search.errors import ProgrammeError
-from supernet import ArchConfig, CostModel
-from supernet.errors import ConfigError
-from train.schema import check_keys, coerce
+from lamoo_nas.evaluate.blocks import CostFn, SpaceBlocks
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms
+from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult
+from lamoo_nas.search.blockmodel import BlockModel
+from lamoo_nas.search.errors import ProgrammeError
+from lamoo_nas.supernet import ArchConfig, CostModel
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.schema import check_keys, coerce
 
 if TYPE_CHECKING:
-    from evaluate.latency_table import LatencyPredictor
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor
 
 TIER_KINDS = ("macs", "params", "latency_ms")
 """What a tier bounds: exact MACs, exact params, or predicted latency (ms, needs a table)."""
@@ -278,7 +278,7 @@ class MeasureSettings:
     @classmethod
     def cpu(cls, num_threads: int, warmup: int, repeats: int) -> MeasureSettings:
         """Torch on this machine's CPU, batch 1."""
-        from evaluate.latency_table import device_description
+        from lamoo_nas.evaluate.latency_table import device_description
 
         return cls("cpu", device_description("cpu", "torch"), "torch", 1, num_threads, warmup,
                    repeats)  # fmt: skip
@@ -293,7 +293,7 @@ class MeasureSettings:
 
 def measure_export(export_dir: Path, settings: MeasureSettings) -> LatencyStats:
     """Latency of the exported model in ``export_dir`` as ``settings`` say."""
-    from evaluate.load import load_exported
+    from lamoo_nas.evaluate.load import load_exported
 
     exported = load_exported(export_dir)
     return measure_model(exported.model, exported.arch.resolution, settings)
@@ -304,7 +304,7 @@ def measure_model(
 ) -> LatencyStats:
     """Latency of ``model`` on ``(batch, 3, resolution, resolution)`` inputs as ``settings``
     say (torch, or an ONNX Runtime session of the model)."""
-    from evaluate.latency_table import measure_onnx_latency_ms
+    from lamoo_nas.evaluate.latency_table import measure_onnx_latency_ms
 
     shape = (settings.batch_size, 3, resolution, resolution)
     with _threads(settings.num_threads):
@@ -322,7 +322,7 @@ def calibrate(
     the space (``seed``), built with random weights, measured as ``settings`` say, and
     :meth:`~evaluate.latency_table.LatencyPredictor.fit_correction` fitted on them (a block
     timed alone runs faster than inside a network, so the plain table sum runs low)."""
-    from supernet.static import build_static
+    from lamoo_nas.supernet.static import build_static
 
     space = predictor.space
     rng = np.random.default_rng(seed)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from evaluate.hub import UNIT
-from evaluate.plots import _save
-from train.io import atomic_write_text
+from lamoo_nas.evaluate.hub import UNIT
+from lamoo_nas.evaluate.plots import _save
+from lamoo_nas.train.io import atomic_write_text
 
 HUB_FILES = ("hub.json", "hub.md", "hub.png")
 

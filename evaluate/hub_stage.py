@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evaluate.codec import Budget
-from evaluate.hub import (
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.hub import (
     MeasureSettings,
     TierPicker,
     TierSettings,
@@ -30,10 +30,10 @@ from evaluate.hub import (
     measure_export,
     tier_row,
 )
-from evaluate.hub_report import write_hub
-from evaluate.retrain import EXPORT_DIR, METRICS_NAME
-from evaluate.search_results import SearchResult
-from train.io import atomic_write_text
+from lamoo_nas.evaluate.hub_report import write_hub
+from lamoo_nas.evaluate.retrain import EXPORT_DIR, METRICS_NAME
+from lamoo_nas.evaluate.search_results import SearchResult
+from lamoo_nas.train.io import atomic_write_text
 
 TIER_RESULT = "hub_tier.json"
 CALIBRATION = "calibration.json"
@@ -50,12 +50,12 @@ def hub_stage(
     retrain: Retrain,
 ) -> dict[str, Any]:
     """The model hub (:mod:`evaluate.hub`) into ``run_dir``; returns what hub.json holds."""
-    from evaluate.latency_table import LatencyPredictor
-    from evaluate.retrain import retrain_settings_from_plain
-    from evaluate.search_results import fit_search_model
-    from supernet import CostModel
-    from train.checkpoint import load_supernet
-    from train.schema import coerce
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor
+    from lamoo_nas.evaluate.retrain import retrain_settings_from_plain
+    from lamoo_nas.evaluate.search_results import fit_search_model
+    from lamoo_nas.supernet import CostModel
+    from lamoo_nas.train.checkpoint import load_supernet
+    from lamoo_nas.train.schema import coerce
 
     space = search_result.space
     num_classes = load_supernet(supernet_dir, map_location="cpu").num_classes
@@ -139,7 +139,7 @@ def _calibrated(
     run_dir: Path,
 ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """The predictor corrected to whole networks, fitted once and kept in calibration.json."""
-    from evaluate.latency_table import LatencyPredictor
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor
 
     path = run_dir / CALIBRATION
     if path.is_file():

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from evaluate.load import ExportedModel
-from supernet.errors import ConfigError, DatasetError
+from lamoo_nas.evaluate.load import ExportedModel
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -144,11 +144,11 @@ class PredictSettings:
 
 
 def _task(cfg: Any) -> None:
-    from evaluate.load import load_exported
-    from train.cli import plain_config
-    from train.distributed import pick_device
-    from train.io import atomic_write_text
-    from train.schema import build
+    from lamoo_nas.evaluate.load import load_exported
+    from lamoo_nas.train.cli import plain_config
+    from lamoo_nas.train.distributed import pick_device
+    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.train.schema import build
 
     settings = build(PredictSettings, plain_config(cfg), "")
     exported = load_exported(settings.model, map_location=pick_device(settings.device))
@@ -162,7 +162,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-predict model=EXPORT input=IMAGE_OR_FOLDER [top_k=5] [out=FILE.csv]``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     run_cli("predict", _task)
 

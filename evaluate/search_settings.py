@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluate.codec import Budget, LatencyFn
-from search import (
+from lamoo_nas.evaluate.codec import Budget, LatencyFn
+from lamoo_nas.search import (
     CMAESOptions,
     LaMOOOptions,
     MathNASOptions,
@@ -29,10 +29,10 @@ from search import (
     PymooOptions,
     QEHVIOptions,
 )
-from search.lamoo import TreeOptions
-from supernet import CostModel
-from supernet.errors import ConfigError
-from train.schema import build, check_keys, coerce
+from lamoo_nas.search.lamoo import TreeOptions
+from lamoo_nas.supernet import CostModel
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.schema import build, check_keys, coerce
 
 OBJECTIVES = ("accuracy", "macs", "params", "latency")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}

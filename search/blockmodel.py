@@ -36,7 +36,7 @@ from scipy.stats import kendalltau
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
-from search.errors import BlockModelError
+from lamoo_nas.search.errors import BlockModelError
 
 ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))
 """Ridge penalties tried by leave-one-out cross-validation."""

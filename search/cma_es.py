@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import numpy as np
 from cmaes import CMA
 
-from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, StrategyStateError
-from search.population import (
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import InvalidOptionError, StrategyStateError
+from lamoo_nas.search.population import (
     best_rows,
     decode_array,
     encode_array,
@@ -43,7 +43,7 @@ from search.population import (
     scalar_fitness,
     told_lookup,
 )
-from search.strategy import Accept, BaseStrategy
+from lamoo_nas.search.strategy import Accept, BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
 Fresh = Callable[[Sequence[A], Sequence[A]], list[A]]

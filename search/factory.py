@@ -8,15 +8,15 @@ from typing import TypeVar
 
 import numpy as np
 
-from search.cma_es import CMAESOptions, CMAESStrategy
-from search.codec import SpaceCodec
-from search.errors import InvalidObjectivesError, UnknownStrategyError
-from search.lamoo.strategy import SAMPLERS, LaMOOOptions, LaMOOStrategy
-from search.mathnas import MathNASOptions, MathNASStrategy
-from search.nsga2 import NSGA2Options, NSGA2Strategy
-from search.pymoo_ea import ALGORITHMS, PymooOptions, PymooStrategy
-from search.qehvi import QEHVIOptions, QEHVIStrategy
-from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
+from lamoo_nas.search.cma_es import CMAESOptions, CMAESStrategy
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import InvalidObjectivesError, UnknownStrategyError
+from lamoo_nas.search.lamoo.strategy import SAMPLERS, LaMOOOptions, LaMOOStrategy
+from lamoo_nas.search.mathnas import MathNASOptions, MathNASStrategy
+from lamoo_nas.search.nsga2 import NSGA2Options, NSGA2Strategy
+from lamoo_nas.search.pymoo_ea import ALGORITHMS, PymooOptions, PymooStrategy
+from lamoo_nas.search.qehvi import QEHVIOptions, QEHVIStrategy
+from lamoo_nas.search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
 
 A = TypeVar("A", bound=Hashable)
 STRATEGIES = ("random", "nsga2", "qehvi", "cmaes", "lamoo", "pymoo", "mathnas")

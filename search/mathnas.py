@@ -26,10 +26,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-from search.blockmodel import BlockModel, Decision, fit_block_model
-from search.codec import SpaceCodec
-from search.errors import BlockModelError, InvalidOptionError, ProgrammeError
-from search.strategy import BaseStrategy
+from lamoo_nas.search.blockmodel import BlockModel, Decision, fit_block_model
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import BlockModelError, InvalidOptionError, ProgrammeError
+from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
 DESIGNS = ("single", "random")

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from search.codec import SpaceCodec
-from search.pareto import domination_matrix, hypervolume, non_dominated_mask
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.pareto import domination_matrix, hypervolume, non_dominated_mask
 
 A = TypeVar("A", bound=Hashable)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from search.errors import ProgrammeError
+from lamoo_nas.search.errors import ProgrammeError
 
 _TIGHTEN_ROUNDS = 4
 

@@ -43,10 +43,10 @@ from pymoo.core.termination import NoTermination
 from pymoo.problems.static import StaticProblem
 from pymoo.util.ref_dirs import get_reference_directions
 
-from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, StrategyStateError, UnknownStrategyError
-from search.population import generation_objectives, told_lookup
-from search.strategy import BaseStrategy
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import InvalidOptionError, StrategyStateError, UnknownStrategyError
+from lamoo_nas.search.population import generation_objectives, told_lookup
+from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
 

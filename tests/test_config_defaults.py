@@ -22,28 +22,32 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from evaluate._entry import COMMANDS
-from evaluate.cli import EvaluateSettings
-from evaluate.executor import ExecutorConfig, executor_from_plain
-from evaluate.few_shot import FewShotConfig
-from evaluate.latency_cli import LatencyTableSettings
-from evaluate.latency_table import build_latency_table
-from evaluate.measure import evaluate_against_truth, evaluate_supernet_arch
-from evaluate.pipeline import COMMON, PipelineRetrainOptions, stage_settings
-from evaluate.predict import PredictSettings, predict
-from evaluate.retrain import FinishOptions, recipe_from_config, retrain_settings_from_plain
-from evaluate.search_settings import SearchSettings, settings_from_plain
-from evaluate.supernet_search import SearchRunOptions
-from train.cli import CommonSettings, plain_config
-from train.data import DataConfig
-from train.distill import DistillConfig
-from train.ofa_import_cli import ImportOFASettings
-from train.optim import OptimConfig, ScheduleConfig
-from train.recipes import Recipe
-from train.retrain import RetrainOptions
-from train.run import GROUPS, RunOptions, supernet_config_from_plain
-from train.sampler import SamplerConfig
-from train.schema import build
+from lamoo_nas.evaluate._entry import COMMANDS
+from lamoo_nas.evaluate.cli import EvaluateSettings
+from lamoo_nas.evaluate.executor import ExecutorConfig, executor_from_plain
+from lamoo_nas.evaluate.few_shot import FewShotConfig
+from lamoo_nas.evaluate.latency_cli import LatencyTableSettings
+from lamoo_nas.evaluate.latency_table import build_latency_table
+from lamoo_nas.evaluate.measure import evaluate_against_truth, evaluate_supernet_arch
+from lamoo_nas.evaluate.pipeline import COMMON, PipelineRetrainOptions, stage_settings
+from lamoo_nas.evaluate.predict import PredictSettings, predict
+from lamoo_nas.evaluate.retrain import (
+    FinishOptions,
+    recipe_from_config,
+    retrain_settings_from_plain,
+)
+from lamoo_nas.evaluate.search_settings import SearchSettings, settings_from_plain
+from lamoo_nas.evaluate.supernet_search import SearchRunOptions
+from lamoo_nas.train.cli import CommonSettings, plain_config
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.distill import DistillConfig
+from lamoo_nas.train.ofa_import_cli import ImportOFASettings
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.recipes import Recipe
+from lamoo_nas.train.retrain import RetrainOptions
+from lamoo_nas.train.run import GROUPS, RunOptions, supernet_config_from_plain
+from lamoo_nas.train.sampler import SamplerConfig
+from lamoo_nas.train.schema import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = {

@@ -21,18 +21,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import search_supernet
-from supernet import load_space
-from supernet.errors import CheckpointError, ConfigError
-from train.checkpoint import last_good_state, load_supernet
-from train.data import DataConfig
-from train.errors import StorageError
-from train.io import atomic_torch_save, atomic_write_text
-from train.logs import read_metrics
-from train.optim import OptimConfig, ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, train_supernet
-from train.rundir import (
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import search_supernet
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import last_good_state, load_supernet
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.errors import StorageError
+from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
+from lamoo_nas.train.logs import read_metrics
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
+from lamoo_nas.train.rundir import (
     RunConfigChangedError,
     RunDirectory,
     RunDirExistsError,
@@ -159,7 +159,7 @@ def test_a_search_resumed_with_another_supernet_is_refused(finished, tmp_path) -
 
 
 def test_a_tighter_budget_on_resume_is_refused_or_honoured(finished, tmp_path) -> None:
-    from evaluate.codec import Budget
+    from lamoo_nas.evaluate.codec import Budget
 
     settings = SearchSettings(strategy="random", num_samples=6, num_init=2, batch_size=2)
     kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
@@ -210,8 +210,8 @@ def test_divergence_advice_says_whether_a_good_checkpoint_exists(finished, tmp_p
     ],
 )
 def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -> None:
+    from lamoo_nas.train.supernet import build_config
     from tests.train._supernet_config import compose_cfg
-    from train.supernet import build_config
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         build_config(compose_cfg(override), tmp_path)
@@ -219,7 +219,7 @@ def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -
 
 
 def test_search_values_of_the_wrong_type_are_one_line() -> None:
-    from evaluate.search_settings import settings_from_plain
+    from lamoo_nas.evaluate.search_settings import settings_from_plain
 
     base = {"strategy": {"name": "random"}, "objectives": ["accuracy", "macs"],
             "num_samples": 8, "batch_size": 2, "num_init": 2, "seed": 0}  # fmt: skip
@@ -237,8 +237,8 @@ def test_calib_images_zero_fails_before_the_supernet_is_read(tmp_path: Path) -> 
 def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_module
 
-    from train.cli import plain_config, space_file_arguments
-    from train.run import supernet_config_from_plain
+    from lamoo_nas.train.cli import plain_config, space_file_arguments
+    from lamoo_nas.train.run import supernet_config_from_plain
 
     mine = tmp_path / "mine.yaml"
     mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
@@ -271,7 +271,7 @@ def test_orphaned_temp_files_are_removed_when_a_run_resumes(finished: Path) -> N
 
 
 def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatch) -> None:
-    from train import steps
+    from lamoo_nas.train import steps
 
     torch.manual_seed(0)
     straight = train_supernet(_config(), tmp_path / "straight")
@@ -306,7 +306,7 @@ def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatc
     ],
 )
 def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, argv, message):
-    from evaluate import cli, predict, search
+    from lamoo_nas.evaluate import cli, predict, search
 
     main = {"nas-evaluate": cli.main, "nas-predict": predict.main, "nas-search": search.main}
     monkeypatch.chdir(tmp_path)
@@ -318,7 +318,7 @@ def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, arg
 
 
 def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeypatch) -> None:
-    from train.supernet import main
+    from lamoo_nas.train.supernet import main
 
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "mine"
@@ -357,7 +357,7 @@ def test_a_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> Non
 
 
 def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> None:
-    from evaluate.retrain import FinishOptions, retrain_and_export
+    from lamoo_nas.evaluate.retrain import FinishOptions, retrain_and_export
     from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
 
     finish = FinishOptions(export=False, latency_warmup=0, latency_repeats=1)
@@ -389,8 +389,8 @@ def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path
 def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
     tmp_path, monkeypatch, command, args, message
 ) -> None:
-    from evaluate import search
-    from train import supernet
+    from lamoo_nas.evaluate import search
+    from lamoo_nas.train import supernet
 
     main = {"nas-train-supernet": supernet.main, "nas-search": search.main}[command]
     monkeypatch.chdir(tmp_path)
@@ -405,7 +405,7 @@ def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
 
 
 def test_a_command_refused_after_hydra_started_leaves_no_trace(tmp_path, monkeypatch) -> None:
-    from train.supernet import main
+    from lamoo_nas.train.supernet import main
 
     monkeypatch.chdir(tmp_path)
     new = tmp_path / "new"
@@ -467,9 +467,9 @@ def test_a_resume_from_a_corrupted_checkpoint_is_refused_before_any_write(finish
 
 
 def test_a_history_with_fields_of_the_wrong_type_names_them(tmp_path: Path) -> None:
-    from search import SearchHistory
-    from search.errors import HistoryMismatchError
-    from search.history import Evaluation
+    from lamoo_nas.search import SearchHistory
+    from lamoo_nas.search.errors import HistoryMismatchError
+    from lamoo_nas.search.history import Evaluation
 
     history = SearchHistory(["accuracy", "neg_macs"], [0.0, -2.0])
     history.append(Evaluation({"a": 1}, [0.5], [90.0, -1.0], "random", 0, 0.1, 0.2))
@@ -485,7 +485,7 @@ def test_a_history_with_fields_of_the_wrong_type_names_them(tmp_path: Path) -> N
 
 
 def test_history_files_have_the_mode_of_every_other_output(tmp_path: Path) -> None:
-    from search import SearchHistory
+    from lamoo_nas.search import SearchHistory
 
     SearchHistory(["accuracy"], [0.0]).save(tmp_path / "history.json")
     atomic_write_text(tmp_path / "other.json", "{}")
@@ -495,8 +495,8 @@ def test_history_files_have_the_mode_of_every_other_output(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("target", ["text", "recipe"])
 def test_an_arch_json_whose_space_is_no_space_is_told_so(tmp_path, target) -> None:
-    from evaluate.retrain import _arch_and_space
-    from supernet.errors import SpaceDefinitionError
+    from lamoo_nas.evaluate.retrain import _arch_and_space
+    from lamoo_nas.supernet.errors import SpaceDefinitionError
 
     conf = Path(__file__).parents[1] / "conf"
     pointed = tmp_path / "hostname"
@@ -541,7 +541,7 @@ def test_an_optimizer_change_on_resume_starts_its_state_fresh_and_says_so(tmp_pa
 def test_a_resume_that_fails_before_saving_leaves_the_manifest_as_the_weights(
     tmp_path, monkeypatch
 ) -> None:
-    from train import steps
+    from lamoo_nas.train import steps
 
     torch.manual_seed(0)
     train_supernet(_optim_config(None, OptimConfig(), 1, resume=False), tmp_path)
@@ -568,7 +568,7 @@ def test_a_resume_that_fails_before_saving_leaves_the_manifest_as_the_weights(
 def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh(
     tmp_path, monkeypatch, capsys, resume
 ) -> None:
-    from train import hooks
+    from lamoo_nas.train import hooks
 
     def full(obj, path):
         raise StorageError(f"could not write {path}: no space left on the device")
@@ -589,8 +589,8 @@ def test_a_run_that_failed_before_its_first_checkpoint_starts_afresh(
 
 
 def test_an_infeasible_budget_is_refused_before_the_folder_is_touched(finished, tmp_path):
-    from evaluate.codec import Budget
-    from search.errors import InfeasibleBudgetError
+    from lamoo_nas.evaluate.codec import Budget
+    from lamoo_nas.search.errors import InfeasibleBudgetError
 
     low = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2,
                          budget=Budget(macs=1000))  # fmt: skip
@@ -601,7 +601,7 @@ def test_an_infeasible_budget_is_refused_before_the_folder_is_touched(finished, 
 
 
 def test_a_budget_above_the_largest_subnet_searches_as_no_budget(finished, tmp_path, capsys):
-    from evaluate.codec import Budget
+    from lamoo_nas.evaluate.codec import Budget
 
     settings = SearchSettings(strategy="lamoo", num_samples=6, num_init=4, batch_size=2)
     kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
@@ -620,8 +620,8 @@ def test_a_budget_above_the_largest_subnet_searches_as_no_budget(finished, tmp_p
 def test_a_search_that_failed_before_its_history_reruns_with_new_settings(
     finished, tmp_path, monkeypatch, capsys
 ) -> None:
-    from evaluate import supernet_search
-    from evaluate.codec import Budget
+    from lamoo_nas.evaluate import supernet_search
+    from lamoo_nas.evaluate.codec import Budget
 
     settings = SearchSettings(strategy="random", num_samples=4, num_init=2, batch_size=2)
     kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
@@ -643,9 +643,9 @@ def test_a_search_that_failed_before_its_history_reruns_with_new_settings(
 def test_a_retrain_that_failed_before_its_first_checkpoint_resumes_as_a_fresh_start(
     tmp_path, monkeypatch
 ) -> None:
-    from evaluate.retrain import FinishOptions, retrain_and_export
+    from lamoo_nas.evaluate.retrain import FinishOptions, retrain_and_export
+    from lamoo_nas.train import hooks
     from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
-    from train import hooks
 
     def full(obj, path):
         raise StorageError(f"could not write {path}: no space left on the device")

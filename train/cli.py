@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supernet._guard import check_project_packages
-from supernet.errors import ConfigError, NASError
+from lamoo_nas.supernet._guard import check_project_packages
+from lamoo_nas.supernet.errors import ConfigError, NASError
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
 
@@ -43,7 +43,7 @@ def run_cli(
     except NASError as err:
         sys.exit(f"error: {err}")
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
-        from train._help import command_help
+        from lamoo_nas.train._help import command_help
 
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
@@ -51,7 +51,7 @@ def run_cli(
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue
 
-    from train._help import unknown_setting
+    from lamoo_nas.train._help import unknown_setting
 
     if not OmegaConf.has_resolver("nas_run_dir"):  # hydra.run.dir: run_dir= when it is given
         OmegaConf.register_new_resolver("nas_run_dir", lambda run_dir, default: run_dir or default)
@@ -91,7 +91,7 @@ def run_cli(
                 before.restore()
             _remove_if_unused()
 
-    # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
+    # Hydra resolves config_path against hydra_task's module (train.cli): lamoo_nas.conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
 
@@ -222,7 +222,7 @@ def space_file_arguments(args: list[str], config_name: str | None = None) -> lis
         ['~space', '+space_file=spaces/mine.yaml', 'seed=1']
     """
     if config_name is not None:
-        from train._help import _groups, composed_settings
+        from lamoo_nas.train._help import _groups, composed_settings
 
         if "space" not in dict(_groups(composed_settings(config_name).get("defaults", []))):
             return list(args)
@@ -246,7 +246,7 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     assert isinstance(resolved, dict)
     plain = {str(k): v for k, v in resolved.items()}
     if plain.get(SPACE_FILE_KEY):
-        from supernet.space import load_space
+        from lamoo_nas.supernet.space import load_space
 
         plain["space"] = load_space(str(plain.pop(SPACE_FILE_KEY))).to_dict()
     return plain

@@ -14,14 +14,14 @@ from typing import Any, cast
 
 import torch
 
-from supernet.few_shot import AnySupernet
-from supernet.space import ArchConfig
-from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.checkpointer import Checkpointer, weights_are_finite
-from train.errors import TrainingDivergedError
-from train.io import atomic_torch_save
-from train.loop import HookBase
-from train.scorer import InheritedScorer
+from lamoo_nas.supernet.few_shot import AnySupernet
+from lamoo_nas.supernet.space import ArchConfig
+from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
+from lamoo_nas.train.checkpointer import Checkpointer, weights_are_finite
+from lamoo_nas.train.errors import TrainingDivergedError
+from lamoo_nas.train.io import atomic_torch_save
+from lamoo_nas.train.loop import HookBase
+from lamoo_nas.train.scorer import InheritedScorer
 
 
 class EvalHook(HookBase):

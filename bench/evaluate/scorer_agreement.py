@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.measure import LatencyOptions, evaluate_supernet_arch
-from supernet.space import ArchConfig, SearchSpace
-from train.checkpoint import load_supernet
-from train.data import build_data
-from train.logs import read_metrics
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.measure import LatencyOptions, evaluate_supernet_arch
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import build_data
+from lamoo_nas.train.logs import read_metrics
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

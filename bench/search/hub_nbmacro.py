@@ -28,12 +28,12 @@ import numpy as np
 
 from bench.search.nas_surrogate import fidelity_path, read_inherited
 from bench.search.problems import NBMACRO_TABLE
-from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
-from evaluate.hub import TierPicker, TierSettings
-from evaluate.search_results import ScoredArch, SearchResult, fit_search_model
-from supernet import CostModel, load_space
-from supernet.nbmacro import arch_from_code
-from train.io import atomic_write_text
+from lamoo_nas.evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
+from lamoo_nas.evaluate.hub import TierPicker, TierSettings
+from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult, fit_search_model
+from lamoo_nas.supernet import CostModel, load_space
+from lamoo_nas.supernet.nbmacro import arch_from_code
+from lamoo_nas.train.io import atomic_write_text
 
 DEFAULT_TABLE = Path(__file__).parents[2].parent / "shared" / "data" / "nbmacro" / NBMACRO_TABLE
 DEFAULT_OUT = Path(__file__).parents[1] / "results" / "hub_nbmacro.json"

@@ -36,15 +36,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet import ArchConfig, Supernet, load_space, resize_to
-from train.distill import DistillConfig, StepLoss
-from train.distributed import DistContext
-from train.io import atomic_write_text
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import build_optimisation
-from train.recipes import RetrainLoss
-from train.sampler import StepArch
-from train.steps import StaticStep, SupernetStep, TrainState
+from lamoo_nas.supernet import ArchConfig, Supernet, load_space, resize_to
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.distributed import DistContext
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import build_optimisation
+from lamoo_nas.train.recipes import RetrainLoss
+from lamoo_nas.train.sampler import StepArch
+from lamoo_nas.train.steps import StaticStep, SupernetStep, TrainState
 
 
 @dataclass(frozen=True)

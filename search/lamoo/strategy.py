@@ -49,24 +49,31 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from botorch.models.model import Model
 
-from search.blockmodel import fit_block_model
-from search.cma_es import (
+from lamoo_nas.search.blockmodel import fit_block_model
+from lamoo_nas.search.cma_es import (
     CMAESOptions,
     CMAESRun,
     default_population_size,
     leaf_sigma,
     start_run,
 )
-from search.codec import SpaceCodec
-from search.errors import BlockModelError, InvalidOptionError, UnknownStrategyError
-from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
-from search.lamoo.trust import TrustRegion, TrustRegionOptions
-from search.mathnas import BlockCodec
-from search.nsga2 import NSGA2Options, nsga2_offspring
-from search.pareto import hypervolume, non_dominated_mask
-from search.population import best_rows, told_lookup
-from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
-from search.strategy import Accept, BaseStrategy, KnownObjectives
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import BlockModelError, InvalidOptionError, UnknownStrategyError
+from lamoo_nas.search.lamoo.tree import (
+    Cut,
+    Node,
+    TreeOptions,
+    build_tree,
+    region_accepts,
+    select_path,
+)
+from lamoo_nas.search.lamoo.trust import TrustRegion, TrustRegionOptions
+from lamoo_nas.search.mathnas import BlockCodec
+from lamoo_nas.search.nsga2 import NSGA2Options, nsga2_offspring
+from lamoo_nas.search.pareto import hypervolume, non_dominated_mask
+from lamoo_nas.search.population import best_rows, told_lookup
+from lamoo_nas.search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
+from lamoo_nas.search.strategy import Accept, BaseStrategy, KnownObjectives
 
 BLOCKMODEL_POOL = 200
 """Candidates the ``blockmodel`` sampler draws in the region before the model picks."""

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from search.errors import InvalidOptionError, StrategyStateError, UnknownStrategyError
+from lamoo_nas.search.errors import InvalidOptionError, StrategyStateError, UnknownStrategyError
 
 PICKS = ("random", "gp")
 

@@ -20,7 +20,7 @@ from bench.search.problems import (
     get_problem,
     nb201_iclr_problem,
 )
-from search import hypervolume, non_dominated_mask
+from lamoo_nas.search import hypervolume, non_dominated_mask
 
 
 def _cell(ops: tuple[int, ...]) -> str:

@@ -9,12 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from evaluate.blocks import SpaceBlocks
-from evaluate.codec import ArchCodec, Budget
-from search.blockmodel import fit_block_model
-from search.errors import ProgrammeError
-from supernet import ArchConfig, CostModel, SearchSpace, StageArch, load_space
-from supernet.nbmacro import arch_from_code, code_from_arch
+from lamoo_nas.evaluate.blocks import SpaceBlocks
+from lamoo_nas.evaluate.codec import ArchCodec, Budget
+from lamoo_nas.search.blockmodel import fit_block_model
+from lamoo_nas.search.errors import ProgrammeError
+from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace, StageArch, load_space
+from lamoo_nas.supernet.nbmacro import arch_from_code, code_from_arch
 
 SMALL = {
     "name": "small_elastic",
@@ -106,7 +106,7 @@ def test_cost_tables_are_exact_on_random_networks(name: str) -> None:
     model = fit_block_model(
         blocks.decisions, blocks.choices(archs), rng.normal(size=40), blocks.fingerprint
     )
-    from search.programme import score_assignment
+    from lamoo_nas.search.programme import score_assignment
 
     for arch in archs:
         outer = next(o for o in blocks.outers() if o.resolution == arch.resolution

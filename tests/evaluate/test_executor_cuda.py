@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluate.executor import ExecutorConfig, WorkerInfo, make_pool
+from lamoo_nas.evaluate.executor import ExecutorConfig, WorkerInfo, make_pool
 from tests.evaluate.pool_tasks import visible_gpus
 
 pytestmark = pytest.mark.gpu

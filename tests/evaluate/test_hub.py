@@ -6,18 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluate.hub import (
+from lamoo_nas.evaluate.hub import (
     MeasureSettings,
     TierPicker,
     TierSettings,
     tier_row,
     tiers_from_plain,
 )
-from evaluate.hub_report import hub_markdown
-from evaluate.latency import LatencyStats
-from evaluate.search_results import ScoredArch, SearchResult, fit_search_model
-from supernet import CostModel, load_space
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.hub_report import hub_markdown
+from lamoo_nas.evaluate.latency import LatencyStats
+from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult, fit_search_model
+from lamoo_nas.supernet import CostModel, load_space
+from lamoo_nas.supernet.errors import ConfigError
 
 SEARCH = {"budget": {"macs": 600e3}, "latency_table": None}
 
@@ -139,7 +139,7 @@ def test_measure_settings_follow_the_latency_table_header() -> None:
 
 # ---------------------------------------------------------------- the pipeline's hub stage
 def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path, capsys) -> None:
-    from evaluate.pipeline import run
+    from lamoo_nas.evaluate.pipeline import run
     from tests.evaluate.test_pipeline import _cfg
 
     run(_cfg(tmp_path, "retrain.top_k=1"))  # a pipeline without a hub
@@ -176,8 +176,8 @@ def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path
 
 
 def test_latency_tiers_are_measured_as_the_table_was_and_misses_are_flagged(tmp_path) -> None:
-    from evaluate.latency_table import LatencyPredictor, build_latency_table
-    from evaluate.pipeline import run
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
+    from lamoo_nas.evaluate.pipeline import run
     from tests.evaluate.test_pipeline import _cfg
 
     space = load_space("tiny")
@@ -210,8 +210,8 @@ def test_latency_tiers_are_measured_as_the_table_was_and_misses_are_flagged(tmp_
 
 
 def test_the_latency_correction_is_fitted_once_and_kept(tmp_path, monkeypatch) -> None:
-    from evaluate import hub_stage
-    from evaluate.latency_table import LatencyPredictor, build_latency_table
+    from lamoo_nas.evaluate import hub_stage
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
 
     space = load_space("tiny")
     table = tmp_path / "table.jsonl"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluate.blocks import SpaceBlocks
-from evaluate.codec import ArchCodec, Budget
-from search import make_strategy
-from search.codec import CategoricalCodec
-from search.errors import InvalidOptionError, UnknownStrategyError
-from search.mathnas import MathNASOptions
-from supernet import CostModel, load_space
+from lamoo_nas.evaluate.blocks import SpaceBlocks
+from lamoo_nas.evaluate.codec import ArchCodec, Budget
+from lamoo_nas.search import make_strategy
+from lamoo_nas.search.codec import CategoricalCodec
+from lamoo_nas.search.errors import InvalidOptionError, UnknownStrategyError
+from lamoo_nas.search.mathnas import MathNASOptions
+from lamoo_nas.supernet import CostModel, load_space
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_bad_options_are_named() -> None:
 def _all_nbmacro(space):
     import itertools
 
-    from supernet.nbmacro import arch_from_code
+    from lamoo_nas.supernet.nbmacro import arch_from_code
 
     codes = sorted({"".join(c) for c in itertools.product("012", repeat=8)})
     return list(dict.fromkeys(arch_from_code(space, c) for c in codes))

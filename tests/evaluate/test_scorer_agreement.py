@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluate.executor import WorkerInfo
-from evaluate.measure import LatencyOptions, evaluate_supernet_arch
-from evaluate.pooled_accuracy import ScorerSpec
-from supernet import ArchConfig
-from train.checkpoint import load_supernet
-from train.logs import read_metrics
+from lamoo_nas.evaluate.executor import WorkerInfo
+from lamoo_nas.evaluate.measure import LatencyOptions, evaluate_supernet_arch
+from lamoo_nas.evaluate.pooled_accuracy import ScorerSpec
+from lamoo_nas.supernet import ArchConfig
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.logs import read_metrics
 
 
 def _search_accuracy(run_dir: Path, arch: ArchConfig) -> float:

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from evaluate.codec import Budget
-from evaluate.search_results import format_front, write_search_outputs
-from evaluate.search_settings import TO_MAXIMISED, SearchSettings
-from search import Evaluation, SearchHistory
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.search_results import format_front, write_search_outputs
+from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, SearchSettings
+from lamoo_nas.search import Evaluation, SearchHistory
 
 
 @pytest.fixture()
@@ -66,8 +66,8 @@ def test_front_table_lists_the_front_cheapest_first(
 def test_pick_model_hands_on_the_block_models_best(tiny_space, cost_model, tmp_path) -> None:
     """A lucky measurement is the measured best; the block model, fitted on every evaluation,
     sees through it and hands on the network whose blocks are best."""
-    from evaluate.blocks import SpaceBlocks
-    from search.blockmodel import BlockModel
+    from lamoo_nas.evaluate.blocks import SpaceBlocks
+    from lamoo_nas.search.blockmodel import BlockModel
 
     blocks = SpaceBlocks(tiny_space)
     rng = np.random.default_rng(0)

@@ -12,10 +12,10 @@ import copy
 import numpy as np
 import torch
 
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.latency import measure_latency_ms
-from supernet import resize_to
-from train.hooks import SubnetEvaluator
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.supernet import resize_to
+from lamoo_nas.train.hooks import SubnetEvaluator
 
 
 def _channels_last(supernet):
@@ -80,9 +80,9 @@ def test_latency_of_a_subnet_extracted_from_a_channels_last_supernet(
 def test_a_channels_last_retrain_trains_measures_and_exports(tmp_path) -> None:
     import dataclasses
 
-    from evaluate.load import load_exported
-    from evaluate.retrain import FinishOptions, retrain_and_export
-    from supernet import load_space
+    from lamoo_nas.evaluate.load import load_exported
+    from lamoo_nas.evaluate.retrain import FinishOptions, retrain_and_export
+    from lamoo_nas.supernet import load_space
     from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
 
     space = load_space("tiny")

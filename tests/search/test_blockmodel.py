@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from search.blockmodel import BlockModel, Decision, fit_block_model, one_hot
-from search.errors import BlockModelError
+from lamoo_nas.search.blockmodel import BlockModel, Decision, fit_block_model, one_hot
+from lamoo_nas.search.errors import BlockModelError
 
 DECISIONS = (Decision("a", ("x", "y", "z")), Decision("b", ("p", "q")), Decision("c", ("u", "v")))
 

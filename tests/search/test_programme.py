@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from search.errors import ProgrammeError
-from search.programme import Group, LayeredProblem, score_assignment, solve
+from lamoo_nas.search.errors import ProgrammeError
+from lamoo_nas.search.programme import Group, LayeredProblem, score_assignment, solve
 
 
 def _random_problem(rng: np.random.Generator, num_budgets: int) -> LayeredProblem:

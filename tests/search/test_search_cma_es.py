@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from search import (
+from lamoo_nas.search import (
     BaseStrategy,
     CategoricalCodec,
     CMAESOptions,
@@ -23,10 +23,10 @@ from search import (
     hypervolume,
     make_strategy,
 )
-from search.cma_es import CMAESRun, default_population_size
-from search.lamoo.tree import region_accepts
-from search.lamoo.trust import TrustRegion, TrustRegionOptions
-from search.population import best_rows, decode_array, encode_array, scalar_fitness
+from lamoo_nas.search.cma_es import CMAESRun, default_population_size
+from lamoo_nas.search.lamoo.tree import region_accepts
+from lamoo_nas.search.lamoo.trust import TrustRegion, TrustRegionOptions
+from lamoo_nas.search.population import best_rows, decode_array, encode_array, scalar_fitness
 from tests.search.search_problems import (
     GRID_REF,
     ZDT_REF,

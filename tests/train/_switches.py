@@ -11,17 +11,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from supernet import Supernet, load_space, resize_to
-from supernet.space import SearchSpace
-from train.checkpoint import checkpoint_header, training_checkpointer
-from train.distill import DistillConfig, StepLoss
-from train.distributed import DistContext
-from train.io import atomic_torch_save
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import build_optimisation
-from train.recipes import RetrainLoss
-from train.sampler import SamplerConfig, build_sampler
-from train.steps import StaticStep, SupernetStep, TrainState
+from lamoo_nas.supernet import Supernet, load_space, resize_to
+from lamoo_nas.supernet.space import SearchSpace
+from lamoo_nas.train.checkpoint import checkpoint_header, training_checkpointer
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.distributed import DistContext
+from lamoo_nas.train.io import atomic_torch_save
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import build_optimisation
+from lamoo_nas.train.recipes import RetrainLoss
+from lamoo_nas.train.sampler import SamplerConfig, build_sampler
+from lamoo_nas.train.steps import StaticStep, SupernetStep, TrainState
 
 NUM_CLASSES = 10
 CPU = torch.device("cpu")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from supernet import Supernet, load_space, recalibrate_bn, resize_to
-from supernet.errors import ConfigError
-from train.data import DataConfig, build_data
-from train.scorer import CachedBatches, InheritedScorer, StreamedBatches
+from lamoo_nas.supernet import Supernet, load_space, recalibrate_bn, resize_to
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.data import DataConfig, build_data
+from lamoo_nas.train.scorer import CachedBatches, InheritedScorer, StreamedBatches
 
 SPACE = load_space("tiny")
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from supernet import Supernet
+from lamoo_nas.supernet import Supernet
+from lamoo_nas.train.steps import TrainState
 from tests.train._switches import (
     NUM_CLASSES,
     Switches,
@@ -26,7 +27,6 @@ from tests.train._switches import (
     supernet_step,
     tiny_space,
 )
-from train.steps import TrainState
 
 STEPS = {"supernet": supernet_step, "static": static_step}
 EAGER = {
@@ -128,10 +128,10 @@ def _assert_same_tensors(a: object, b: object, where: str = "") -> None:
 
 def test_a_supernet_run_with_bf16_and_channels_last_trains_and_evaluates(tmp_path) -> None:
     # the whole run as train.run builds it: options checked, model converted, eval hook
-    from train.checkpoint import read_checkpoint
-    from train.data import DataConfig
-    from train.optim import ScheduleConfig
-    from train.run import RunOptions, SupernetTrainConfig, train_supernet
+    from lamoo_nas.train.checkpoint import read_checkpoint
+    from lamoo_nas.train.data import DataConfig
+    from lamoo_nas.train.optim import ScheduleConfig
+    from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
     cfg = SupernetTrainConfig(
         space=tiny_space(),

@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from evaluate.latency import measure_latency_ms
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.train.steps import TrainState
 from tests.train._switches import (
     Switches,
     batch,
@@ -25,7 +26,6 @@ from tests.train._switches import (
     supernet_step,
     tiny_space,
 )
-from train.steps import TrainState
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")
@@ -97,7 +97,7 @@ def _free_port() -> int:
 
 
 def _nccl_worker(rank: int, world_size: int, port: int) -> None:
-    from train.distributed import all_reduce_gradients, init_from_env, shutdown
+    from lamoo_nas.train.distributed import all_reduce_gradients, init_from_env, shutdown
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
