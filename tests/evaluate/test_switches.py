@@ -15,7 +15,7 @@ import torch
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.latency import measure_latency_ms
 from lamoo_nas.supernet import resize_to
-from lamoo_nas.train.hooks import SubnetEvaluator
+from lamoo_nas.train.scorer import InheritedScorer
 
 
 def _channels_last(supernet):
@@ -41,7 +41,7 @@ def test_the_scorer_scores_a_channels_last_supernet_as_a_contiguous_one(
     np.testing.assert_allclose(
         cl.accuracy(archs), plain.accuracy(archs), atol=1.01 / plain.val_images
     )
-    x = plain.calib.images[0]
+    x = next(iter(digits.eval_loader("calib", 64)))[0]
     for arch in archs:
         with torch.no_grad():
             got = cl.subnet(arch)(resize_to(x, arch.resolution))
@@ -52,17 +52,12 @@ def test_the_scorer_scores_a_channels_last_supernet_as_a_contiguous_one(
 def test_the_training_eval_hook_scores_a_channels_last_supernet(
     random_supernet, digits, tiny_space
 ) -> None:
-    evaluator = SubnetEvaluator(
-        calib_batches=lambda: digits.eval_loader("calib", 32),
-        val_batches=lambda: digits.eval_loader("val", 64),
-        num_calib_images=len(digits.calib),
-        resize=resize_to,
-        device=torch.device("cpu"),
-    )
+    scorer = InheritedScorer.from_bundle(digits, "val", len(digits.calib), batch_size=64)
     cl = _channels_last(random_supernet)
     num_val = len(digits.val)
     for arch in _archs(tiny_space)[:2]:
-        assert abs(evaluator(cl, arch) - evaluator(random_supernet, arch)) <= 1.01 / num_val
+        gap = scorer.accuracy(cl, arch) - scorer.accuracy(random_supernet, arch)
+        assert abs(gap) <= 1.01 / num_val
 
 
 def test_latency_of_a_subnet_extracted_from_a_channels_last_supernet(
