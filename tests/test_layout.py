@@ -25,7 +25,8 @@ ALLOWED = {
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train.cli"}
+CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train.cli", "evaluate.api"}
+"""Composition roots: the command modules, their runner and the Python API of the commands."""
 
 
 def _imports(path: Path) -> set[str]:
