@@ -1,4 +1,4 @@
-"""The dependency direction of STYLE.md, read from the import statements of every module
+"""The dependency direction of docs/development.md, read from the import statements of every module
 (function-level imports included): ``search`` imports nothing of the project, ``supernet``
 nothing but itself, ``train`` only ``supernet``; Hydra/OmegaConf only in the CLI modules."""
 
