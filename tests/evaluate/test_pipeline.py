@@ -117,6 +117,7 @@ def test_the_pipeline_searches_under_a_latency_budget(tmp_path) -> None:
     assert "predicted ms" in report and f"{winner['latency_predicted_ms']:.3f}" in report
 
 
+@pytest.mark.slow  # ~2.5 min loaded; default cover: test_executor's local-pool tests (same history)
 def test_two_local_workers_search_and_retrain_like_serial(tmp_path, capsys) -> None:
     """executor=local: the search's batches and the top-k retrainings run on 2 worker
     processes, and every result is the serial run's. The serial run is copied with its search
