@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluate.fidelity import fidelity_report, format_markdown, plot_fidelity
-from evaluate.ground_truth import load_ground_truth
-from supernet import CostModel, load_space
-from supernet.nbmacro import arch_from_code
+from lamoo_nas.evaluate.fidelity import fidelity_report, format_markdown, plot_fidelity
+from lamoo_nas.evaluate.ground_truth import load_ground_truth
+from lamoo_nas.supernet import CostModel, load_space
+from lamoo_nas.supernet.nbmacro import arch_from_code
 
 REPO = Path(__file__).resolve().parents[1]
 INHERITED = REPO / "bench" / "search" / "data" / "nbmacro_inherited.json"

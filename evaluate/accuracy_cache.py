@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluate.errors import AccuracyCacheMismatchError
-from supernet import ArchConfig, SearchSpace
-from train.io import append_line, atomic_write_text, read_lines
+from lamoo_nas.evaluate.errors import AccuracyCacheMismatchError
+from lamoo_nas.supernet import ArchConfig, SearchSpace
+from lamoo_nas.train.io import append_line, atomic_write_text, read_lines
 
 CACHE_NAME = "accuracy_cache.jsonl"
 CACHE_FORMAT = "lamoo-nas/accuracy-cache"

@@ -18,15 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evaluate.measure import (
+from lamoo_nas.evaluate.measure import (
     LatencyOptions,
     evaluate_against_truth,
     evaluate_exported,
     evaluate_rank,
     evaluate_supernet_arch,
 )
-from supernet.errors import ConfigError
-from train.distributed import pick_device
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.distributed import pick_device
 
 MODES = ("auto", "model", "supernet", "rank")
 SPLITS = ("test", "val")
@@ -59,9 +59,9 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     """Dispatch on ``cfg.mode``, print the table, write the JSON; returns the result."""
     from omegaconf import OmegaConf
 
-    from train.cli import plain_config
-    from train.data import DataConfig
-    from train.schema import check_types
+    from lamoo_nas.train.cli import plain_config
+    from lamoo_nas.train.data import DataConfig
+    from lamoo_nas.train.schema import check_types
 
     check_types(plain_config(cfg), SETTING_TYPES)
     if cfg.calib_images is not None and int(cfg.calib_images) < 1:
@@ -118,7 +118,7 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
             "nothing to evaluate: give model=PATH, supernet=RUN_DIR arch=ARCH_JSON, "
             "or mode=rank pairs=FILE"
         )
-    from train.io import atomic_write_text
+    from lamoo_nas.train.io import atomic_write_text
 
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(format_table(result))
@@ -134,7 +134,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-evaluate model=PATH`` / ``supernet=RUN arch=JSON`` / ``mode=rank pairs=FILE``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     run_cli("evaluate", _task)
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from search.errors import InfeasibleBudgetError
-from supernet import ArchConfig, Cost, CostModel, SearchSpace
-from supernet.errors import ConfigError
+from lamoo_nas.search.errors import InfeasibleBudgetError
+from lamoo_nas.supernet import ArchConfig, Cost, CostModel, SearchSpace
+from lamoo_nas.supernet.errors import ConfigError
 
 _DRAWS_PER_POINT = 64
 _MUTATIONS_PER_POINT = 16

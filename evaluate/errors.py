@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from supernet.errors import CheckpointError, NASError
+from lamoo_nas.supernet.errors import CheckpointError, NASError
 
 
 class EvaluateError(NASError):

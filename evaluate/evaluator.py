@@ -28,17 +28,17 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from evaluate.accuracy_cache import (
+from lamoo_nas.evaluate.accuracy_cache import (
     AccuracyCache,
     CheckpointOrigin,
     cache_header,
     weights_fingerprint,
 )
-from supernet import ArchConfig, SearchSpace, recalibrate_bn, resize_to
-from supernet.errors import ConfigError, DatasetError
-from supernet.few_shot import AnySupernet
-from train.data import DataBundle
-from train.metrics import accuracy_of
+from lamoo_nas.supernet import ArchConfig, SearchSpace, recalibrate_bn, resize_to
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
+from lamoo_nas.supernet.few_shot import AnySupernet
+from lamoo_nas.train.data import DataBundle
+from lamoo_nas.train.metrics import accuracy_of
 
 
 @dataclass

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-from evaluate.errors import EvaluateError
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.errors import EvaluateError
+from lamoo_nas.supernet.errors import ConfigError
 
 KINDS = ("serial", "local", "ray")
 
@@ -100,7 +100,7 @@ class WorkerInfo:
     num_threads: int | None = 1
 
     def torch_device(self) -> Any:
-        from train.distributed import pick_device
+        from lamoo_nas.train.distributed import pick_device
 
         return pick_device(self.device)
 
@@ -318,7 +318,7 @@ def _worker_main(conn: Connection, setup: Callable[[WorkerInfo], Any], info: Wor
     Ctrl-C is the driver's to handle: it stops the workers."""
     import signal
 
-    from train.cli import set_threads
+    from lamoo_nas.train.cli import set_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None
@@ -394,7 +394,7 @@ def make_pool(
     if config.kind == "local":
         infos = worker_infos(config, device, num_threads)[: max_workers or None]
         return LocalPool(setup, infos, config.max_retries)
-    from evaluate._ray_pool import RayPool
+    from lamoo_nas.evaluate._ray_pool import RayPool
 
     return RayPool(
         setup, config.num_workers, max_workers, device, num_threads, config.ray, config.max_retries
@@ -403,7 +403,7 @@ def make_pool(
 
 def executor_from_plain(plain: Any) -> ExecutorConfig:
     """The typed executor settings from ``conf/executor/*.yaml`` (None: serial)."""
-    from train.schema import build
+    from lamoo_nas.train.schema import build
 
     return build(ExecutorConfig, plain, "executor")
 

@@ -41,8 +41,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluate.errors import ExportError, ExportExistsError
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.evaluate.errors import ExportError, ExportExistsError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 EXPORT_FORMAT = "lamoo-nas/exported-model"
 EXPORT_VERSION = 1

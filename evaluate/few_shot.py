@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.accuracy_cache import weights_fingerprint
-from evaluate.errors import EvaluateError
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from search.lamoo.tree import Node, TreeOptions, build_tree, region_accepts, scale_inputs
-from supernet import CostModel, SearchSpace
-from supernet.errors import ConfigError
-from supernet.few_shot import FewShotSupernet
-from supernet.partition import (
+from lamoo_nas.evaluate.accuracy_cache import weights_fingerprint
+from lamoo_nas.evaluate.errors import EvaluateError
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.search.lamoo.tree import Node, TreeOptions, build_tree, region_accepts, scale_inputs
+from lamoo_nas.supernet import CostModel, SearchSpace
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.supernet.few_shot import FewShotSupernet
+from lamoo_nas.supernet.partition import (
     ChoicePartition,
     LearnedPartition,
     Partition,
@@ -45,14 +45,14 @@ from supernet.partition import (
     TreeNode,
     partition_from_json,
 )
-from train.checkpoint import FINAL_NAME, LAST_NAME, LoadedSupernet, load_supernet
-from train.data import DataConfig, build_data
-from train.distributed import DistContext, barrier
-from train.few_shot import PARTITION_NAME, region_dir
-from train.io import atomic_write_text
-from train.run import SupernetTrainConfig, train_supernet
-from train.rundir import RunDirectory
-from train.sampler import Region
+from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME, LoadedSupernet, load_supernet
+from lamoo_nas.train.data import DataConfig, build_data
+from lamoo_nas.train.distributed import DistContext, barrier
+from lamoo_nas.train.few_shot import PARTITION_NAME, region_dir
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.run import SupernetTrainConfig, train_supernet
+from lamoo_nas.train.rundir import RunDirectory
+from lamoo_nas.train.sampler import Region
 
 KINDS = ("none", "choices", "learned")
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.ground_truth import GroundTruth
-from evaluate.rank import RankInputError
-from supernet.cost import CostModel
-from supernet.space import IDENTITY, ArchConfig
+from lamoo_nas.evaluate.ground_truth import GroundTruth
+from lamoo_nas.evaluate.rank import RankInputError
+from lamoo_nas.supernet.cost import CostModel
+from lamoo_nas.supernet.space import IDENTITY, ArchConfig
 
 PROXIES = ("supernet", "macs", "params", "layers")
 
@@ -238,7 +238,7 @@ def plot_fidelity(report: Mapping[str, Any], path: str | Path) -> Path:
 
 def write_report(report: Mapping[str, Any], folder: str | Path) -> dict[str, Path]:
     """``fidelity.json``, ``fidelity.md`` and ``fidelity.png`` in ``folder`` (atomic writes)."""
-    from train.io import atomic_write_text
+    from lamoo_nas.train.io import atomic_write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

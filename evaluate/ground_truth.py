@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.errors import GroundTruthError
-from supernet.errors import ArchValidationError
-from supernet.nbmacro import arch_from_code, canonical_code
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.evaluate.errors import GroundTruthError
+from lamoo_nas.supernet.errors import ArchValidationError
+from lamoo_nas.supernet.nbmacro import arch_from_code, canonical_code
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 NBMACRO_FIELDS = ("mean_acc", "params", "flops")
 
@@ -252,7 +252,7 @@ def judge_search(
     budget_macs: float,
 ) -> TrueVerdict:
     """Score a search's outcome with the table's accuracies; see :class:`TrueVerdict`."""
-    from search import hypervolume
+    from lamoo_nas.search import hypervolume
 
     ref = [0.0, -budget_macs / 1e6]
 

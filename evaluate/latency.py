@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ SETTING_TYPES: dict[str, Any] = {
 
 
 def _task(cfg: Any) -> None:
-    from evaluate.latency_keys import all_latency_keys
-    from evaluate.latency_table import build_latency_table
-    from supernet.space import SearchSpace
-    from train.cli import plain_config
-    from train.schema import check_types
+    from lamoo_nas.evaluate.latency_keys import all_latency_keys
+    from lamoo_nas.evaluate.latency_table import build_latency_table
+    from lamoo_nas.supernet.space import SearchSpace
+    from lamoo_nas.train.cli import plain_config
+    from lamoo_nas.train.schema import check_types
 
     plain = plain_config(cfg)
     check_types(plain, SETTING_TYPES)
@@ -44,7 +44,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-latency-table space=NAME out=PATH [device=cpu] [num_threads=1] [repeats=50]``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     run_cli("latency_table", _task)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from torch import nn
 
-from evaluate.errors import LatencyTableError
-from supernet._channels import (
+from lamoo_nas.evaluate.errors import LatencyTableError
+from lamoo_nas.supernet._channels import (
     BlockShape,
     block_shapes,
     conv_out_size,
@@ -33,9 +33,9 @@ from supernet._channels import (
     stage_in_choices,
     stem_out_channels,
 )
-from supernet.cost import Cost, block_cost, conv_bn_cost, conv_cost, linear_cost
-from supernet.space import IDENTITY, ArchConfig, Op, SearchSpace, StageSpec
-from supernet.static import ConvBN, Head, first_block_shape, init_weights, make_block
+from lamoo_nas.supernet.cost import Cost, block_cost, conv_bn_cost, conv_cost, linear_cost
+from lamoo_nas.supernet.space import IDENTITY, ArchConfig, Op, SearchSpace, StageSpec
+from lamoo_nas.supernet.static import ConvBN, Head, first_block_shape, init_weights, make_block
 
 KINDS = ("stem", "first_block", "block", "final_expand", "head")
 

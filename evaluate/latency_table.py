@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from evaluate.errors import LatencyTableError
-from evaluate.latency import LatencyStats, measure_latency_ms, time_calls
-from evaluate.latency_keys import (
+from lamoo_nas.evaluate.errors import LatencyTableError
+from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms, time_calls
+from lamoo_nas.evaluate.latency_keys import (
     LatencyKey,
     all_latency_keys,
     build_key_module,
@@ -51,12 +51,12 @@ from evaluate.latency_keys import (
     stem_keys,
     tail_keys,
 )
-from supernet._channels import (
+from lamoo_nas.supernet._channels import (
     stem_out_channels,
 )
-from supernet.errors import ConfigError
-from supernet.space import ArchConfig, SearchSpace, StageArch
-from train.io import append_line, atomic_write_text, read_lines
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace, StageArch
+from lamoo_nas.train.io import append_line, atomic_write_text, read_lines
 
 FORMAT = "lamoo-nas/latency-table"
 VERSION = 1
@@ -217,7 +217,7 @@ def measure_onnx_latency_ms(
     """Time an ONNX Runtime CPU session of ``model`` (exported to a temp folder) on one input."""
     import onnxruntime as ort
 
-    from evaluate.export import _write_onnx  # the project's one ONNX exporter
+    from lamoo_nas.evaluate.export import _write_onnx  # the project's one ONNX exporter
 
     example = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0))
     options = ort.SessionOptions()

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from evaluate.errors import NotAnExportError
-from evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
-from supernet.errors import SpaceDefinitionError
-from supernet.space import ArchConfig, SearchSpace
-from supernet.static import StaticNet, build_static
-from train.io import load_tagged
+from lamoo_nas.evaluate.errors import NotAnExportError
+from lamoo_nas.evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
+from lamoo_nas.supernet.errors import SpaceDefinitionError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet.static import StaticNet, build_static
+from lamoo_nas.train.io import load_tagged
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
 

@@ -20,10 +20,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluate.latency import measure_latency_ms
-from evaluate.rank import pairs_csv, plot_rank_scatter, rank_fidelity, read_pairs, run_pairs
-from supernet.errors import ConfigError
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.evaluate.rank import (
+    pairs_csv,
+    plot_rank_scatter,
+    rank_fidelity,
+    read_pairs,
+    run_pairs,
+)
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,8 @@ def evaluate_network(
         ...                  LatencyOptions())["top1"]  # doctest: +SKIP
         0.98
     """
-    from supernet.cost import count_cost
-    from train.metrics import accuracy_of
+    from lamoo_nas.supernet.cost import count_cost
+    from lamoo_nas.train.metrics import accuracy_of
 
     # one process scores the whole split: nothing to sum over ranks
     accuracy = accuracy_of(net.to(device), loader, device, ks=(1, 5), reduce=False).as_dict()
@@ -89,8 +95,8 @@ def evaluate_exported(
     ``data_cfg`` None: the data config the export records (its ``preprocessing``). Given, its
     dataset and class names must be the export's.
     """
-    from evaluate.load import load_exported
-    from train.data import DataConfig, build_data
+    from lamoo_nas.evaluate.load import load_exported
+    from lamoo_nas.train.data import DataConfig, build_data
 
     exported = load_exported(path)
     recorded = (exported.preprocessing or {}).get("data_config")
@@ -125,10 +131,10 @@ def evaluate_supernet_arch(
     calib_images: int | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``arch`` with weights inherited from a supernet after BN recalibration."""
-    from supernet.bn import recalibrate_bn
-    from supernet.errors import ArchSpaceMismatchError
-    from train.checkpoint import load_supernet
-    from train.data import build_data
+    from lamoo_nas.supernet.bn import recalibrate_bn
+    from lamoo_nas.supernet.errors import ArchSpaceMismatchError
+    from lamoo_nas.train.checkpoint import load_supernet
+    from lamoo_nas.train.data import build_data
 
     loaded = load_supernet(supernet_path)
     try:
@@ -153,7 +159,7 @@ def evaluate_rank(pairs: str | Path, plot_path: Path, from_run: bool = False) ->
     """Rank fidelity of the pairs in a CSV/JSON file (or, ``from_run``, of a pipeline run's
     retrained architectures: the pairs then go to ``pairs.csv`` beside the plot), with a
     scatter PNG at ``plot_path``."""
-    from train.io import atomic_write_text
+    from lamoo_nas.train.io import atomic_write_text
 
     inherited, retrained, labels = run_pairs(pairs) if from_run else read_pairs(pairs)
     report = rank_fidelity(inherited, retrained)
@@ -188,12 +194,17 @@ def evaluate_against_truth(
     """
     import numpy as np
 
-    from evaluate.evaluator import InheritedAccuracyEvaluator
-    from evaluate.fidelity import fidelity_report, format_markdown, stratified_sample, write_report
-    from evaluate.ground_truth import load_ground_truth
-    from supernet.cost import CostModel
-    from train.checkpoint import load_supernet
-    from train.data import build_data
+    from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+    from lamoo_nas.evaluate.fidelity import (
+        fidelity_report,
+        format_markdown,
+        stratified_sample,
+        write_report,
+    )
+    from lamoo_nas.evaluate.ground_truth import load_ground_truth
+    from lamoo_nas.supernet.cost import CostModel
+    from lamoo_nas.train.checkpoint import load_supernet
+    from lamoo_nas.train.data import build_data
 
     loaded = load_supernet(supernet_path, map_location=device)
     truth = load_ground_truth(truth_path, loaded.space)

@@ -34,21 +34,21 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from evaluate.executor import WorkerInfo, executor_from_plain, make_pool
-from evaluate.report import RetrainedRow, write_report
-from evaluate.retrain import METRICS_NAME, FinishOptions
-from evaluate.search_results import SearchResult
-from evaluate.supernet_search import search_from_plain
-from search import SearchError
-from supernet import ArchConfig, SearchSpace
-from supernet.errors import ConfigError, NASError
-from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.cli import plain_config, run_cli, run_dir_for
-from train.data import DataConfig
-from train.io import atomic_write_text
-from train.recipes import Recipe
-from train.retrain import RetrainOptions
-from train.rundir import RunDirectory
+from lamoo_nas.evaluate.executor import WorkerInfo, executor_from_plain, make_pool
+from lamoo_nas.evaluate.report import RetrainedRow, write_report
+from lamoo_nas.evaluate.retrain import METRICS_NAME, FinishOptions
+from lamoo_nas.evaluate.search_results import SearchResult
+from lamoo_nas.evaluate.supernet_search import search_from_plain
+from lamoo_nas.search import SearchError
+from lamoo_nas.supernet import ArchConfig, SearchSpace
+from lamoo_nas.supernet.errors import ConfigError, NASError
+from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
+from lamoo_nas.train.cli import plain_config, run_cli, run_dir_for
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.recipes import Recipe
+from lamoo_nas.train.retrain import RetrainOptions
+from lamoo_nas.train.rundir import RunDirectory
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
@@ -80,8 +80,8 @@ def stage_settings(plain: Mapping[str, Any], stage: str, groups: tuple[str, ...]
 
 def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
     """Train (or resume, or keep) the supernet; returns its run directory."""
-    from train.distributed import init_from_env, shutdown
-    from train.run import GROUPS, supernet_config_from_plain, train_supernet
+    from lamoo_nas.train.distributed import init_from_env, shutdown
+    from lamoo_nas.train.run import GROUPS, supernet_config_from_plain, train_supernet
 
     if (run_dir / FINAL_NAME).exists():
         return run_dir
@@ -101,10 +101,10 @@ def few_shot_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> 
     """With ``few_shot=choices|learned``: split the pipeline's supernet into sub-supernets
     (:mod:`evaluate.few_shot`, the parent is the supernet stage); returns the few-shot run the
     search then uses, or ``supernet_dir`` unchanged without a split. Resumes like the others."""
-    from evaluate.few_shot import FewShotConfig, train_few_shot
-    from train.distributed import init_from_env, shutdown
-    from train.run import GROUPS, supernet_config_from_plain
-    from train.schema import build
+    from lamoo_nas.evaluate.few_shot import FewShotConfig, train_few_shot
+    from lamoo_nas.train.distributed import init_from_env, shutdown
+    from lamoo_nas.train.run import GROUPS, supernet_config_from_plain
+    from lamoo_nas.train.schema import build
 
     section = dict(plain.get("few_shot") or {"kind": "none"})
     if section.get("kind", "none") == "none":
@@ -139,8 +139,8 @@ def retrain_stage(
     the most accurate architectures off the front when the front has fewer than ``top_k``),
     one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
     retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
-    from evaluate.retrain import recipe_from_config, retrain_settings_from_plain
-    from train.schema import build, coerce
+    from lamoo_nas.evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+    from lamoo_nas.train.schema import build, coerce
 
     section = dict(plain["retrain"])
     top_k = coerce(section.pop("top_k", 3), int, "retrain.top_k")
@@ -201,7 +201,7 @@ class RetrainJob:
 def retrain_job(worker: WorkerInfo, job: RetrainJob) -> None:
     """The executor's task: retrain, test and export one architecture (a pool worker runs it,
     in this process with the serial executor)."""
-    from evaluate.retrain import retrain_and_export
+    from lamoo_nas.evaluate.retrain import retrain_and_export
 
     print(f"retrain rank {job.rank}/{job.of}: {job.arch}", flush=True)
     retrain_and_export(

@@ -21,11 +21,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from evaluate.accuracy_cache import CheckpointOrigin
-from evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
-from evaluate.executor import ExecutorError, Pool, WorkerInfo
-from supernet import ArchConfig, SearchSpace
-from train.data import DataConfig
+from lamoo_nas.evaluate.accuracy_cache import CheckpointOrigin
+from lamoo_nas.evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.executor import ExecutorError, Pool, WorkerInfo
+from lamoo_nas.supernet import ArchConfig, SearchSpace
+from lamoo_nas.train.data import DataConfig
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class ScorerSpec:
     origin: CheckpointOrigin | None = None
 
     def __call__(self, worker: WorkerInfo) -> InheritedAccuracyEvaluator:
-        from train.checkpoint import load_supernet
-        from train.data import build_data
+        from lamoo_nas.train.checkpoint import load_supernet
+        from lamoo_nas.train.data import build_data
 
         device = worker.torch_device()
         loaded = load_supernet(self.supernet, map_location=device, use_ema=self.use_ema)

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from evaluate.load import ExportedModel
-from supernet.errors import ConfigError, DatasetError
+from lamoo_nas.evaluate.load import ExportedModel
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
@@ -127,11 +127,11 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
 
 # --------------------------------------------------------------------------- Hydra
 def _task(cfg: Any) -> None:
-    from evaluate.load import load_exported
-    from train.cli import plain_config
-    from train.distributed import pick_device
-    from train.io import atomic_write_text
-    from train.schema import check_types
+    from lamoo_nas.evaluate.load import load_exported
+    from lamoo_nas.train.cli import plain_config
+    from lamoo_nas.train.distributed import pick_device
+    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.train.schema import check_types
 
     check_types(plain_config(cfg), {"model": str, "input": str, "top_k": int, "device": str,
                                     "out": str | None})  # fmt: skip
@@ -147,7 +147,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-predict model=EXPORT input=IMAGE_OR_FOLDER [top_k=5] [out=FILE.csv]``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     run_cli("predict", _task)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.errors import RankInputError
+from lamoo_nas.evaluate.errors import RankInputError
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
-from evaluate.search_settings import describe_hypervolume
-from train.io import atomic_write_text
-from train.logs import read_metrics
+from lamoo_nas.evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
+from lamoo_nas.evaluate.search_settings import describe_hypervolume
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.logs import read_metrics
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,17 @@ from typing import Any
 
 import torch
 
-from evaluate.export import ExportPaths, check_export_target, export_model
-from evaluate.latency import measure_latency_ms
-from supernet.errors import CheckpointError, ConfigError
-from supernet.space import ArchConfig, SearchSpace
-from train.data import DataConfig, preprocessing_spec
-from train.distributed import is_main_process
-from train.io import atomic_write_text
-from train.recipes import Recipe
-from train.retrain import RetrainOptions, retrain
-from train.rundir import RunDirectory
-from train.schema import build, check_keys, coerce
+from lamoo_nas.evaluate.export import ExportPaths, check_export_target, export_model
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.train.data import DataConfig, preprocessing_spec
+from lamoo_nas.train.distributed import is_main_process
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.recipes import Recipe
+from lamoo_nas.train.retrain import RetrainOptions, retrain
+from lamoo_nas.train.rundir import RunDirectory
+from lamoo_nas.train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
 EXPORT_DIR = "export"
@@ -125,8 +125,8 @@ def _guarded(
 def _adoptable(run_dir: Path) -> dict[str, Any] | None:
     """What a retrain run from before manifests recorded in its ``last.pt`` (see
     :meth:`train.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
-    from train.checkpoint import LAST_NAME
-    from train.retrain import RETRAIN_FORMAT
+    from lamoo_nas.train.checkpoint import LAST_NAME
+    from lamoo_nas.train.retrain import RETRAIN_FORMAT
 
     last = run_dir / LAST_NAME
     if (run_dir / "run.json").exists() or not last.is_file():
@@ -189,8 +189,8 @@ def latency_metrics(
 
 # --------------------------------------------------------------------------- the CLI
 def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
-    from supernet.space import load_space
-    from train.cli import plain_config
+    from lamoo_nas.supernet.space import load_space
+    from lamoo_nas.train.cli import plain_config
 
     if not isinstance(config, dict):  # a composed Hydra config
         config = plain_config(config)
@@ -262,7 +262,7 @@ def retrain_settings_from_plain(
 
 def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
     """Build the typed objects from a composed config and call :func:`retrain_and_export`."""
-    from train.cli import plain_config
+    from lamoo_nas.train.cli import plain_config
 
     config = plain_config(cfg)
     options, finish = retrain_settings_from_plain(config, config)
@@ -285,14 +285,14 @@ def _print_summary(result: RetrainedModel) -> None:
 
 
 def _task(cfg: Any) -> None:
-    from train.cli import run_dir_for  # run_dir, else the resumed run's, else Hydra's
+    from lamoo_nas.train.cli import run_dir_for  # run_dir, else the resumed run's, else Hydra's
 
     run_from_config(cfg, run_dir_for(cfg))
 
 
 def main() -> None:
     """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     run_cli("retrain", _task)
 

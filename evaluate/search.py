@@ -1,4 +1,4 @@
-"""``nas-search`` / ``python -m evaluate.search``: constrained search over a trained supernet.
+"""``nas-search`` / ``python -m lamoo_nas.evaluate.search``: constrained search over a supernet.
 
 The composition root of the search: it reads ``conf/search.yaml`` (+ the ``strategy`` group),
 turns it into typed settings (:func:`evaluate.search_settings.settings_from_plain`) and calls
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from evaluate.search_results import SearchResult
-from evaluate.supernet_search import search_from_plain
-from search import SearchError
-from supernet.errors import NASError
-from train.cli import plain_config, run_cli, run_dir_for
+from lamoo_nas.evaluate.search_results import SearchResult
+from lamoo_nas.evaluate.supernet_search import search_from_plain
+from lamoo_nas.search import SearchError
+from lamoo_nas.supernet.errors import NASError
+from lamoo_nas.train.cli import plain_config, run_cli, run_dir_for
 
 
 def run(cfg: DictConfig) -> SearchResult:

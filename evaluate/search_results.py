@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.codec import LatencyFn
-from evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
-from search import SearchHistory
-from search.errors import InfeasibleBudgetError
-from search.pareto import non_dominated_mask
-from supernet import ArchConfig, CostModel, SearchSpace
-from train.io import atomic_write_text
+from lamoo_nas.evaluate.codec import LatencyFn
+from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
+from lamoo_nas.search import SearchHistory
+from lamoo_nas.search.errors import InfeasibleBudgetError
+from lamoo_nas.search.pareto import non_dominated_mask
+from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
+from lamoo_nas.train.io import atomic_write_text
 
 CSV_COLUMNS = ("index", "accuracy", "macs", "params", "iteration", "strategy", "is_pareto", "arch")
 
@@ -84,7 +84,7 @@ def write_search_outputs(
 ) -> SearchResult:
     """Rows in raw units, the best one, and every output file (see the module docstring);
     ``seconds_per_eval`` are the evaluator's measured times (for the summary)."""
-    from evaluate.plots import plot_hypervolume, plot_pareto
+    from lamoo_nas.evaluate.plots import plot_hypervolume, plot_pareto
 
     accuracy_column = list(settings.objectives).index("accuracy")
     archs = [space.arch_from_json(evaluation.arch) for evaluation in history.evaluations]

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluate.codec import Budget, LatencyFn
-from search import LaMOOOptions, NSGA2Options, QEHVIOptions
-from search.lamoo import TreeOptions
-from supernet import CostModel
-from supernet.errors import ConfigError
-from train.schema import build, check_keys, coerce
+from lamoo_nas.evaluate.codec import Budget, LatencyFn
+from lamoo_nas.search import LaMOOOptions, NSGA2Options, QEHVIOptions
+from lamoo_nas.search.lamoo import TreeOptions
+from lamoo_nas.supernet import CostModel
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.schema import build, check_keys, coerce
 
 OBJECTIVES = ("accuracy", "macs", "params", "latency")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
-from evaluate.codec import ArchCodec, LatencyFn
-from evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
-from evaluate.executor import ExecutorConfig, executor_from_plain, make_pool
-from evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
-from evaluate.search_results import SearchResult, format_front, write_search_outputs
-from evaluate.search_settings import (
+from lamoo_nas.evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
+from lamoo_nas.evaluate.codec import ArchCodec, LatencyFn
+from lamoo_nas.evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.executor import ExecutorConfig, executor_from_plain, make_pool
+from lamoo_nas.evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
+from lamoo_nas.evaluate.search_results import SearchResult, format_front, write_search_outputs
+from lamoo_nas.evaluate.search_settings import (
     LATENCY_NEEDS_TABLE,
     MAXIMISED_UNITS,
     TO_MAXIMISED,
@@ -44,14 +44,14 @@ from evaluate.search_settings import (
     reference_point,
     settings_from_plain,
 )
-from search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
-from supernet import ArchConfig, CostModel, SearchSpace
-from supernet.errors import ConfigError
-from train.checkpoint import load_supernet
-from train.data import build_data
-from train.distributed import init_from_env, shutdown
-from train.rundir import NEUTRAL_KEYS, RunDirectory
-from train.schema import coerce
+from lamoo_nas.search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
+from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import build_data
+from lamoo_nas.train.distributed import init_from_env, shutdown
+from lamoo_nas.train.rundir import NEUTRAL_KEYS, RunDirectory
+from lamoo_nas.train.schema import coerce
 
 
 def search_supernet(
@@ -293,7 +293,7 @@ def _latency(
     every entry the space needs) and the table's fingerprint for the manifest."""
     if path is None:
         return None, None, None
-    from evaluate.latency_table import LatencyPredictor
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor
 
     predictor = LatencyPredictor.load(path, space, num_classes)
     fastest, _ = predictor.fastest()

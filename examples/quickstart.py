@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evaluate import api
+from lamoo_nas.evaluate import api
 
 QUICK = {
     "supernet": {

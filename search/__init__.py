@@ -23,9 +23,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script", category=FutureWarning)
     import botorch  # noqa: F401
 
-from search.codec import BoxCodec, CategoricalCodec, SpaceCodec
-from search.driver import run_search
-from search.errors import (
+from lamoo_nas.search.codec import BoxCodec, CategoricalCodec, SpaceCodec
+from lamoo_nas.search.driver import run_search
+from lamoo_nas.search.errors import (
     HistoryMismatchError,
     InfeasibleBudgetError,
     InvalidObjectivesError,
@@ -36,19 +36,19 @@ from search.errors import (
     StrategyStateError,
     UnknownStrategyError,
 )
-from search.factory import STRATEGIES, make_strategy
-from search.history import Evaluation, SearchHistory
-from search.lamoo import LaMOOOptions, LaMOOStrategy, TreeOptions
-from search.nsga2 import NSGA2Options, NSGA2Strategy
-from search.pareto import (
+from lamoo_nas.search.factory import STRATEGIES, make_strategy
+from lamoo_nas.search.history import Evaluation, SearchHistory
+from lamoo_nas.search.lamoo import LaMOOOptions, LaMOOStrategy, TreeOptions
+from lamoo_nas.search.nsga2 import NSGA2Options, NSGA2Strategy
+from lamoo_nas.search.pareto import (
     dominance_numbers,
     hypervolume,
     hypervolume_curve,
     non_dominated_mask,
     to_maximisation,
 )
-from search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
-from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
+from lamoo_nas.search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
+from lamoo_nas.search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
 
 __all__ = [
     "STRATEGIES",

@@ -29,8 +29,8 @@ from botorch.acquisition import AcquisitionFunction
 from botorch.generation.gen import gen_candidates_scipy
 from botorch.optim.initializers import initialize_q_batch
 
-from search.errors import InvalidOptionError
-from search.strategy import Accept
+from lamoo_nas.search.errors import InvalidOptionError
+from lamoo_nas.search.strategy import Accept
 
 START_RULES = ("boltzmann", "random")
 StartRule = Literal["boltzmann", "random"]

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from search.errors import (
+from lamoo_nas.search.errors import (
     InfeasibleBudgetError,
     InvalidOptionError,
     InvalidPointError,

@@ -11,10 +11,10 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from search.errors import HistoryMismatchError, InvalidOptionError, StrategyStateError
-from search.history import Evaluation, SearchHistory
-from search.pareto import check_objectives, hypervolume
-from search.strategy import Strategy
+from lamoo_nas.search.errors import HistoryMismatchError, InvalidOptionError, StrategyStateError
+from lamoo_nas.search.history import Evaluation, SearchHistory
+from lamoo_nas.search.pareto import check_objectives, hypervolume
+from lamoo_nas.search.strategy import Strategy
 
 INITIAL_LABEL = "sobol"
 """The ``strategy`` of evaluations from the shared initial design (not the strategy's own)."""

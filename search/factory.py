@@ -8,12 +8,12 @@ from typing import TypeVar
 
 import numpy as np
 
-from search.codec import SpaceCodec
-from search.errors import InvalidObjectivesError, UnknownStrategyError
-from search.lamoo.strategy import LaMOOOptions, LaMOOStrategy
-from search.nsga2 import NSGA2Options, NSGA2Strategy
-from search.qehvi import QEHVIOptions, QEHVIStrategy
-from search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import InvalidObjectivesError, UnknownStrategyError
+from lamoo_nas.search.lamoo.strategy import LaMOOOptions, LaMOOStrategy
+from lamoo_nas.search.nsga2 import NSGA2Options, NSGA2Strategy
+from lamoo_nas.search.qehvi import QEHVIOptions, QEHVIStrategy
+from lamoo_nas.search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
 
 A = TypeVar("A", bound=Hashable)
 STRATEGIES = ("random", "nsga2", "qehvi", "lamoo")

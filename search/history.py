@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from search.codec import JSONValue
-from search.errors import HistoryMismatchError
-from search.pareto import hypervolume_curve, non_dominated_mask
+from lamoo_nas.search.codec import JSONValue
+from lamoo_nas.search.errors import HistoryMismatchError
+from lamoo_nas.search.pareto import hypervolume_curve, non_dominated_mask
 
 _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)

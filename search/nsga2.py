@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from search.codec import SpaceCodec
-from search.pareto import rank_and_crowding
-from search.strategy import BaseStrategy
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.pareto import rank_and_crowding
+from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
 

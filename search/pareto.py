@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 
-from search.errors import InvalidObjectivesError
+from lamoo_nas.search.errors import InvalidObjectivesError
 
 
 def to_maximisation(values: np.ndarray, minimise: Sequence[bool]) -> np.ndarray:

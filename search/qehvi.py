@@ -43,11 +43,11 @@ from botorch.sampling.get_sampler import get_sampler
 from botorch.utils.sampling import manual_seed
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from search.acquisition import START_RULES, StartRule, optimise_batch
-from search.codec import BoxCodec, SpaceCodec
-from search.errors import InvalidOptionError, SearchError, UnknownStrategyError
-from search.pareto import non_dominated_mask
-from search.strategy import Accept, BaseStrategy, KnownObjectives
+from lamoo_nas.search.acquisition import START_RULES, StartRule, optimise_batch
+from lamoo_nas.search.codec import BoxCodec, SpaceCodec
+from lamoo_nas.search.errors import InvalidOptionError, SearchError, UnknownStrategyError
+from lamoo_nas.search.pareto import non_dominated_mask
+from lamoo_nas.search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
 _LOOKUP_TOLERANCE = 1e-6

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from search.codec import JSONValue
-from search.errors import StrategyStateError
+from lamoo_nas.search.codec import JSONValue
+from lamoo_nas.search.errors import StrategyStateError
 
 STATE_VERSION = 1
 """Version of the layout of :meth:`~search.strategy.BaseStrategy.state_dict`."""

@@ -18,10 +18,14 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import torch
 
-from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, SearchSpaceExhaustedError, StrategyStateError
-from search.pareto import check_objectives
-from search.state import (
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import (
+    InvalidOptionError,
+    SearchSpaceExhaustedError,
+    StrategyStateError,
+)
+from lamoo_nas.search.pareto import check_objectives
+from lamoo_nas.search.state import (
     STATE_VERSION,
     as_plain,
     describe_difference,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from supernet.bn import recalibrate_bn
-from supernet.cost import Cost, CostModel, count_cost
-from supernet.model import Supernet, resize_to
-from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
-from supernet.static import StaticNet, build_static
+from lamoo_nas.supernet.bn import recalibrate_bn
+from lamoo_nas.supernet.cost import Cost, CostModel, count_cost
+from lamoo_nas.supernet.model import Supernet, resize_to
+from lamoo_nas.supernet.space import (
+    ArchConfig,
+    SearchSpace,
+    StageArch,
+    available_spaces,
+    load_space,
+)
+from lamoo_nas.supernet.static import StaticNet, build_static
 
 __all__ = [
     "ArchConfig",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from supernet.space import IDENTITY, ArchConfig, SearchSpace
+from lamoo_nas.supernet.space import IDENTITY, ArchConfig, SearchSpace
 
 CHANNEL_DIVISOR = 8
 SE_REDUCTION = 4

@@ -16,7 +16,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from supernet.errors import ProjectImportError
+from lamoo_nas.supernet.errors import ProjectImportError
 
 PROJECT_PACKAGES = ("train", "evaluate")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from supernet._space_types import ArchConfig, StageArch
-from supernet.errors import ArchValidationError
+from lamoo_nas.supernet._space_types import ArchConfig, StageArch
+from lamoo_nas.supernet.errors import ArchValidationError
 
 if TYPE_CHECKING:
-    from supernet.space import SearchSpace
+    from lamoo_nas.supernet.space import SearchSpace
 
 
 def encoding_dim(space: SearchSpace) -> int:

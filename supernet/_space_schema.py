@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from supernet._space_types import (
+from lamoo_nas.supernet._space_types import (
     ACTIVATIONS,
     FinalExpandSpec,
     FirstBlockSpec,
@@ -25,7 +25,7 @@ from supernet._space_types import (
     StageSpec,
     StemSpec,
 )
-from supernet.errors import SpaceDefinitionError
+from lamoo_nas.supernet.errors import SpaceDefinitionError
 
 TOP_KEYS = ("name", "stem", "first_block", "stages", "final_expand", "head", "resolutions")
 SECTION_KEYS = {

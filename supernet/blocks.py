@@ -12,15 +12,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from supernet._channels import BlockShape, max_mid_channels, mid_channels
-from supernet.ops import (
+from lamoo_nas.supernet._channels import BlockShape, max_mid_channels, mid_channels
+from lamoo_nas.supernet.ops import (
     ElasticBatchNorm2d,
     ElasticDepthwiseConv,
     ElasticPointwiseConv,
     ElasticSqueezeExcite,
 )
-from supernet.space import IDENTITY, StageSpec
-from supernet.static import ConvBN, Projection, SqueezeExcite, StaticBlock, activation
+from lamoo_nas.supernet.space import IDENTITY, StageSpec
+from lamoo_nas.supernet.static import ConvBN, Projection, SqueezeExcite, StaticBlock, activation
 
 
 class ElasticInvertedResidual(nn.Module):

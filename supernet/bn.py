@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from supernet.errors import NASError
+from lamoo_nas.supernet.errors import NASError
 
 
 class BNRecalibrationError(NASError, ValueError):

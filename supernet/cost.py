@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from supernet._channels import (
+from lamoo_nas.supernet._channels import (
     BlockShape,
     block_shapes,
     conv_out_size,
     se_channels,
     stem_out_channels,
 )
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 
 @dataclass(frozen=True)

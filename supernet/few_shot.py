@@ -16,11 +16,11 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from supernet.errors import ArchSpaceMismatchError
-from supernet.model import Supernet
-from supernet.partition import Partition
-from supernet.space import ArchConfig
-from supernet.static import StaticNet
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError
+from lamoo_nas.supernet.model import Supernet
+from lamoo_nas.supernet.partition import Partition
+from lamoo_nas.supernet.space import ArchConfig
+from lamoo_nas.supernet.static import StaticNet
 
 
 class FewShotSupernet(nn.Module):

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from supernet.errors import ArchSpaceMismatchError, ArchValidationError
-from supernet.space import IDENTITY, ArchConfig, SearchSpace, StageArch
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ArchValidationError
+from lamoo_nas.supernet.space import IDENTITY, ArchConfig, SearchSpace, StageArch
 
 STAGE_LAYERS = (2, 3, 3)
 """Searchable layers per stage."""

@@ -29,14 +29,14 @@ from typing import Any
 
 from torch import Tensor
 
-from supernet.errors import (
+from lamoo_nas.supernet.errors import (
     ArchValidationError,
     OFACheckpointError,
     OFAUnsupportedNetworkError,
     OFAWidthError,
 )
-from supernet.model import Supernet
-from supernet.space import ArchConfig, SearchSpace, StageArch, load_space
+from lamoo_nas.supernet.model import Supernet
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace, StageArch, load_space
 
 OFA_VARIANTS: dict[str, str] = {
     "ofa_mbv3_d234_e346_k357_w1.0": "ofa_mbv3",

@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from supernet._channels import se_channels
+from lamoo_nas.supernet._channels import se_channels
 
 
 def take(tensor: Tensor, n: int) -> Tensor:

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from supernet._space_types import IDENTITY
-from supernet.errors import ArchSpaceMismatchError, ConfigError
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet._space_types import IDENTITY
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ConfigError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 FORMAT = "lamoo-nas/partition"
 MAX_REJECTIONS = 20_000

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from supernet import _space_encoding, _space_schema
-from supernet._space_types import (
+from lamoo_nas.supernet import _space_encoding, _space_schema
+from lamoo_nas.supernet._space_types import (
     ACTIVATIONS,
     IDENTITY,
     ArchConfig,
@@ -42,7 +42,11 @@ from supernet._space_types import (
     StageSpec,
     StemSpec,
 )
-from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
+from lamoo_nas.supernet.errors import (
+    ArchSpaceMismatchError,
+    ArchValidationError,
+    SpaceDefinitionError,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -329,7 +333,7 @@ def _json_list(value: Any, field: str) -> Sequence[Any]:
 
 def available_spaces() -> list[str]:
     """Names of the preset spaces shipped in ``conf/space``."""
-    folder = resources.files("conf") / "space"
+    folder = resources.files("lamoo_nas.conf") / "space"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -352,7 +356,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
                 f"definition or a preset name: {available_spaces()}"
             )
         return SearchSpace.from_yaml(path)
-    candidate = resources.files("conf") / "space" / f"{name_or_path}.yaml"
+    candidate = resources.files("lamoo_nas.conf") / "space" / f"{name_or_path}.yaml"
     if not candidate.is_file():
         raise SpaceDefinitionError(
             f"unknown search space {str(name_or_path)!r}; presets: {available_spaces()}, "

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from supernet._channels import BlockShape, block_shapes, se_channels, stem_out_channels
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet._channels import BlockShape, block_shapes, se_channels, stem_out_channels
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswish}
 

@@ -21,18 +21,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import search_supernet
-from supernet import load_space
-from supernet.errors import CheckpointError, ConfigError
-from train.checkpoint import last_good_state, load_supernet
-from train.data import DataConfig
-from train.errors import StorageError
-from train.io import atomic_torch_save, atomic_write_text
-from train.logs import read_metrics
-from train.optim import OptimConfig, ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, train_supernet
-from train.rundir import (
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import search_supernet
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import last_good_state, load_supernet
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.errors import StorageError
+from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
+from lamoo_nas.train.logs import read_metrics
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
+from lamoo_nas.train.rundir import (
     RunConfigChangedError,
     RunDirectory,
     RunDirExistsError,
@@ -159,7 +159,7 @@ def test_a_search_resumed_with_another_supernet_is_refused(finished, tmp_path) -
 
 
 def test_a_tighter_budget_on_resume_is_refused_or_honoured(finished, tmp_path) -> None:
-    from evaluate.codec import Budget
+    from lamoo_nas.evaluate.codec import Budget
 
     settings = SearchSettings(strategy="random", num_samples=6, num_init=2, batch_size=2)
     kwargs = {"calib_images": 16, "use_ema": True, "device": "cpu"}
@@ -210,8 +210,8 @@ def test_divergence_advice_says_whether_a_good_checkpoint_exists(finished, tmp_p
     ],
 )
 def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -> None:
+    from lamoo_nas.train.supernet import build_config
     from tests.train._supernet_config import compose_cfg
-    from train.supernet import build_config
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         build_config(compose_cfg(override), tmp_path)
@@ -219,7 +219,7 @@ def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -
 
 
 def test_search_values_of_the_wrong_type_are_one_line() -> None:
-    from evaluate.search_settings import settings_from_plain
+    from lamoo_nas.evaluate.search_settings import settings_from_plain
 
     base = {"strategy": {"name": "random"}, "objectives": ["accuracy", "macs"],
             "num_samples": 8, "batch_size": 2, "num_init": 2, "seed": 0}  # fmt: skip
@@ -237,8 +237,8 @@ def test_calib_images_zero_fails_before_the_supernet_is_read(tmp_path: Path) -> 
 def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_module
 
-    from train.cli import plain_config, space_file_arguments
-    from train.run import supernet_config_from_plain
+    from lamoo_nas.train.cli import plain_config, space_file_arguments
+    from lamoo_nas.train.run import supernet_config_from_plain
 
     mine = tmp_path / "mine.yaml"
     mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
@@ -271,7 +271,7 @@ def test_orphaned_temp_files_are_removed_when_a_run_resumes(finished: Path) -> N
 
 
 def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatch) -> None:
-    from train import steps
+    from lamoo_nas.train import steps
 
     torch.manual_seed(0)
     straight = train_supernet(_config(), tmp_path / "straight")
@@ -306,7 +306,7 @@ def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatc
     ],
 )
 def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, argv, message):
-    from evaluate import cli, predict, search
+    from lamoo_nas.evaluate import cli, predict, search
 
     main = {"nas-evaluate": cli.main, "nas-predict": predict.main, "nas-search": search.main}
     monkeypatch.chdir(tmp_path)
@@ -318,7 +318,7 @@ def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, arg
 
 
 def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeypatch) -> None:
-    from train.supernet import main
+    from lamoo_nas.train.supernet import main
 
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "mine"
@@ -357,7 +357,7 @@ def test_a_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> Non
 
 
 def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path) -> None:
-    from evaluate.retrain import FinishOptions, retrain_and_export
+    from lamoo_nas.evaluate.retrain import FinishOptions, retrain_and_export
     from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
 
     finish = FinishOptions(export=False, latency_warmup=0, latency_repeats=1)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from supernet._guard import PROJECT_ROOT, check_project_packages, require_project_package
-from supernet.errors import ProjectImportError
+from lamoo_nas.supernet._guard import PROJECT_ROOT, check_project_packages, require_project_package
+from lamoo_nas.supernet.errors import ProjectImportError
 
 
 def _shadow(name: str, folder: Path, monkeypatch: pytest.MonkeyPatch, body: str = "") -> Path:

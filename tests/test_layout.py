@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluate._entry import COMMANDS
+from lamoo_nas.evaluate._entry import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = {"supernet", "search", "train", "evaluate", "conf"}
@@ -25,28 +25,33 @@ ALLOWED = {
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {module for _, module in COMMANDS.values()} | {"train.cli", "evaluate.api"}
+CLI_MODULES = {module for _, module in COMMANDS.values()} | {
+    "lamoo_nas.train.cli",
+    "lamoo_nas.evaluate.api",
+}
 """Composition roots: the command modules, their runner and the Python API of the commands."""
 
 
 def _imports(path: Path) -> set[str]:
+    """The modules ``path`` imports, the installed root ``lamoo_nas.`` taken off."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
-    return names
+    return {n.removeprefix("lamoo_nas.") for n in names if n != "lamoo_nas"}
 
 
 def _modules(package: str) -> list[tuple[str, Path]]:
     root = REPO / package
     return [
-        (".".join(p.relative_to(REPO).with_suffix("").parts), p) for p in sorted(root.rglob("*.py"))
+        ("lamoo_nas." + ".".join(p.relative_to(REPO).with_suffix("").parts), p)
+        for p in sorted(root.rglob("*.py"))
     ]
 
 
-COMPOSED = {"train.supernet": {"evaluate"}}
+COMPOSED = {"lamoo_nas.train.supernet": {"evaluate"}}
 """Command modules are the composition roots: ``nas-train-supernet few_shot=...`` wires in
 :mod:`evaluate.few_shot` (its learned split needs the evaluator and LaMOO's tree), inside the
 function that runs it. Nothing else of ``train`` may."""
@@ -64,11 +69,11 @@ def test_packages_import_only_in_the_allowed_direction(package: str) -> None:
 
 def test_a_composition_root_imports_across_only_inside_functions() -> None:
     for module, extra in COMPOSED.items():
-        path = REPO / Path(*module.split(".")).with_suffix(".py")
+        path = REPO / Path(*module.split(".")[1:]).with_suffix(".py")
         tree = ast.parse(path.read_text())
         top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
         top |= {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-        assert not {name.split(".")[0] for name in top} & extra, module
+        assert not {n.removeprefix("lamoo_nas.").split(".")[0] for n in top} & extra, module
 
 
 def test_only_cli_modules_import_hydra() -> None:
@@ -91,7 +96,7 @@ def test_console_scripts_point_at_functions(script: str) -> None:
 def test_help_is_answered_before_torch_is_imported() -> None:
     code = (
         "import sys; sys.argv = ['nas-search', '--help']\n"
-        "from evaluate._entry import search\n"
+        "from lamoo_nas.evaluate._entry import search\n"
         "try:\n    search()\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules)"
     )

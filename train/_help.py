@@ -19,7 +19,7 @@ import yaml
 
 def command_help(config_name: str, command: str) -> str:
     """The help text of ``command``, whose config is ``conf/<config_name>.yaml``."""
-    conf = resources.files("conf")
+    conf = resources.files("lamoo_nas.conf")
     lines = (conf / f"{config_name}.yaml").read_text().splitlines()
     header = []
     for line in lines:
@@ -59,7 +59,7 @@ def command_help(config_name: str, command: str) -> str:
 def _includes(config_name: str) -> list[tuple[str, Any]]:
     """The setting files the config's defaults list includes (plain entries such as ``common``
     or ``stage/search@search``), with the key they land under (``""``: the top level)."""
-    conf = resources.files("conf")
+    conf = resources.files("lamoo_nas.conf")
     raw = yaml.safe_load((conf / f"{config_name}.yaml").read_text()) or {}
     out = []
     for entry in raw.get("defaults", []):
@@ -71,7 +71,7 @@ def _includes(config_name: str) -> list[tuple[str, Any]]:
 
 def composed_settings(config_name: str) -> dict[str, Any]:
     """The command's settings without groups: its includes merged, then its own file."""
-    conf = resources.files("conf")
+    conf = resources.files("lamoo_nas.conf")
     merged: dict[str, Any] = {}
     for prefix, path in _includes(config_name):
         node = yaml.safe_load(path.read_text()) or {}
@@ -124,7 +124,7 @@ def unknown_setting(config_name: str, command: str, args: list[str]) -> str | No
     """
     import difflib
 
-    conf = resources.files("conf")
+    conf = resources.files("lamoo_nas.conf")
     raw = composed_settings(config_name)
     groups = dict(_groups(raw.get("defaults", [])))
     chosen = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a}

@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 
-from supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
-from supernet.few_shot import FewShotSupernet
-from supernet.model import Supernet
-from supernet.space import SearchSpace
-from train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
-from train.data import DataConfig
-from train.io import load_tagged
-from train.steps import Step, TrainState
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, CheckpointError, ConfigError
+from lamoo_nas.supernet.few_shot import FewShotSupernet
+from lamoo_nas.supernet.model import Supernet
+from lamoo_nas.supernet.space import SearchSpace
+from lamoo_nas.train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.io import load_tagged
+from lamoo_nas.train.steps import Step, TrainState
 
 CHECKPOINT_FORMAT = "lamoo-nas/supernet"
 CHECKPOINT_VERSION = 1
@@ -129,7 +129,7 @@ def load_supernet(
         >>> loaded.model(x, loaded.space.largest()).shape  # doctest: +SKIP
         torch.Size([8, 10])
     """
-    from train.few_shot import is_few_shot_run, load_few_shot
+    from lamoo_nas.train.few_shot import is_few_shot_run, load_few_shot
 
     if is_few_shot_run(path_or_run_dir):  # K sub-supernets behind one router
         return load_few_shot(path_or_run_dir, map_location, use_ema, expected_space)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import torch
 
-from supernet.errors import CheckpointError
+from lamoo_nas.supernet.errors import CheckpointError
 
 
 class Stateful(Protocol):

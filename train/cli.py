@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from supernet._guard import check_project_packages
-from supernet.errors import ConfigError, NASError
+from lamoo_nas.supernet._guard import check_project_packages
+from lamoo_nas.supernet.errors import ConfigError, NASError
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
 
@@ -36,11 +36,11 @@ def run_cli(
     except NASError as err:
         sys.exit(f"error: {err}")
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
-        from train._help import command_help
+        from lamoo_nas.train._help import command_help
 
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
-    from train._help import unknown_setting
+    from lamoo_nas.train._help import unknown_setting
 
     sys.argv[1:] = space_file_arguments(sys.argv[1:])
     problem = unknown_setting(config_name, Path(sys.argv[0]).name, sys.argv[1:])
@@ -61,7 +61,7 @@ def run_cli(
             set_threads(cfg.get("num_threads"))
             return task(cfg)
         except expected as err:
-            from train.rundir import RunDirError
+            from lamoo_nas.train.rundir import RunDirError
 
             if isinstance(err, RunDirError):  # refused: leave the folder as it was before us
                 before.restore()
@@ -81,7 +81,7 @@ def run_cli(
         finally:
             _remove_if_unused()
 
-    # Hydra resolves config_path against hydra_task's module (train.cli): pkg://conf, which
+    # Hydra resolves config_path against hydra_task's module (train.cli): lamoo_nas.conf, which
     # works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
 
@@ -156,7 +156,7 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     assert isinstance(resolved, dict)
     plain = {str(k): v for k, v in resolved.items()}
     if plain.get(SPACE_FILE_KEY):
-        from supernet.space import load_space
+        from lamoo_nas.supernet.space import load_space
 
         plain["space"] = load_space(str(plain.pop(SPACE_FILE_KEY))).to_dict()
     return plain

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from timm.loss import LabelSmoothingCrossEntropy
 from torch import Tensor
 
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 DISTILL_MODES = ("inplace", "none")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ one ``except`` clause. The shared kinds (config, dataset, checkpoint) live in
 
 from __future__ import annotations
 
-from supernet.errors import ArchSpaceMismatchError, ConfigError, NASError
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ConfigError, NASError
 
 
 class TrainError(NASError):

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from supernet.errors import CheckpointError
-from supernet.few_shot import FewShotSupernet
-from supernet.model import Supernet
-from supernet.partition import partition_from_json
-from supernet.space import SearchSpace
+from lamoo_nas.supernet.errors import CheckpointError
+from lamoo_nas.supernet.few_shot import FewShotSupernet
+from lamoo_nas.supernet.model import Supernet
+from lamoo_nas.supernet.partition import partition_from_json
+from lamoo_nas.supernet.space import SearchSpace
 
 if TYPE_CHECKING:
-    from train.checkpoint import LoadedSupernet
+    from lamoo_nas.train.checkpoint import LoadedSupernet
 
 PARTITION_NAME = "partition.json"
 
@@ -47,7 +47,7 @@ def load_few_shot(
     """Every region's final weights and the partition, as one :class:`LoadedSupernet` whose
     ``path`` is the run's ``partition.json``; a region that has not finished is refused, naming
     it and the command that finishes it."""
-    from train.checkpoint import FINAL_NAME, LoadedSupernet, load_supernet
+    from lamoo_nas.train.checkpoint import FINAL_NAME, LoadedSupernet, load_supernet
 
     run_dir = Path(path).parent if Path(path).name == PARTITION_NAME else Path(path)
     members = []

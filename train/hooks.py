@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from supernet.space import ArchConfig
-from train.checkpoint import FINAL_NAME, LAST_NAME
-from train.checkpointer import Checkpointer, weights_are_finite
-from train.errors import TrainingDivergedError
-from train.io import atomic_torch_save
-from train.loop import HookBase
-from train.metrics import accuracy_of
+from lamoo_nas.supernet.space import ArchConfig
+from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
+from lamoo_nas.train.checkpointer import Checkpointer, weights_are_finite
+from lamoo_nas.train.errors import TrainingDivergedError
+from lamoo_nas.train.io import atomic_torch_save
+from lamoo_nas.train.loop import HookBase
+from lamoo_nas.train.metrics import accuracy_of
 
 Resize = Callable[[Tensor, int], Tensor]
 
@@ -49,7 +49,7 @@ class SubnetEvaluator:
 
     @torch.no_grad()
     def __call__(self, supernet: Any, arch: ArchConfig) -> float:
-        from supernet.bn import recalibrate_bn
+        from lamoo_nas.supernet.bn import recalibrate_bn
 
         with torch.random.fork_rng(devices=[]):
             subnet = supernet.extract(arch).to(self.device)

@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from supernet.errors import CheckpointError, ConfigError
-from supernet.model import Supernet
-from supernet.space import SearchSpace
-from train.checkpoint import load_supernet
-from train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet.model import Supernet
+from lamoo_nas.supernet.space import SearchSpace
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
 
 INIT_CLASSIFIER = ("new", "keep")
 """What ``init_classifier`` may be: a fresh classifier, or the source's."""

@@ -16,8 +16,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from train.io import atomic_write_text
-from train.loop import HookBase
+from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.train.loop import HookBase
 
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from train.distributed import average_buffers
-from train.steps import Step, StepResult, TrainState
+from lamoo_nas.train.distributed import average_buffers
+from lamoo_nas.train.steps import Step, StepResult, TrainState
 
 Batches = Callable[[int, int], Iterable[tuple[Tensor, Tensor]]]
 """``batches(epoch, skip)``: the epoch's (images, labels) batches after the first ``skip``."""

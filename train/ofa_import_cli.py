@@ -27,10 +27,10 @@ def checkpoint_argument(args: list[str]) -> list[str]:
 
 
 def _task(cfg: Any) -> None:
-    from train.cli import plain_config, run_dir_for
-    from train.data import DataConfig
-    from train.ofa_import import import_ofa
-    from train.schema import build, check_types
+    from lamoo_nas.train.cli import plain_config, run_dir_for
+    from lamoo_nas.train.data import DataConfig
+    from lamoo_nas.train.ofa_import import import_ofa
+    from lamoo_nas.train.schema import build, check_types
 
     plain = plain_config(cfg)
     check_types(plain, SETTING_TYPES)
@@ -45,7 +45,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-import-ofa CHECKPOINT [run_dir=...] [data.root=...]``."""
-    from train.cli import run_cli
+    from lamoo_nas.train.cli import run_cli
 
     sys.argv[1:] = checkpoint_argument(sys.argv[1:])
     run_cli("import_ofa", _task)

@@ -21,7 +21,7 @@ import torch
 from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsproptf", "lamb", "lion")
 

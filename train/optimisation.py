@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from supernet.errors import CheckpointError, ConfigError
-from train.distributed import DistContext, all_reduce_gradients
-from train.optim import (
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.distributed import DistContext, all_reduce_gradients
+from lamoo_nas.train.optim import (
     OptimConfig,
     ScheduleConfig,
     build_optimizer,

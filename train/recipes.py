@@ -24,9 +24,9 @@ import torch
 import yaml
 from torch import Tensor
 
-from supernet.errors import ConfigError
-from train.optim import OptimConfig, ScheduleConfig
-from train.schema import build
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.schema import build
 
 Stats = tuple[float, float, float]
 
@@ -101,7 +101,7 @@ class Recipe:
 
 def available_recipes() -> list[str]:
     """Names of the recipes shipped in ``conf/recipe``."""
-    folder = resources.files("conf") / "recipe"
+    folder = resources.files("lamoo_nas.conf") / "recipe"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -119,7 +119,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
             raise ConfigError(f"no recipe file at {path}")
         text = path.read_text()
     else:
-        candidate = resources.files("conf") / "recipe" / f"{name_or_path}.yaml"
+        candidate = resources.files("lamoo_nas.conf") / "recipe" / f"{name_or_path}.yaml"
         if not candidate.is_file():
             raise ConfigError(
                 f"unknown recipe {str(name_or_path)!r}; shipped: {available_recipes()}, "

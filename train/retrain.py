@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from supernet.cost import count_cost
-from supernet.errors import CheckpointError, ConfigError
-from supernet.space import ArchConfig, SearchSpace
-from supernet.static import build_static
-from train.checkpoint import (
+from lamoo_nas.supernet.cost import count_cost
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet.static import build_static
+from lamoo_nas.train.checkpoint import (
     LAST_NAME,
     REQUIRED_KEYS,
     check_finite,
@@ -35,24 +35,24 @@ from train.checkpoint import (
     checkpoint_header,
     training_checkpointer,
 )
-from train.checkpointer import Checkpointer
-from train.data import DataConfig, build_data
-from train.data._config import NORMALIZATION
-from train.distributed import DistContext, broadcast_module, init_from_env, shutdown
-from train.hooks import CheckpointHook, EvalHook
-from train.io import load_tagged
-from train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
-from train.loop import HookBase, Trainer
-from train.metrics import accuracy_of
-from train.optimisation import build_optimisation
-from train.recipes import (
+from lamoo_nas.train.checkpointer import Checkpointer
+from lamoo_nas.train.data import DataConfig, build_data
+from lamoo_nas.train.data._config import NORMALIZATION
+from lamoo_nas.train.distributed import DistContext, broadcast_module, init_from_env, shutdown
+from lamoo_nas.train.hooks import CheckpointHook, EvalHook
+from lamoo_nas.train.io import load_tagged
+from lamoo_nas.train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
+from lamoo_nas.train.loop import HookBase, Trainer
+from lamoo_nas.train.metrics import accuracy_of
+from lamoo_nas.train.optimisation import build_optimisation
+from lamoo_nas.train.recipes import (
     Recipe,
     RetrainLoss,
     build_mixup,
     build_randaugment,
     epoch_batches,
 )
-from train.steps import StaticStep, TrainState
+from lamoo_nas.train.steps import StaticStep, TrainState
 
 RETRAIN_FORMAT = "lamoo-nas/retrain"
 RETRAIN_VERSION = 1

@@ -27,11 +27,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from supernet.errors import ConfigError
-from supernet.model import Supernet, resize_to
-from supernet.ops import convert_sync_batchnorm
-from supernet.space import ArchConfig, SearchSpace
-from train.checkpoint import (
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.supernet.model import Supernet, resize_to
+from lamoo_nas.supernet.ops import convert_sync_batchnorm
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.train.checkpoint import (
     FINAL_NAME,
     LAST_NAME,
     check_finite,
@@ -43,21 +43,21 @@ from train.checkpoint import (
     read_checkpoint,
     training_checkpointer,
 )
-from train.checkpointer import Checkpointer
-from train.data import DataBundle, DataConfig, build_data
-from train.distill import DistillConfig, StepLoss
-from train.distributed import DistContext, barrier, broadcast_module
-from train.errors import TrainingDivergedError
-from train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
-from train.init_from import INIT_CLASSIFIER, init_from_supernet
-from train.logs import MetricsLogger, ProgressHook, read_metrics
-from train.loop import Batches, HookBase, Trainer
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import amp_dtype, build_optimisation
-from train.rundir import RunDirectory
-from train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
-from train.schema import build, check_keys, coerce
-from train.steps import SupernetStep, TrainState
+from lamoo_nas.train.checkpointer import Checkpointer
+from lamoo_nas.train.data import DataBundle, DataConfig, build_data
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.distributed import DistContext, barrier, broadcast_module
+from lamoo_nas.train.errors import TrainingDivergedError
+from lamoo_nas.train.hooks import CheckpointHook, EvalHook, SubnetEvaluator, subnet_scores
+from lamoo_nas.train.init_from import INIT_CLASSIFIER, init_from_supernet
+from lamoo_nas.train.logs import MetricsLogger, ProgressHook, read_metrics
+from lamoo_nas.train.loop import Batches, HookBase, Trainer
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import amp_dtype, build_optimisation
+from lamoo_nas.train.rundir import RunDirectory
+from lamoo_nas.train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
+from lamoo_nas.train.schema import build, check_keys, coerce
+from lamoo_nas.train.steps import SupernetStep, TrainState
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from train.errors import TrainError
-from train.io import TEMP_SUFFIX, atomic_write_text, remove_orphans
+from lamoo_nas.train.errors import TrainError
+from lamoo_nas.train.io import TEMP_SUFFIX, atomic_write_text, remove_orphans
 
 MANIFEST_NAME = "run.json"
 LOCK_NAME = ".lock"

@@ -27,9 +27,9 @@ from typing import Protocol
 
 import numpy as np
 
-from supernet.errors import CheckpointError, ConfigError
-from supernet.partition import ChoicePartition, Partition
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet.partition import ChoicePartition, Partition
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 SAMPLERS = ("sandwich", "uniform")
 

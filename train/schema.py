@@ -26,7 +26,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from train.distill import StepLoss
-from train.distributed import DistContext, all_ranks_agree
-from train.errors import TrainingDivergedError
-from train.optimisation import Optimisation
-from train.sampler import ArchSampler, generator_state, restore_generator
+from lamoo_nas.train.distill import StepLoss
+from lamoo_nas.train.distributed import DistContext, all_ranks_agree
+from lamoo_nas.train.errors import TrainingDivergedError
+from lamoo_nas.train.optimisation import Optimisation
+from lamoo_nas.train.sampler import ArchSampler, generator_state, restore_generator
 
 
 @dataclass

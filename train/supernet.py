@@ -1,4 +1,4 @@
-"""``nas-train-supernet`` / ``python -m train.supernet``: train a supernet from Hydra config.
+"""``nas-train-supernet`` / ``python -m lamoo_nas.train.supernet``: train a supernet (Hydra config).
 
 The only module of supernet training that imports Hydra/OmegaConf: it composes
 ``conf/train_supernet.yaml`` with the groups data, space, sampler, distill, optim and
@@ -10,7 +10,8 @@ Examples (shell)::
     nas-train-supernet schedule.epochs=5 optim.lr=1e-3 sampler=uniform distill=none
     nas-train-supernet resume=true run_dir=outputs/train_supernet/2024-01-01_00-00-00
     nas-train-supernet -m optim.lr=1e-3,3e-3             # a sweep, one run dir per job
-    torchrun --nproc_per_node 2 -m train.supernet device=cpu run_dir=outputs/ddp  # gloo on CPU
+    # gloo on CPU:
+    torchrun --nproc_per_node 2 -m lamoo_nas.train.supernet device=cpu run_dir=outputs/ddp
 
 Notes:
 
@@ -37,11 +38,16 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from supernet.errors import ConfigError
-from train.checkpoint import LAST_NAME
-from train.cli import plain_config, run_cli, run_dir_for
-from train.distributed import init_from_env, shutdown
-from train.run import SupernetTrainConfig, TrainSummary, supernet_config_from_plain, train_supernet
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.checkpoint import LAST_NAME
+from lamoo_nas.train.cli import plain_config, run_cli, run_dir_for
+from lamoo_nas.train.distributed import init_from_env, shutdown
+from lamoo_nas.train.run import (
+    SupernetTrainConfig,
+    TrainSummary,
+    supernet_config_from_plain,
+    train_supernet,
+)
 
 
 def resolve_resume(resume: Any, run_dir: Path) -> str | None:
@@ -83,8 +89,8 @@ def run(cfg: DictConfig) -> TrainSummary:
 
 def _few_shot(section: dict[str, Any], typed: SupernetTrainConfig, run_dir: Path, ctx: Any) -> Any:
     """``few_shot=choices|learned``: split ``few_shot.parent`` (:mod:`evaluate.few_shot`)."""
-    from evaluate.few_shot import FewShotConfig, train_few_shot
-    from train.schema import build
+    from lamoo_nas.evaluate.few_shot import FewShotConfig, train_few_shot
+    from lamoo_nas.train.schema import build
 
     few = build(FewShotConfig, section, "few_shot")
     summary = train_few_shot(typed, few, run_dir, ctx)

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from evaluate.latency import measure_latency_ms
-from evaluate.latency_table import LatencyPredictor, build_latency_table
-from supernet import CostModel, build_static, load_space
-from supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
+from lamoo_nas.supernet import CostModel, build_static, load_space
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 NUM_CLASSES = 10

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.rank import plot_rank_scatter, rank_fidelity
-from supernet import CostModel
-from supernet.space import ArchConfig, SearchSpace
-from train.checkpoint import load_supernet
-from train.data import build_data
-from train.recipes import load_recipe
-from train.retrain import RetrainOptions, retrain
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.rank import plot_rank_scatter, rank_fidelity
+from lamoo_nas.supernet import CostModel
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import build_data
+from lamoo_nas.train.recipes import load_recipe
+from lamoo_nas.train.retrain import RetrainOptions, retrain
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 import yaml
 
-from evaluate.retrain import retrain_and_export
-from supernet import load_space
-from train.data import DataConfig
-from train.recipes import load_recipe
-from train.retrain import RetrainOptions
+from lamoo_nas.evaluate.retrain import retrain_and_export
+from lamoo_nas.supernet import load_space
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.recipes import load_recipe
+from lamoo_nas.train.retrain import RetrainOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "retrain_digits.json"

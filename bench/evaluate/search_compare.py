@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evaluate.codec import Budget
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.ground_truth import judge_search, load_ground_truth
-from evaluate.plots import plot_hypervolume
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import run_nas_search
-from supernet import CostModel
-from train.checkpoint import load_supernet
-from train.data import build_data
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.ground_truth import judge_search, load_ground_truth
+from lamoo_nas.evaluate.plots import plot_hypervolume
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import run_nas_search
+from lamoo_nas.supernet import CostModel
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import build_data
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -97,8 +97,8 @@ def _regions(few_run: Path, rows: list[dict[str, Any]]) -> np.ndarray | None:
         return None
     import torch
 
-    from supernet import SearchSpace
-    from supernet.partition import partition_from_json
+    from lamoo_nas.supernet import SearchSpace
+    from lamoo_nas.supernet.partition import partition_from_json
 
     checkpoint = torch.load(few_run / "region0" / "final.pt", map_location="cpu", weights_only=True)
     space = SearchSpace.from_dict(checkpoint["space"])

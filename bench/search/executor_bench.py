@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from evaluate.executor import ExecutorConfig, make_pool
-from evaluate.pooled_accuracy import ScorerSpec, score
-from supernet import load_space
-from train.checkpoint import load_supernet
-from train.data import DataConfig
-from train.optim import ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, train_supernet
+from lamoo_nas.evaluate.executor import ExecutorConfig, make_pool
+from lamoo_nas.evaluate.pooled_accuracy import ScorerSpec, score
+from lamoo_nas.supernet import load_space
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.optim import ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "executor_bench.json"
 GOAL = 1.7

@@ -36,8 +36,8 @@ import torch
 from bench.search import nas_surrogate, space_surrogate
 from bench.search.problems import BenchProblem, get_problem
 from bench.search.report import summarise, write_plot, write_table
-from search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
-from search.lamoo.tree import TreeOptions
+from lamoo_nas.search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
+from lamoo_nas.search.lamoo.tree import TreeOptions
 
 PROBLEMS = (
     "branincurrin",

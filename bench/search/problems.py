@@ -20,9 +20,9 @@ from botorch.test_functions.multi_objective import DTLZ2, BraninCurrin, VehicleS
 
 from bench.search import space_surrogate
 from bench.search.nas_surrogate import surrogate_problem_parts
-from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
-from search import BoxCodec, CategoricalCodec, hypervolume
-from search.codec import SpaceCodec
+from lamoo_nas.evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
+from lamoo_nas.search import BoxCodec, CategoricalCodec, hypervolume
+from lamoo_nas.search.codec import SpaceCodec
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_COST_COLUMNS = {"params": "c10_params_M_derived", "flops": "c10_flops_M_derived"}

@@ -28,8 +28,8 @@ import torch
 
 from bench.search.lamoo_bench import FULL, RESULTS_DIR, build_strategy
 from bench.search.problems import BenchProblem, get_problem
-from search import hypervolume
-from search.lamoo.tree import region_accepts
+from lamoo_nas.search import hypervolume
+from lamoo_nas.search.lamoo.tree import region_accepts
 
 REPEATS = 20
 PROBE = 20_000

@@ -18,7 +18,14 @@ import numpy as np
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from supernet import ArchConfig, CostModel, SearchSpace, build_static, count_cost, load_space
+from lamoo_nas.supernet import (
+    ArchConfig,
+    CostModel,
+    SearchSpace,
+    build_static,
+    count_cost,
+    load_space,
+)
 
 PRESETS = {"tiny": 10, "cifar": 10, "ofa_mbv3": 1000}
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "cost.json"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from supernet import Supernet, load_space
+from lamoo_nas.supernet import Supernet, load_space
 
 
 def time_alternating(

@@ -36,16 +36,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from supernet import Supernet, load_space, resize_to
-from train.data import DataBundle, DataConfig, build_data
-from train.data._cache import cache_folders
-from train.distill import DistillConfig, StepLoss
-from train.distributed import DistContext
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import build_optimisation
-from train.run import epoch_batches
-from train.sampler import SamplerConfig, build_sampler
-from train.steps import SupernetStep, TrainState
+from lamoo_nas.supernet import Supernet, load_space, resize_to
+from lamoo_nas.train.data import DataBundle, DataConfig, build_data
+from lamoo_nas.train.data._cache import cache_folders
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.distributed import DistContext
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import build_optimisation
+from lamoo_nas.train.run import epoch_batches
+from lamoo_nas.train.sampler import SamplerConfig, build_sampler
+from lamoo_nas.train.steps import SupernetStep, TrainState
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "data.json"
 BATCH = 128

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from supernet import Supernet, load_space, resize_to
-from train.distill import DistillConfig, StepLoss
-from train.optim import OptimConfig, build_optimizer
+from lamoo_nas.supernet import Supernet, load_space, resize_to
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.optim import OptimConfig, build_optimizer
 
 # preset -> (resolution, batch size); ofa_mbv3 at res 128 with a small batch to stay quick.
 PRESETS: dict[str, tuple[int | None, int]] = {

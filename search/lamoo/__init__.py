@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from search.lamoo.strategy import SAMPLERS, SELECT_RULES, LaMOOOptions, LaMOOStrategy
-from search.lamoo.tree import TreeOptions, build_tree, partition_labels, select_path
+from lamoo_nas.search.lamoo.strategy import SAMPLERS, SELECT_RULES, LaMOOOptions, LaMOOStrategy
+from lamoo_nas.search.lamoo.tree import TreeOptions, build_tree, partition_labels, select_path
 
 __all__ = [
     "SAMPLERS",

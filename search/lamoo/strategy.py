@@ -30,13 +30,20 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from botorch.models.model import Model
 
-from search.codec import SpaceCodec
-from search.errors import InvalidOptionError, UnknownStrategyError
-from search.lamoo.tree import Cut, Node, TreeOptions, build_tree, region_accepts, select_path
-from search.nsga2 import NSGA2Options, nsga2_offspring
-from search.pareto import non_dominated_mask
-from search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
-from search.strategy import Accept, BaseStrategy, KnownObjectives
+from lamoo_nas.search.codec import SpaceCodec
+from lamoo_nas.search.errors import InvalidOptionError, UnknownStrategyError
+from lamoo_nas.search.lamoo.tree import (
+    Cut,
+    Node,
+    TreeOptions,
+    build_tree,
+    region_accepts,
+    select_path,
+)
+from lamoo_nas.search.nsga2 import NSGA2Options, nsga2_offspring
+from lamoo_nas.search.pareto import non_dominated_mask
+from lamoo_nas.search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
+from lamoo_nas.search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
 SAMPLERS = ("random", "evolution", "qehvi")

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 from sklearn.svm import SVC
 
-from search.errors import InvalidOptionError, UnknownStrategyError
-from search.pareto import dominance_numbers, hypervolume, rank_and_crowding
+from lamoo_nas.search.errors import InvalidOptionError, UnknownStrategyError
+from lamoo_nas.search.pareto import dominance_numbers, hypervolume, rank_and_crowding
 
 GOOD, BAD = 0, 1
 KERNELS = ("rbf", "poly", "linear")

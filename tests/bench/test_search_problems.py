@@ -30,8 +30,8 @@ from bench.search.problems import (
     nbmacro_dir,
     nbmacro_problem,
 )
-from search import LaMOOOptions, hypervolume
-from supernet.nbmacro import canonical_code
+from lamoo_nas.search import LaMOOOptions, hypervolume
+from lamoo_nas.supernet.nbmacro import canonical_code
 
 TABLE = nbmacro_dir() / NBMACRO_TABLE
 needs_table = pytest.mark.skipif(

@@ -18,8 +18,8 @@ from bench.search.space_surrogate import (
     export_history,
     read_data,
 )
-from search.history import Evaluation, SearchHistory
-from supernet import ArchConfig, CostModel, SearchSpace, load_space
+from lamoo_nas.search.history import Evaluation, SearchHistory
+from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace, load_space
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet import CostModel, SearchSpace, Supernet, load_space
-from train.data import DataBundle, DataConfig, build_data
-from train.optim import ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, train_supernet
+from lamoo_nas.supernet import CostModel, SearchSpace, Supernet, load_space
+from lamoo_nas.train.data import DataBundle, DataConfig, build_data
+from lamoo_nas.train.optim import ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from evaluate.executor import WorkerInfo
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.executor import WorkerInfo
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def square(info: WorkerInfo, item: int) -> tuple[int, int, int]:

@@ -6,15 +6,15 @@ import json
 import pytest
 import torch
 
-from evaluate.accuracy_cache import (
+from lamoo_nas.evaluate.accuracy_cache import (
     AccuracyCache,
     CheckpointOrigin,
     cache_header,
     weights_fingerprint,
 )
-from evaluate.errors import AccuracyCacheMismatchError
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from supernet import Supernet
+from lamoo_nas.evaluate.errors import AccuracyCacheMismatchError
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.supernet import Supernet
 
 
 def _header(space, weights: str = "abc", calib_images: int = 32, val_images: int = 100) -> dict:

@@ -14,9 +14,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from evaluate import api
-from evaluate.search import run as search_command
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate import api
+from lamoo_nas.evaluate.search import run as search_command
+from lamoo_nas.supernet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_SEARCH = {"num_samples": 8, "batch_size": 4, "num_init": 4, "calib_images": 32}

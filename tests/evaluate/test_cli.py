@@ -11,11 +11,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from evaluate.cli import format_table, run_from_config
-from evaluate.export import export_model
-from supernet import build_static, load_space
-from supernet.errors import ConfigError
-from train.data import DataConfig, preprocessing_spec
+from lamoo_nas.evaluate.cli import format_table, run_from_config
+from lamoo_nas.evaluate.export import export_model
+from lamoo_nas.supernet import build_static, load_space
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.data import DataConfig, preprocessing_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = str(ROOT / "conf")
@@ -78,7 +78,8 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     bogus = tmp_path / "model.pt"
     torch.save({"weights": torch.zeros(3)}, bogus)
     done = subprocess.run(
-        [sys.executable, "-m", "evaluate.cli", f"model={bogus}", f"out={tmp_path / 'o.json'}"],
+        [sys.executable, "-m", "lamoo_nas.evaluate.cli", f"model={bogus}",
+         f"out={tmp_path / 'o.json'}"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
@@ -86,9 +87,9 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_supernet_mode_recalibrates_and_scores(tmp_path: Path) -> None:
-    from supernet import count_cost
+    from lamoo_nas.supernet import count_cost
+    from lamoo_nas.train.supernet import run
     from tests.train._supernet_config import compose_cfg
-    from train.supernet import run
 
     run_dir = tmp_path / "supernet"
     run(compose_cfg(f"run_dir={run_dir}", "schedule.epochs=1", "eval.every_epochs=1"))
@@ -130,7 +131,7 @@ def test_rank_mode_against_a_ground_truth_table(nbmacro_run: Path, tmp_path: Pat
     assert report["num_archs"] == len(report["rows"]) == 20
     assert set(report["metrics"]) == {"supernet", "macs", "params", "layers", "seed_ceiling"}
     raw = json.loads(table.read_text())
-    from supernet.nbmacro import code_from_arch
+    from lamoo_nas.supernet.nbmacro import code_from_arch
 
     space = load_space("nbmacro")
     for row in report["rows"]:
@@ -144,7 +145,7 @@ def test_rank_mode_against_a_ground_truth_table(nbmacro_run: Path, tmp_path: Pat
 def test_rank_mode_with_truth_needs_a_supernet_of_the_tables_space(
     trained_run: Path, tmp_path: Path
 ) -> None:
-    from evaluate.ground_truth import GroundTruthError
+    from lamoo_nas.evaluate.ground_truth import GroundTruthError
     from tests.nbmacro_table import nbmacro_table_path
 
     table = nbmacro_table_path()

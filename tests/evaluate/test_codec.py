@@ -5,9 +5,9 @@ import contextlib
 import numpy as np
 import pytest
 
-from evaluate.codec import ArchCodec, Budget
-from search.errors import InfeasibleBudgetError
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.codec import ArchCodec, Budget
+from lamoo_nas.search.errors import InfeasibleBudgetError
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def test_budget_below_smallest_names_the_smallest_cost(tiny_space, cost_model) -> None:
@@ -47,8 +47,8 @@ def test_codec_round_trips_through_encoding_and_json(tiny_space, cost_model) -> 
 
 
 def test_a_budget_that_constrains_nothing_is_noted() -> None:
-    from evaluate.codec import Budget
-    from supernet import Cost
+    from lamoo_nas.evaluate.codec import Budget
+    from lamoo_nas.supernet import Cost
 
     largest = Cost(macs=2_000_000, params=80_000)
     assert Budget(macs=1e6, params=1e5).slack(largest) == [
@@ -82,7 +82,7 @@ def test_a_corner_budget_gives_fewer_points_never_padded_copies(tiny_space, cost
 def test_strategies_cope_with_a_codec_that_returns_fewer_points(
     name: str, tiny_space, cost_model
 ) -> None:
-    from search import SearchSpaceExhaustedError, make_strategy
+    from lamoo_nas.search import SearchSpaceExhaustedError, make_strategy
 
     codec = _corner_codec(tiny_space, cost_model, 0.01)
     ref = [-1.0, -1.0]

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from evaluate import errors
-from evaluate.export import ExportError, ExportExistsError
-from evaluate.ground_truth import GroundTruthError
-from evaluate.load import NotAnExportError
-from evaluate.rank import RankInputError
-from supernet.errors import CheckpointError, NASError
+from lamoo_nas.evaluate import errors
+from lamoo_nas.evaluate.export import ExportError, ExportExistsError
+from lamoo_nas.evaluate.ground_truth import GroundTruthError
+from lamoo_nas.evaluate.load import NotAnExportError
+from lamoo_nas.evaluate.rank import RankInputError
+from lamoo_nas.supernet.errors import CheckpointError, NASError
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from supernet import recalibrate_bn, resize_to
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.supernet import recalibrate_bn, resize_to
 
 
 def _manual_accuracy(supernet, arch, digits, calib_images: int) -> float:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from evaluate.codec import Budget
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.executor import (
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.executor import (
     ExecutorConfig,
     ExecutorError,
     LocalPool,
@@ -27,12 +27,13 @@ from evaluate.executor import (
     make_pool,
     worker_infos,
 )
-from evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import run_nas_search, search_supernet
-from search import SearchHistory
-from supernet import ArchConfig, CostModel
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import run_nas_search, search_supernet
+from lamoo_nas.search import SearchHistory
+from lamoo_nas.supernet import ArchConfig, CostModel
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.checkpoint import load_supernet
 from tests.evaluate.pool_tasks import (
     always_dies,
     dies_once,
@@ -41,7 +42,6 @@ from tests.evaluate.pool_tasks import (
     square,
     which_worker,
 )
-from train.checkpoint import load_supernet
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -252,7 +252,7 @@ def test_a_killed_driver_leaves_no_worker_and_resumes_like_serial(
     serial_search, trained_run, tmp_path
 ) -> None:
     settings, serial = serial_search
-    command = [sys.executable, "-m", "evaluate.search", f"supernet={trained_run}",
+    command = [sys.executable, "-m", "lamoo_nas.evaluate.search", f"supernet={trained_run}",
                f"run_dir={tmp_path}", "executor=local", "executor.num_workers=2",
                "num_samples=16", "batch_size=4", "num_init=4", "seed=3", "calib_images=32",
                f"budget.macs={settings.budget.macs}", "progress=false"]  # fmt: skip

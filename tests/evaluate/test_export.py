@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.export import ExportExistsError, export_model
-from evaluate.load import NotAnExportError, load_exported
-from supernet import build_static, load_space
+from lamoo_nas.evaluate.export import ExportExistsError, export_model
+from lamoo_nas.evaluate.load import NotAnExportError, load_exported
+from lamoo_nas.supernet import build_static, load_space
 
 NUM_CLASSES = 10
 

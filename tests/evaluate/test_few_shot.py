@@ -10,28 +10,33 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from evaluate.codec import Budget
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.few_shot import FewShotConfig, FewShotError, fit_learned_partition, train_few_shot
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import search_supernet
-from supernet import load_space
-from supernet.errors import CheckpointError, ConfigError
-from supernet.few_shot import FewShotSupernet
-from supernet.partition import ChoicePartition
-from train.checkpoint import load_supernet
-from train.data import DataConfig, build_data
-from train.distributed import DistContext
-from train.optim import ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig
-from train.rundir import RunDirError
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.few_shot import (
+    FewShotConfig,
+    FewShotError,
+    fit_learned_partition,
+    train_few_shot,
+)
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import search_supernet
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet.few_shot import FewShotSupernet
+from lamoo_nas.supernet.partition import ChoicePartition
+from lamoo_nas.train.checkpoint import load_supernet
+from lamoo_nas.train.data import DataConfig, build_data
+from lamoo_nas.train.distributed import DistContext
+from lamoo_nas.train.optim import ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig
+from lamoo_nas.train.rundir import RunDirError
 
 SMALL = ["schedule.epochs=1", "schedule.warmup_epochs=0", "data.max_train_images=128",
          "data.calib_images=64", "progress=false", "tensorboard=false"]  # fmt: skip
 
 
 def _command(run_dir: Path, *overrides: str):
-    from train.supernet import run
+    from lamoo_nas.train.supernet import run
 
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=[*SMALL, f"run_dir={run_dir}", *overrides])

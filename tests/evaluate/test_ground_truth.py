@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluate.fidelity import fidelity_report, layer_count, proxy_metrics, stratified_sample
-from evaluate.ground_truth import GroundTruthError, judge_search, load_ground_truth
-from supernet import CostModel, load_space
-from supernet.nbmacro import arch_from_code
+from lamoo_nas.evaluate.fidelity import (
+    fidelity_report,
+    layer_count,
+    proxy_metrics,
+    stratified_sample,
+)
+from lamoo_nas.evaluate.ground_truth import GroundTruthError, judge_search, load_ground_truth
+from lamoo_nas.supernet import CostModel, load_space
+from lamoo_nas.supernet.nbmacro import arch_from_code
 from tests.nbmacro_table import nbmacro_table_path
 
 NBMACRO = load_space("nbmacro")
@@ -162,7 +167,7 @@ def test_judge_search_against_the_table() -> None:
         return cost(a).macs  # type: ignore[arg-type]
 
     # the table's own front under the budget reaches the maximum exactly
-    from search.pareto import non_dominated_mask
+    from lamoo_nas.search.pareto import non_dominated_mask
 
     pts = np.asarray([(truth[a], -macs(a)) for a in admitted])
     front = [a for a, keep in zip(admitted, non_dominated_mask(pts)) if keep]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluate.latency import measure_latency_ms
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def test_latency_stats_are_ordered_and_positive() -> None:

@@ -10,13 +10,13 @@ import json
 import numpy as np
 import pytest
 
-from evaluate.codec import ArchCodec, Budget
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.search_settings import SearchSettings, settings_from_plain
-from evaluate.supernet_search import run_nas_search, search_supernet
-from search import non_dominated_mask
-from search.errors import InfeasibleBudgetError
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.codec import ArchCodec, Budget
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.search_settings import SearchSettings, settings_from_plain
+from lamoo_nas.evaluate.supernet_search import run_nas_search, search_supernet
+from lamoo_nas.search import non_dominated_mask
+from lamoo_nas.search.errors import InfeasibleBudgetError
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def _latency(cost_model):
@@ -72,7 +72,7 @@ def test_latency_settings_are_typed() -> None:
 
 
 def test_a_search_with_a_measured_table(trained_run, tiny_space, tmp_path) -> None:
-    from evaluate.latency_table import LatencyPredictor, build_latency_table
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
 
     table_path = tmp_path / "tiny_cpu.jsonl"
     build_latency_table(tiny_space, 10, table_path, warmup=0, repeats=1, rounds=1, progress=False)

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.errors import EvaluateError, LatencyTableError
-from evaluate.latency_keys import LatencyKey, all_latency_keys, key_cost, latency_keys
-from evaluate.latency_table import (
+from lamoo_nas.evaluate.errors import EvaluateError, LatencyTableError
+from lamoo_nas.evaluate.latency_keys import LatencyKey, all_latency_keys, key_cost, latency_keys
+from lamoo_nas.evaluate.latency_table import (
     LatencyPredictor,
     LatencyTable,
     build_latency_table,
     load_latency_table,
 )
-from supernet._channels import block_shapes
-from supernet.cost import count_cost
-from supernet.space import ArchConfig, SearchSpace, StageArch, load_space
+from lamoo_nas.supernet._channels import block_shapes
+from lamoo_nas.supernet.cost import count_cost
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace, StageArch, load_space
 
 ROOT = Path(__file__).resolve().parents[2]
 MICRO = {
@@ -237,7 +237,8 @@ def test_onnxruntime_tables_record_their_runtime(tmp_path: Path) -> None:
 
 def test_cli_builds_from_a_space_file_and_refuses_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "cli.jsonl"
-    base = [sys.executable, "-m", "evaluate.latency_cli", f"out={out}", "warmup=0", "repeats=1",
+    base = [sys.executable, "-m", "lamoo_nas.evaluate.latency_cli", f"out={out}", "warmup=0",
+            "repeats=1",
             "max_keys=2", "progress=false"]  # fmt: skip
     run = subprocess.run([*base, f"space={ROOT / 'conf/space/tiny.yaml'}"], capture_output=True,
                          text=True, cwd=ROOT, timeout=120)  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet import load_space
+from lamoo_nas.supernet import load_space
 
 REPO = Path(__file__).resolve().parents[2]
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -55,7 +55,7 @@ def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
         paths[-1].write_text(json.dumps(space.arch_to_json(arch)))
     sweep = tmp_path / "sweep"
     _multirun(
-        "evaluate.retrain",
+        "lamoo_nas.evaluate.retrain",
         sweep,
         f"arch={paths[0]},{paths[1]}",
         "recipe.epochs=1",
@@ -72,7 +72,7 @@ def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
 def test_a_sweep_of_supernet_training_seeds(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     _multirun(
-        "train.supernet",
+        "lamoo_nas.train.supernet",
         sweep,
         "seed=0,1",
         "schedule.epochs=1",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluate.measure import LatencyOptions, _first_images, evaluate_network
-from supernet import build_static, resize_to
-from supernet.errors import ConfigError
+from lamoo_nas.evaluate.measure import LatencyOptions, _first_images, evaluate_network
+from lamoo_nas.supernet import build_static, resize_to
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def test_network_accuracy_is_a_top_k_count(tiny_space, digits) -> None:

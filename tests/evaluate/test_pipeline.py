@@ -5,8 +5,8 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-from evaluate import api
-from evaluate.pipeline import run
+from lamoo_nas.evaluate import api
+from lamoo_nas.evaluate.pipeline import run
 
 SHRUNK = [
     "schedule.epochs=1",
@@ -50,7 +50,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
     assert f"{100 * winner['test_top1']:.2f}%" in report
     assert "The hypervolume is the area dominated by the front in accuracy (%) x MACs" in report
     assert json.loads((tmp_path / "pipeline.json").read_text())["winner"] == winner
-    from evaluate.rank import run_pairs
+    from lamoo_nas.evaluate.rank import run_pairs
 
     inherited, retrained, _ = run_pairs(tmp_path)  # what nas-evaluate mode=rank run= scores
     assert retrained == [r["test_top1"] for r in summary["retrained"]] and len(inherited) == 2
@@ -81,7 +81,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
 
 
 def test_a_rerun_with_other_settings_is_refused_or_redoes_the_changed_stages(tmp_path) -> None:
-    from train.rundir import RunConfigChangedError
+    from lamoo_nas.train.rundir import RunConfigChangedError
 
     first = run(_cfg(tmp_path))
     final = tmp_path / "supernet" / "final.pt"
@@ -100,8 +100,8 @@ def test_a_rerun_with_other_settings_is_refused_or_redoes_the_changed_stages(tmp
 
 
 def test_the_pipeline_searches_under_a_latency_budget(tmp_path) -> None:
-    from evaluate.latency_table import LatencyPredictor, build_latency_table
-    from supernet import load_space
+    from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
+    from lamoo_nas.supernet import load_space
 
     space = load_space("tiny")
     table = tmp_path / "table.jsonl"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity, read_pairs
+from lamoo_nas.evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity, read_pairs
 
 
 def test_same_order_is_one_and_reversed_is_minus_one() -> None:
@@ -57,7 +57,7 @@ def test_pairs_files_csv_and_json(tmp_path: Path) -> None:
 def test_pairs_of_a_pipeline_run(tmp_path) -> None:
     import json
 
-    from evaluate.rank import pairs_csv, read_pairs, run_pairs
+    from lamoo_nas.evaluate.rank import pairs_csv, read_pairs, run_pairs
 
     rows = [{"rank": i + 1, "inherited_val_accuracy": a, "test_top1": b}
             for i, (a, b) in enumerate([(0.9, 0.95), (0.8, 0.97), (0.7, 0.91)])]  # fmt: skip

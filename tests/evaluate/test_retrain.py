@@ -11,17 +11,17 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from evaluate.load import load_exported
-from evaluate.retrain import (
+from lamoo_nas.evaluate.load import load_exported
+from lamoo_nas.evaluate.retrain import (
     FinishOptions,
     _arch_and_space,
     recipe_from_config,
     retrain_and_export,
 )
-from supernet import load_space
-from supernet.errors import ArchSpaceMismatchError, ArchValidationError
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ArchValidationError
+from lamoo_nas.train.recipes import load_recipe
 from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
-from train.recipes import load_recipe
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 FINISH = FinishOptions(latency_warmup=1, latency_repeats=3)
@@ -60,7 +60,7 @@ def test_weights_are_fresh_not_zero_trained(run) -> None:
 
 def test_existing_export_is_not_overwritten(run) -> None:
     space, arch, result = run
-    from evaluate.export import ExportExistsError
+    from lamoo_nas.evaluate.export import ExportExistsError
 
     before = (result.run_dir / "last.pt").stat().st_mtime_ns
     with pytest.raises(ExportExistsError, match="overwrite"):
@@ -115,7 +115,7 @@ def test_space_comes_from_the_arch_json_or_must_match(tmp_path: Path) -> None:
 
 
 def test_cli_bad_arch_is_one_line_error(tmp_path: Path, monkeypatch) -> None:
-    from evaluate.retrain import main
+    from lamoo_nas.evaluate.retrain import main
 
     tiny = load_space("tiny")
     raw = tiny.arch_to_json(tiny.smallest())
@@ -141,7 +141,7 @@ def test_torchrun_two_cpu_ranks(tmp_path: Path) -> None:
     arch_path.write_text(json.dumps(tiny.arch_to_json(tiny.smallest())))
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     done = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "-m", "evaluate.retrain", f"arch={arch_path}",
+        [torchrun, "--nproc_per_node", "2", "-m", "lamoo_nas.evaluate.retrain", f"arch={arch_path}",
          f"run_dir={tmp_path / 'r'}", "device=cpu", "num_threads=1", "recipe.epochs=1",
          "recipe.steps_per_epoch=2", "progress=false", "tensorboard=false", "latency.repeats=2"],
         capture_output=True, text=True, timeout=300, cwd=Path(CONF).parent,

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from evaluate.codec import Budget
-from evaluate.search_results import format_front, write_search_outputs
-from evaluate.search_settings import TO_MAXIMISED, SearchSettings
-from search import Evaluation, SearchHistory
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.search_results import format_front, write_search_outputs
+from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, SearchSettings
+from lamoo_nas.search import Evaluation, SearchHistory
 
 
 @pytest.fixture()

@@ -4,15 +4,15 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from evaluate.codec import Budget
-from evaluate.search_settings import (
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.search_settings import (
     SearchSettings,
     describe_hypervolume,
     positive_int,
     reference_point,
     settings_from_plain,
 )
-from supernet.errors import ConfigError
+from lamoo_nas.supernet.errors import ConfigError
 
 
 def _settings(budget: Budget, **overrides) -> SearchSettings:

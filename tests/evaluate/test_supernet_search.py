@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from evaluate.codec import Budget
-from evaluate.errors import AccuracyCacheMismatchError
-from evaluate.evaluator import InheritedAccuracyEvaluator
-from evaluate.search_settings import SearchSettings
-from evaluate.supernet_search import run_nas_search, search_supernet
-from search import non_dominated_mask
-from search.errors import InfeasibleBudgetError, UnknownStrategyError
-from supernet import CostModel, SearchSpace, Supernet
-from supernet.errors import ArchSpaceMismatchError, ConfigError
+from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.errors import AccuracyCacheMismatchError
+from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.evaluate.search_settings import SearchSettings
+from lamoo_nas.evaluate.supernet_search import run_nas_search, search_supernet
+from lamoo_nas.search import non_dominated_mask
+from lamoo_nas.search.errors import InfeasibleBudgetError, UnknownStrategyError
+from lamoo_nas.supernet import CostModel, SearchSpace, Supernet
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ConfigError
 
 
 def _settings(budget: Budget, **overrides) -> SearchSettings:
@@ -122,7 +122,7 @@ def test_unknown_strategy_and_infeasible_budget(
 def test_resuming_with_another_budget_is_refused(
     random_supernet, digits, tiny_space, cost_model, tmp_path
 ) -> None:
-    from search import HistoryMismatchError
+    from lamoo_nas.search import HistoryMismatchError
 
     evaluator = InheritedAccuracyEvaluator.from_bundle(random_supernet, digits, 32)
     budget = _half_budget(tiny_space, cost_model)

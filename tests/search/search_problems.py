@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from search.codec import BoxCodec, CategoricalCodec
+from lamoo_nas.search.codec import BoxCodec, CategoricalCodec
 
 
 def zdt1_like(archs: Sequence[tuple[float, ...]]) -> np.ndarray:

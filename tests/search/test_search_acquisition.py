@@ -9,9 +9,9 @@ from botorch.acquisition.monte_carlo import qSimpleRegret
 from botorch.models import SingleTaskGP
 from botorch.utils.sampling import manual_seed
 
-from search.acquisition import optimise_batch, pull_back
-from search.errors import InvalidOptionError
-from search.lamoo.tree import TreeOptions, build_tree, region_accepts
+from lamoo_nas.search.acquisition import optimise_batch, pull_back
+from lamoo_nas.search.errors import InvalidOptionError
+from lamoo_nas.search.lamoo.tree import TreeOptions, build_tree, region_accepts
 
 
 def _bowl(peak: tuple[float, float] = (0.3, 0.3)) -> qSimpleRegret:

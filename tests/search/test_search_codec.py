@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.codec import BoxCodec, CategoricalCodec
-from search.errors import InfeasibleBudgetError
+from lamoo_nas.search.codec import BoxCodec, CategoricalCodec
+from lamoo_nas.search.errors import InfeasibleBudgetError
 
 
 def test_categorical_round_trip_and_encoding() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import search.qehvi
-from search import (
+import lamoo_nas.search.qehvi
+from lamoo_nas.search import (
     InvalidOptionError,
     KnownObjectives,
     LaMOOOptions,
@@ -16,7 +16,7 @@ from search import (
     UnknownStrategyError,
     make_strategy,
 )
-from search.lamoo.tree import region_accepts
+from lamoo_nas.search.lamoo.tree import region_accepts
 from tests.search.search_problems import ZDT_REF, box3, grid_codec, grid_objectives, zdt1_like
 
 TINY = QEHVIOptions(num_restarts=2, raw_samples=32, maxiter=10, mc_samples=16, fit_maxiter=30)
@@ -72,7 +72,7 @@ def test_bad_continuous_options_name_the_allowed_values() -> None:
 
 def test_continuous_qehvi_proposes_optimised_points_of_the_box(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     calls: list[int] = []
-    original = search.qehvi.optimise_batch
+    original = lamoo_nas.search.qehvi.optimise_batch
 
     def spy(acq, q, seeds, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(q)
@@ -81,7 +81,7 @@ def test_continuous_qehvi_proposes_optimised_points_of_the_box(monkeypatch) -> N
         return out
 
     proposed: list[tuple[float, ...]] = []
-    monkeypatch.setattr(search.qehvi, "optimise_batch", spy)
+    monkeypatch.setattr(lamoo_nas.search.qehvi, "optimise_batch", spy)
     strategy = _told("qehvi", 20)
     assert calls == [5, 5]  # two model-based asks after the 10-point design
     x = strategy.codec.encode(strategy.archs)
@@ -157,13 +157,13 @@ def test_local_model_climbs_to_an_ancestor_with_enough_samples(told) -> None:  #
 
 def test_local_model_falls_back_to_all_samples_below_the_minimum(told, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     baselines: list[int] = []
-    original = search.qehvi.make_acquisition
+    original = lamoo_nas.search.qehvi.make_acquisition
 
     def spy(model, x_baseline, ref, mc_samples=128):  # type: ignore[no-untyped-def]
         baselines.append(x_baseline.shape[0])
         return original(model, x_baseline, ref, mc_samples)
 
-    monkeypatch.setattr(search.qehvi, "make_acquisition", spy)
+    monkeypatch.setattr(lamoo_nas.search.qehvi, "make_acquisition", spy)
     strategy, fitted = _local(told, min_samples=1000)
     assert strategy.last_model_node == 0 and fitted == len(strategy.archs) == 25
     assert "local GP on node 0 (n=25)" in strategy.last_note

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import HistoryMismatchError, SearchHistory, make_strategy, run_search
+from lamoo_nas.search import HistoryMismatchError, SearchHistory, make_strategy, run_search
 from tests.search.search_problems import GRID_REF, grid_codec, grid_objectives
 
 
@@ -124,7 +124,7 @@ def test_resume_refuses_another_reference_point(tmp_path: Path) -> None:
 
 
 def test_history_csv_labels_the_initial_design_and_the_units(tmp_path) -> None:
-    from search import CategoricalCodec, make_strategy, run_search
+    from lamoo_nas.search import CategoricalCodec, make_strategy, run_search
 
     codec = CategoricalCodec(num_choices=(4, 4))
     strategy = make_strategy("random", codec, [0.0, -5.0], 2, seed=0, num_init=4)
@@ -142,7 +142,7 @@ def test_history_csv_labels_the_initial_design_and_the_units(tmp_path) -> None:
 
 
 def test_only_the_design_points_are_labelled_sobol_when_few_are_feasible(tmp_path) -> None:
-    from search import CategoricalCodec, make_strategy, run_search
+    from lamoo_nas.search import CategoricalCodec, make_strategy, run_search
 
     codec = CategoricalCodec(num_choices=(4, 4, 4), feasible=lambda a: a[0] == 0)
     strategy = make_strategy("random", codec, [0.0, -5.0], 2, seed=0, num_init=10)

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import search
-from search import errors
-from search.codec import BoxCodec, CategoricalCodec
-from search.driver import run_search
-from search.errors import InvalidOptionError, InvalidPointError, SearchError
-from search.lamoo.tree import TreeOptions
-from search.strategy import RandomStrategy
+from lamoo_nas import search
+from lamoo_nas.search import errors
+from lamoo_nas.search.codec import BoxCodec, CategoricalCodec
+from lamoo_nas.search.driver import run_search
+from lamoo_nas.search.errors import InvalidOptionError, InvalidPointError, SearchError
+from lamoo_nas.search.lamoo.tree import TreeOptions
+from lamoo_nas.search.strategy import RandomStrategy
 
 SEARCH_ROOT = Path(search.__file__).parent
 ALLOWED_NON_SEARCH = {"NotImplementedError"}  # an abstract hook, not an error of a search

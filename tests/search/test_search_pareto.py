@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from search.pareto import (
+from lamoo_nas.search.pareto import (
     crowding_distance,
     dominance_numbers,
     hypervolume,

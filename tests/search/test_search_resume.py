@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from search import (
+from lamoo_nas.search import (
     BaseStrategy,
     KnownObjectives,
     LaMOOOptions,

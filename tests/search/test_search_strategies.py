@@ -9,7 +9,7 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.models.model import ModelList
 
-from search import (
+from lamoo_nas.search import (
     CategoricalCodec,
     InfeasibleBudgetError,
     KnownObjectives,
@@ -21,7 +21,7 @@ from search import (
     hypervolume,
     make_strategy,
 )
-from search.lamoo.tree import region_accepts
+from lamoo_nas.search.lamoo.tree import region_accepts
 from tests.search.search_problems import (
     GRID_REF,
     ZDT_REF,
@@ -186,7 +186,7 @@ def test_bad_lamoo_options_name_allowed_values() -> None:
 
 
 def test_lamoo_and_qehvi_share_the_selection_step_by_composition() -> None:
-    from search import BaseStrategy, LaMOOStrategy, QEHVISelector, QEHVIStrategy
+    from lamoo_nas.search import BaseStrategy, LaMOOStrategy, QEHVISelector, QEHVIStrategy
 
     assert not issubclass(LaMOOStrategy, QEHVIStrategy)
     assert issubclass(LaMOOStrategy, BaseStrategy)
@@ -198,7 +198,7 @@ def test_lamoo_and_qehvi_share_the_selection_step_by_composition() -> None:
 
 
 def test_selector_without_a_model_keeps_the_pool_and_the_rng() -> None:
-    from search import QEHVISelector
+    from lamoo_nas.search import QEHVISelector
 
     selector = QEHVISelector(box3(), np.array(ZDT_REF))
     rng = np.random.default_rng(0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from search.errors import UnknownStrategyError
-from search.lamoo.tree import (
+from lamoo_nas.search.errors import UnknownStrategyError
+from lamoo_nas.search.lamoo.tree import (
     BAD,
     GOOD,
     TreeOptions,
@@ -17,7 +17,7 @@ from search.lamoo.tree import (
     region_accepts,
     select_path,
 )
-from search.pareto import dominance_numbers, hypervolume
+from lamoo_nas.search.pareto import dominance_numbers, hypervolume
 
 
 def _front_problem(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

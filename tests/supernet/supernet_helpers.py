@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet import ArchConfig, SearchSpace, load_space
+from lamoo_nas.supernet import ArchConfig, SearchSpace, load_space
 
 PRESETS = ("tiny", "cifar", "ofa_mbv3")
 NUM_CLASSES = {"tiny": 10, "cifar": 10, "ofa_mbv3": 1000}

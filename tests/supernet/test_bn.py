@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from supernet import Supernet, load_space, recalibrate_bn
-from supernet.bn import BNRecalibrationError
+from lamoo_nas.supernet import Supernet, load_space, recalibrate_bn
+from lamoo_nas.supernet.bn import BNRecalibrationError
 from tests.supernet.supernet_helpers import randomise
 
 

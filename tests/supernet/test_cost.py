@@ -21,9 +21,9 @@ from thop import profile
 from thop.vision.basic_hooks import zero_ops
 from torch import nn
 
-from supernet import Cost, CostModel, build_static, count_cost, load_space
-from supernet.errors import ArchValidationError
-from supernet.space import ArchConfig
+from lamoo_nas.supernet import Cost, CostModel, build_static, count_cost, load_space
+from lamoo_nas.supernet.errors import ArchValidationError
+from lamoo_nas.supernet.space import ArchConfig
 from tests.supernet.supernet_helpers import NUM_CLASSES, PRESETS, archs
 
 # fvcore traces cost ~0.1 s (tiny) to ~0.5 s (ofa_mbv3) each on 2 CPU cores: the default

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from supernet import Supernet, build_static, count_cost, load_space, resize_to
-from supernet.errors import ArchValidationError
-from supernet.ops import ElasticDepthwiseConv
-from supernet.space import ArchConfig, StageArch
+from lamoo_nas.supernet import Supernet, build_static, count_cost, load_space, resize_to
+from lamoo_nas.supernet.errors import ArchValidationError
+from lamoo_nas.supernet.ops import ElasticDepthwiseConv
+from lamoo_nas.supernet.space import ArchConfig, StageArch
 from tests.supernet.supernet_helpers import NUM_CLASSES, PRESETS, randomise, small_archs
 
 RANDOM_ARCHS = {"tiny": 6, "cifar": 2, "ofa_mbv3": 1}

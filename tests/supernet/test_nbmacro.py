@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
-from supernet import Supernet, count_cost, load_space
-from supernet.errors import ArchSpaceMismatchError, ArchValidationError
-from supernet.nbmacro import arch_from_code, canonical_code, code_from_arch
-from supernet.space import IDENTITY
+from lamoo_nas.evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
+from lamoo_nas.supernet import Supernet, count_cost, load_space
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ArchValidationError
+from lamoo_nas.supernet.nbmacro import arch_from_code, canonical_code, code_from_arch
+from lamoo_nas.supernet.space import IDENTITY
 from tests.nbmacro_table import nbmacro_table_path
 from tests.supernet.supernet_helpers import randomise
 

@@ -17,14 +17,14 @@ from ofa.imagenet_classification.elastic_nn.networks import OFAProxylessNASNets,
 from ofa.utils.flops_counter import profile
 from ofa.utils.pytorch_utils import count_net_flops, count_parameters
 
-from supernet import ArchConfig, CostModel, load_space
-from supernet.errors import (
+from lamoo_nas.supernet import ArchConfig, CostModel, load_space
+from lamoo_nas.supernet.errors import (
     ArchValidationError,
     OFACheckpointError,
     OFAUnsupportedNetworkError,
     OFAWidthError,
 )
-from supernet.ofa import (
+from lamoo_nas.supernet.ofa import (
     OFA_VARIANTS,
     arch_from_ofa,
     convert_ofa_state_dict,

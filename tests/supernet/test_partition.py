@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from supernet import load_space
-from supernet.errors import ArchSpaceMismatchError, ConfigError
-from supernet.partition import (
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ConfigError
+from lamoo_nas.supernet.partition import (
     ChoicePartition,
     LearnedPartition,
     SvmCut,

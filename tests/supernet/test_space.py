@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 import yaml
 
-from supernet.errors import ArchSpaceMismatchError, ArchValidationError, SpaceDefinitionError
-from supernet.space import ArchConfig, SearchSpace, StageArch, available_spaces, load_space
+from lamoo_nas.supernet.errors import (
+    ArchSpaceMismatchError,
+    ArchValidationError,
+    SpaceDefinitionError,
+)
+from lamoo_nas.supernet.space import (
+    ArchConfig,
+    SearchSpace,
+    StageArch,
+    available_spaces,
+    load_space,
+)
 
 PRESETS = ("tiny", "cifar", "ofa_mbv3", "ofa_mbv3_w12")
 
@@ -241,7 +251,7 @@ def test_no_first_block_and_no_head_conv_in_yaml() -> None:
 
 
 def test_batch_encoding_is_the_single_arch_encoding_row_by_row() -> None:
-    from supernet import _space_encoding
+    from lamoo_nas.supernet import _space_encoding
 
     space = load_space("nbmacro")
     rng = np.random.default_rng(2)

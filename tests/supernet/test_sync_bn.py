@@ -7,8 +7,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from supernet import Supernet, load_space
-from supernet.ops import ElasticBatchNorm2d, convert_sync_batchnorm
+from lamoo_nas.supernet import Supernet, load_space
+from lamoo_nas.supernet.ops import ElasticBatchNorm2d, convert_sync_batchnorm
 
 
 def _rank(rank: int, init_file: str, x: torch.Tensor, out: dict) -> None:

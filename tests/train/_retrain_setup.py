@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from train.data import DataConfig
-from train.recipes import Recipe
-from train.retrain import RetrainOptions
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.recipes import Recipe
+from lamoo_nas.train.retrain import RetrainOptions
 
 DATA = DataConfig(name="digits", batch_size=32, max_train_images=128, calib_images=32)
 OPTIONS = RetrainOptions(tensorboard=False, progress=False)

@@ -8,12 +8,12 @@ import os
 import pytest
 import torch
 
-from supernet import load_space
-from supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import check_space, load_supernet, read_checkpoint
+from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
+from lamoo_nas.train.supernet import run
 from tests.train._supernet_config import compose_cfg
-from train.checkpoint import check_space, load_supernet, read_checkpoint
-from train.io import atomic_torch_save, atomic_write_text
-from train.supernet import run
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def _current_umask() -> int:
 
 
 def test_training_curves_say_what_they_show():
-    from train.logs import RETRAIN_CURVES, curve_figure
+    from lamoo_nas.train.logs import RETRAIN_CURVES, curve_figure
 
     rows = [{"epoch": e, "train_loss": 1.0 / e, "val_acc_raw": 0.5, "val_acc_ema": 0.6}
             for e in (1, 2)]  # fmt: skip

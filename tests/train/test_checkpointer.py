@@ -7,11 +7,11 @@ import copy
 import pytest
 import torch
 
-from supernet.errors import CheckpointError, ConfigError
-from train.checkpointer import Checkpointer, TorchRNG
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import amp_dtype, build_optimisation
-from train.steps import TrainState
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpointer import Checkpointer, TorchRNG
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import amp_dtype, build_optimisation
+from lamoo_nas.train.steps import TrainState
 
 
 def _parts(lr: float = 1e-2):

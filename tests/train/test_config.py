@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from supernet.errors import ConfigError, DatasetError
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
+from lamoo_nas.train.supernet import build_config, resolve_resume
 from tests.train._supernet_config import compose_cfg
-from train.supernet import build_config, resolve_resume
 
 
 @pytest.mark.parametrize(
@@ -51,14 +51,14 @@ def test_defaults_are_digits_tiny_sandwich_inplace(tmp_path):
 def test_bad_values_raise_config_error_naming_them(tmp_path, override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         typed = build_config(compose_cfg(override), tmp_path)
-        from train.distributed import pick_device
-        from train.run import _check_options
+        from lamoo_nas.train.distributed import pick_device
+        from lamoo_nas.train.run import _check_options
 
         _check_options(typed.run, pick_device("cpu"))
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path):
-    from train.run import train_supernet
+    from lamoo_nas.train.run import train_supernet
 
     cfg = compose_cfg("data=imagefolder", f"data.root={tmp_path / 'nowhere'}")
     with pytest.raises(DatasetError, match="nowhere"):
@@ -66,7 +66,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
 
 
 def test_bad_device_is_a_config_error():
-    from train.distributed import pick_device
+    from lamoo_nas.train.distributed import pick_device
 
     with pytest.raises(ConfigError, match="allowed: auto, cpu"):
         pick_device("tpu9")

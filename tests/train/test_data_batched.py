@@ -10,14 +10,14 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-from supernet.errors import ConfigError, DatasetError
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
+from lamoo_nas.train.data import DataBundle, DataConfig, build_data
+from lamoo_nas.train.data._batched import BatchPipeline
+from lamoo_nas.train.data._transforms import TensorPipeline
+from lamoo_nas.train.distributed import DistContext
+from lamoo_nas.train.run import epoch_batches
 from tests.train.test_data_folders import _write_fake_cifar10
 from tests.train.test_data_memory import write_tree
-from train.data import DataBundle, DataConfig, build_data
-from train.data._batched import BatchPipeline
-from train.data._transforms import TensorPipeline
-from train.distributed import DistContext
-from train.run import epoch_batches
 
 BATCH = 4
 Batches = list[tuple[Tensor, Tensor]]
@@ -164,9 +164,9 @@ def test_cuda_batches_equal_cpu_batches(bundle: DataBundle) -> None:
 
 
 def test_a_supernet_trains_on_in_memory_folder_batches(folder: Path, tmp_path: Path) -> None:
-    from supernet import load_space
-    from train.optim import ScheduleConfig
-    from train.run import RunOptions, SupernetTrainConfig, train_supernet
+    from lamoo_nas.supernet import load_space
+    from lamoo_nas.train.optim import ScheduleConfig
+    from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
     data = DataConfig(
         name="imagefolder", root=str(folder), in_memory=True, batch_size=6, calib_images=8

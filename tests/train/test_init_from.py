@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from supernet import Supernet, load_space
-from supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.supernet import Supernet, load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
+from lamoo_nas.train.data import DataConfig
+from lamoo_nas.train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
+from lamoo_nas.train.init_from import CLASSIFIER_KEYS, init_from_supernet
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 from tests.imagenet_layout import write_imagenet_layout
 from tests.supernet.ofa_helpers import OFA_NAMES, ofa_mbv3, save_published
-from train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
-from train.data import DataConfig
-from train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
-from train.init_from import CLASSIFIER_KEYS, init_from_supernet
-from train.optim import OptimConfig, ScheduleConfig
-from train.run import RunOptions, SupernetTrainConfig, train_supernet
 
 OPTIONS = RunOptions(progress=False, tensorboard=False, device="cpu")
 ONE_EPOCH = ScheduleConfig(epochs=1, warmup_epochs=0.0)
@@ -97,7 +97,7 @@ def test_resolutions_and_name_may_differ_other_structure_may_not(source: Path) -
         init_from_supernet(Supernet(load_space("cifar"), 3), source)
     wider = load_space("tiny").to_dict()
     wider["head"]["channels"] = 96
-    from supernet import SearchSpace
+    from lamoo_nas.supernet import SearchSpace
 
     with pytest.raises(InitSpaceMismatchError, match="differ in head"):
         init_from_supernet(Supernet(SearchSpace.from_dict(wider), 3), source)
@@ -120,7 +120,7 @@ def test_classifier_kernel_transform_and_source_errors(source: Path, tmp_path: P
 
 
 def test_matrices_need_kernel_transform(tmp_path: Path) -> None:
-    from train.ofa_import import import_ofa
+    from lamoo_nas.train.ofa_import import import_ofa
 
     ofa_file = save_published(ofa_mbv3(1.0, 4), tmp_path / OFA_NAMES[1.0])
     run = import_ofa(ofa_file, tmp_path / "ofa", DataConfig(name="imagefolder")).run_dir
@@ -140,8 +140,8 @@ def test_bad_init_classifier_is_refused_before_work(folder: DataConfig, tmp_path
 
 
 def test_the_command_line_settings_reach_the_run_options() -> None:
+    from lamoo_nas.train.supernet import build_config
     from tests.train._supernet_config import compose_cfg
-    from train.supernet import build_config
 
     cfg = compose_cfg("init_from=runs/ofa_w10", "init_classifier=keep", "kernel_transform=true")
     options = build_config(cfg, Path("unused")).run

@@ -7,9 +7,9 @@ import errno
 import pytest
 import torch
 
-from supernet.errors import CheckpointError
-from train.errors import StorageError
-from train.io import (
+from lamoo_nas.supernet.errors import CheckpointError
+from lamoo_nas.train.errors import StorageError
+from lamoo_nas.train.io import (
     append_line,
     atomic_torch_save,
     atomic_write_text,

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from supernet import Supernet, load_space, resize_to
-from train.checkpoint import checkpoint_header, read_checkpoint, training_checkpointer
-from train.distill import DistillConfig, StepLoss
-from train.errors import TrainingDivergedError
-from train.hooks import CheckpointHook
-from train.loop import Trainer
-from train.optim import OptimConfig, ScheduleConfig
-from train.optimisation import build_optimisation
-from train.sampler import SamplerConfig, build_sampler
-from train.steps import SupernetStep, TrainState
+from lamoo_nas.supernet import Supernet, load_space, resize_to
+from lamoo_nas.train.checkpoint import checkpoint_header, read_checkpoint, training_checkpointer
+from lamoo_nas.train.distill import DistillConfig, StepLoss
+from lamoo_nas.train.errors import TrainingDivergedError
+from lamoo_nas.train.hooks import CheckpointHook
+from lamoo_nas.train.loop import Trainer
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.optimisation import build_optimisation
+from lamoo_nas.train.sampler import SamplerConfig, build_sampler
+from lamoo_nas.train.steps import SupernetStep, TrainState
 
 SPACE = load_space("tiny")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from train.metrics import TopK, accuracy_of
+from lamoo_nas.train.metrics import TopK, accuracy_of
 
 
 def test_top1_and_top5_match_a_hand_count() -> None:

@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from supernet import count_cost, load_space
-from supernet.errors import ConfigError
+from lamoo_nas.supernet import count_cost, load_space
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.recipes import (
+    Recipe,
+    build_mixup,
+    epoch_batches,
+    load_recipe,
+    parse_randaugment,
+)
+from lamoo_nas.train.retrain import RETRAIN_FORMAT, RetrainOptions, retrain
 from tests.train._retrain_setup import DATA, OPTIONS, tiny_recipe
-from train.recipes import Recipe, build_mixup, epoch_batches, load_recipe, parse_randaugment
-from train.retrain import RETRAIN_FORMAT, RetrainOptions, retrain
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +94,7 @@ def test_bad_recipe_values_raise() -> None:
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
-    from supernet.errors import CheckpointError
+    from lamoo_nas.supernet.errors import CheckpointError
 
     space = load_space("tiny")
     options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})
@@ -97,7 +103,7 @@ def test_resume_without_checkpoint_is_an_error(tmp_path: Path) -> None:
 
 
 def test_randaugment_is_driven_by_the_injected_generator() -> None:
-    from train.recipes import build_randaugment
+    from lamoo_nas.train.recipes import build_randaugment
 
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
     images = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(1))
@@ -126,7 +132,7 @@ def test_retrain_leaves_the_global_rng_alone(tmp_path: Path) -> None:
 
 
 def test_corrupt_or_foreign_last_checkpoint_is_a_clear_error(run, tmp_path: Path) -> None:
-    from supernet.errors import CheckpointError
+    from lamoo_nas.supernet.errors import CheckpointError
 
     space, arch, first = run
     options = RetrainOptions(**{**OPTIONS.__dict__, "resume": True})

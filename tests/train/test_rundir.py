@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from train.errors import TrainError
-from train.rundir import (
+from lamoo_nas.train.errors import TrainError
+from lamoo_nas.train.rundir import (
     ABSENT,
     NEUTRAL_KEYS,
     RunConfigChangedError,

@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from supernet import load_space
-from supernet.errors import ConfigError
-from train.distill import DistillConfig, StepLoss, soft_target_kl
-from train.optim import OptimConfig, ScheduleConfig, build_optimizer, build_scheduler, current_lr
-from train.sampler import (
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.distill import DistillConfig, StepLoss, soft_target_kl
+from lamoo_nas.train.optim import (
+    OptimConfig,
+    ScheduleConfig,
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+)
+from lamoo_nas.train.sampler import (
     SamplerConfig,
     build_sampler,
     generator_state,

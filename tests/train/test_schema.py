@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from supernet.errors import ConfigError
-from train.optim import OptimConfig
-from train.recipes import Recipe
-from train.schema import build, coerce
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.optim import OptimConfig
+from lamoo_nas.train.recipes import Recipe
+from lamoo_nas.train.schema import build, coerce
 
 
 def test_numbers_from_strings_and_nested_dataclasses() -> None:

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-from supernet.errors import ConfigError
-from train.data._transforms import Stats, TensorPipeline
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.data._transforms import Stats, TensorPipeline
 
 Batch = tuple[Tensor, Tensor]
 

@@ -11,10 +11,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
-from supernet.errors import DatasetError
-from train.data._batched import BatchPipeline, EvalBatches, TrainBatches
-from train.data._sources import FileImages, TensorImages
-from train.data._transforms import Pipeline, TensorPipeline
+from lamoo_nas.supernet.errors import DatasetError
+from lamoo_nas.train.data._batched import BatchPipeline, EvalBatches, TrainBatches
+from lamoo_nas.train.data._sources import FileImages, TensorImages
+from lamoo_nas.train.data._transforms import Pipeline, TensorPipeline
 
 EVAL_SPLITS = ("val", "test", "calib", "holdout")
 _EMPTY_HINTS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from supernet.errors import ConfigError, DatasetError
+from lamoo_nas.supernet.errors import ConfigError, DatasetError
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
 """The names :class:`DataConfig` accepts for ``name``."""

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-from supernet.errors import DatasetError
-from train.data._cache import decoded_images, stored_size
-from train.data._config import NORMALIZATION, DataConfig
-from train.data._files import class_folders, read_rgb, require_two_per_class, scan
-from train.data._splits import carve
-from train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
+from lamoo_nas.supernet.errors import DatasetError
+from lamoo_nas.train.data._cache import decoded_images, stored_size
+from lamoo_nas.train.data._config import NORMALIZATION, DataConfig
+from lamoo_nas.train.data._files import class_folders, read_rgb, require_two_per_class, scan
+from lamoo_nas.train.data._splits import carve
+from lamoo_nas.train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
 
 DIGITS_TEST_FRACTION = 0.15
 """scikit-learn's digits have no official test split: 15% (stratified) is carved once..."""
