@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test docs dist bench venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,16 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any warning.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+# The release: sdist + wheel into dist/ (offline: no build isolation), checked by twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 # Benchmarks write JSON (and plots) to bench/results/ and print Markdown tables.
 bench: $(STAMP)
 	$(BIN)/python -m bench.supernet.cost_bench
@@ -32,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.search.lamoo_bench --quick
 
 clean:
-	rm -rf $(VENV) outputs multirun
+	rm -rf $(VENV) outputs multirun site build dist

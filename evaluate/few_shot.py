@@ -248,7 +248,8 @@ def fit_learned_partition(
     macs = np.array([cost(a).macs for a in archs], dtype=np.float64)
     y = np.column_stack([accuracy, -macs / macs.max()])
     x = space.encode_many(archs)
-    # C=1: the setting the README's learned splits were measured with (the search's is 10)
+    # C=1: the setting the learned splits of docs/benchmarks/few-shot.md were measured with
+    # (the search's is 10)
     options = TreeOptions(split_min=split_min, max_nodes=2 * num_regions - 1, svm_c=1.0)
     nodes = build_tree(x, y, y.min(axis=0) - 1e-9, options)
     leaves = [n for n in nodes if n.is_leaf]

@@ -1,4 +1,4 @@
-"""The dependency direction of STYLE.md, read from the import statements of every module
+"""The dependency direction of docs/development.md, read from the import statements of every module
 (function-level imports included): ``search`` imports nothing of the project, ``supernet``
 nothing but itself, ``train`` only ``supernet``; Hydra/OmegaConf only in the CLI modules."""
 
@@ -25,7 +25,11 @@ ALLOWED = {
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {module for _, module in COMMANDS.values()} | {"lamoo_nas.train.cli"}
+CLI_MODULES = {module for _, module in COMMANDS.values()} | {
+    "lamoo_nas.train.cli",
+    "lamoo_nas.evaluate.api",
+}
+"""Composition roots: the command modules, their runner and the Python API of the commands."""
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,10 +1,14 @@
-"""The wheel ships every package and the Hydra configs, so the CLIs work outside a checkout."""
+"""Release hygiene: ``python -m build`` and ``twine check`` pass offline, the wheel ships every
+package, its ``py.typed`` and the Hydra configs (so the CLIs work outside a checkout), the sdist
+holds nothing of tests, benchmarks, runs or outputs, and the version has one source."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -14,16 +18,66 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+def dist(tmp_path_factory) -> Path:
+    """``python -m build`` (sdist + wheel, offline: no build isolation) of a copy of the
+    checkout that also holds a run, benchmark results and outputs, which must stay out."""
+    out = tmp_path_factory.mktemp("dist")
     # build from a copy: setuptools writes build/ and *.egg-info/ into the source tree
     source = tmp_path_factory.mktemp("source") / "repo"
     junk = (".git", ".venv", "outputs", "multirun", "runs", "build", "dist", "*.egg-info",
-            "__pycache__", ".mypy_cache", ".ruff_cache", "bench")  # fmt: skip
+            "__pycache__", ".mypy_cache", ".ruff_cache", "site", "results")  # fmt: skip
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*junk))
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-    subprocess.run([*cmd, "-w", str(out), str(source)], check=True, timeout=300)
-    return next(out.glob("lamoo_nas-*.whl"))
+    for leftover in ("runs/r1/final.pt", "bench/results/x.json", "outputs/search/t/run.json"):
+        (source / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (source / leftover).write_text("{}")
+    cmd = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(source)]
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wheel(dist: Path) -> Path:
+    return next(dist.glob("lamoo_nas-*.whl"))
+
+
+def _version() -> str:
+    found = re.search(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert found, "pyproject.toml has no static version"
+    return found.group(1)
+
+
+def test_twine_accepts_the_sdist_and_the_wheel(dist: Path) -> None:
+    files = sorted(str(p) for p in dist.iterdir())
+    assert [Path(f).name for f in files] == [
+        f"lamoo_nas-{_version()}-py3-none-any.whl",
+        f"lamoo_nas-{_version()}.tar.gz",
+    ]
+    check = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sdist_holds_sources_configs_and_docs_but_no_tests_runs_or_results(dist: Path) -> None:
+    sdist = next(dist.glob("lamoo_nas-*.tar.gz"))
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    tops = {name.split("/")[0] for name in names}
+    assert {"supernet", "search", "train", "evaluate", "conf", "docs", "examples"} <= tops
+    assert not tops & {"tests", "bench", "runs", "outputs", "multirun", "site"}
+    configs = {str(p.relative_to(REPO)) for p in (REPO / "conf").rglob("*.yaml")}
+    assert configs <= names
+    assert {"CHANGELOG.md", "LICENSE", "README.md", "supernet/py.typed"} <= names
+
+
+def test_the_version_has_one_source(wheel: Path) -> None:
+    version = _version()
+    metadata = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert f"\nVersion: {version}\n" in text
+    assert f"## {version}" in (REPO / "CHANGELOG.md").read_text()  # a section per release
+    hits = subprocess.run(["git", "grep", "-l", "-F", f'version = "{version}"'], cwd=REPO,
+                          capture_output=True, text=True).stdout.split()  # fmt: skip
+    assert hits in ([], ["pyproject.toml"])  # [] outside a git checkout
 
 
 def test_wheel_contains_packages_and_configs(wheel: Path) -> None:
@@ -35,6 +89,8 @@ def test_wheel_contains_packages_and_configs(wheel: Path) -> None:
     # one import root: nothing else at the top of site-packages
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"lamoo_nas"}
+    for package in ("supernet", "search", "train", "evaluate"):
+        assert f"lamoo_nas/{package}/py.typed" in names  # PEP 561
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     for script in (

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole pipeline on the real CIFAR-10 copy, on CPU, with a reduced schedule (documented in
-# the README): 4,000 training images, 2 supernet epochs, 24 searched architectures, the winner
+# docs/benchmarks/cifar10-cpu.md): 4,000 training images, 2 supernet epochs, 24 searched architectures, the winner
 # retrained from scratch for 3 epochs. Then LaMOO vs random search on that supernet at equal
 # samples over 3 seeds. Usage: bash bench/cifar/cpu_pipeline.sh [CIFAR_ROOT] [RUN_DIR]
 set -euo pipefail

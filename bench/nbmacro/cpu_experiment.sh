@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The method against ground truth on 2 CPU cores (README "Ground truth"): an nbmacro supernet on
+# The method against ground truth on 2 CPU cores (docs: benchmarks/ground-truth.md): an nbmacro supernet on
 # the real CIFAR-10 copy (experiment=nbmacro_cifar_cpu), sandwich + in-place distillation and,
 # for comparison, uniform sampling; the rank fidelity of each against NAS-Bench-Macro's
 # stand-alone accuracies; LaMOO vs random vs NSGA-II on the sandwich supernet, judged by the table.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Few-shot supernets on the ground truth (README "Few-shot supernets"): the uniform-sampling
+# Few-shot supernets on the ground truth (docs: benchmarks/few-shot.md): the uniform-sampling
 # NAS-Bench-Macro supernet of cpu_experiment.sh split into K sub-supernets, each fine-tuned
 # from it on its region, against the same supernet fine-tuned over the whole space for the same
 # total epochs (the one-shot control), all scored by rank fidelity on the same 100 stratified

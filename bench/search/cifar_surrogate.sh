@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The data of the benchmark's high-dimensional NAS problem (cifar-supernet, README "Search
-# engine"): a supernet of the cifar space (45 decisions) trained on the embedded digits at 16x16
+# The data of the benchmark's high-dimensional NAS problem (cifar-supernet, docs:
+# benchmarks/search-engine.md): a supernet of the cifar space (45 decisions) trained on the embedded digits at 16x16
 # inputs on 2 CPU cores (~40 min; the search ~25 min), a random search that scores 200 of its architectures with
 # inherited weights (BN recalibrated on 512 training images) on the 457 validation images, and the export of those
 # accuracies to bench/search/data/cifar_inherited.json (then the regressors' cross-validation).

@@ -1,4 +1,4 @@
-"""LaMOO: multi-objective optimisation by learned space partitions (see LAMOO.md)."""
+"""LaMOO: multi-objective optimisation by learned space partitions (docs: concepts/lamoo.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """LaMOO: pick a promising learned region by UCB, then propose inside it with an inner sampler.
 
-See LAMOO.md. Each ``ask`` rebuilds the tree (:mod:`search.lamoo.tree`) from the feasible
-samples, selects a root-to-leaf path, and asks the inner sampler (``random``, ``evolution`` or
-``qehvi``) for points that every SVM on the path accepts. When the region yields too few fresh
-points within bounded tries, the deepest cut is dropped (relaxed) and ``last_note`` says so.
+See the docs page concepts/lamoo.md. Each ``ask`` rebuilds the tree (:mod:`search.lamoo.tree`) from
+the feasible samples, selects a root-to-leaf path, and asks the inner sampler (``random``,
+``evolution`` or ``qehvi``) for points that every SVM on the path accepts. When the region yields
+too few fresh points within bounded tries, the deepest cut is dropped (relaxed) and ``last_note``
+says so.
 
 The ``cmaes`` sampler keeps persistent CMA-ES runs (:mod:`search.cma_es`). The tree is rebuilt
 at every ask, so a run belongs to a region by where it is: the selected leaf continues the

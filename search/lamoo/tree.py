@@ -1,10 +1,10 @@
 """LaMOO's learned space partition: split by dominance, classify by SVM, value by hypervolume.
 
-The tree is rebuilt from scratch at every iteration from the feasible samples (see LAMOO.md):
-a node with at least ``split_min`` samples labels the first ``floor(n/2) + 1`` of them (sorted
-by dominance number, ties by non-domination rank then crowding distance) as good, fits an
-``sklearn.svm.SVC`` on the encodings scaled to ``[-1, 1]``, and gives each child the samples of
-its *label* and the side of the SVM of that label as its *region*.
+The tree is rebuilt from scratch at every iteration from the feasible samples (see the docs page
+concepts/lamoo.md): a node with at least ``split_min`` samples labels the first ``floor(n/2) + 1``
+of them (sorted by dominance number, ties by non-domination rank then crowding distance) as good,
+fits an ``sklearn.svm.SVC`` on the encodings scaled to ``[-1, 1]``, and gives each child the samples
+of its *label* and the side of the SVM of that label as its *region*.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ Kernel = Literal["rbf", "poly", "linear"]
 class TreeOptions:
     """Partition hyperparameters.
 
-    The defaults ``split_min=8`` and ``svm_c=10`` (LAMOO.md's description: 16 and sklearn's
-    ``C=1``) were chosen on pilot seeds of the search benchmark (README "Search engine"): with
-    ``C=1`` the RBF SVM misfits its own labels and in 30 dimensions its good side is barely
-    better than the whole box; a harder margin and leaves of 8 made LaMOO(random) need fewer
-    samples on all six problems piloted.
+    The defaults ``split_min=8`` and ``svm_c=10`` (the paper's description: 16 and sklearn's
+    ``C=1``) were chosen on pilot seeds of the search benchmark (docs page
+    benchmarks/search-engine.md): with ``C=1`` the RBF SVM misfits its own labels and in 30
+    dimensions its good side is barely better than the whole box; a harder margin and leaves of 8
+    made LaMOO(random) need fewer samples on all six problems piloted.
 
     Attributes:
         split_min: a node splits when it holds at least this many samples.

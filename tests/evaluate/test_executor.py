@@ -205,6 +205,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow  # ray (an optional extra): the local pool's tests cover the contract
 def test_ray_pool_orders_results_retries_dead_actors_and_raises_task_errors(
     local_ray, tmp_path, capfd
 ) -> None:
@@ -223,6 +224,7 @@ def test_ray_pool_orders_results_retries_dead_actors_and_raises_task_errors(
         pool.map(always_dies, [1], None)
 
 
+@pytest.mark.slow  # ray (an optional extra): the local pool's tests cover the contract
 def test_two_ray_workers_search_exactly_like_serial(
     local_ray, serial_search, trained_run, tmp_path
 ) -> None:
@@ -244,6 +246,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow  # ~1.5 min: two subprocess searches with workers
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_killed_driver_leaves_no_worker_and_resumes_like_serial(
     serial_search, trained_run, tmp_path

@@ -19,6 +19,23 @@ REPO = Path(__file__).resolve().parents[2]
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
 
+def test_the_submitit_launchers_compose_and_import() -> None:
+    """The fast guard (the sweeps themselves run under ``-m slow``): every command composes with
+    ``hydra/launcher=submitit_local`` and ``submitit_slurm``, and their classes import."""
+    from hydra import compose, initialize_config_module
+    from hydra.utils import get_class
+
+    for launcher, target in (
+        ("submitit_local", "LocalLauncher"),
+        ("submitit_slurm", "SlurmLauncher"),
+    ):
+        with initialize_config_module(config_module="conf", version_base="1.3"):
+            cfg = compose("retrain", [f"hydra/launcher={launcher}", "arch=x.json"],
+                          return_hydra_config=True)  # fmt: skip
+        assert cfg.hydra.launcher._target_.endswith(target)
+        assert get_class(cfg.hydra.launcher._target_).__name__ == target
+
+
 def _multirun(module: str, sweep: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", module, "-m", "hydra/launcher=submitit_local",
@@ -29,6 +46,7 @@ def _multirun(module: str, sweep: Path, *overrides: str) -> subprocess.Completed
     return proc
 
 
+@pytest.mark.slow  # ~1.5 min: two jobs, each a process
 def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
     space = load_space("tiny")
     paths = []
@@ -50,6 +68,7 @@ def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
     assert metrics[0]["macs"] < metrics[1]["macs"]  # each job retrained its own architecture
 
 
+@pytest.mark.slow  # ~1.5 min: two jobs, each a process
 def test_a_sweep_of_supernet_training_seeds(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     _multirun(

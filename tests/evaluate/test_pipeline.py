@@ -5,6 +5,7 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
+from lamoo_nas.evaluate import api
 from lamoo_nas.evaluate.pipeline import run
 
 SHRUNK = [
@@ -57,10 +58,13 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
     final = tmp_path / "supernet" / "final.pt"
     metrics = tmp_path / "retrain" / "rank1" / "metrics.json"
     stamps = (final.stat().st_mtime_ns, metrics.stat().st_mtime_ns)
-    again = run(_cfg(tmp_path))
+    again = api.pipeline(config=_cfg(tmp_path))  # the Python API resumes the same run
     assert (final.stat().st_mtime_ns, metrics.stat().st_mtime_ns) == stamps  # nothing redone
-    assert again["winner"] == winner
-    assert again["stage_seconds"]["supernet"] < summary["stage_seconds"]["supernet"]
+    assert again.winner == winner and again.run_dir == tmp_path
+    assert again.report == tmp_path / "report.md" and again.retrained == summary["retrained"]
+    assert again.front == json.loads((tmp_path / "search" / "pareto.json").read_text())
+    assert again.front and again.front[0]["macs"] <= again.front[-1]["macs"]  # cheapest first
+    assert again.stage_seconds["supernet"] < summary["stage_seconds"]["supernet"]
 
     # killed after rank2's export but before its metrics.json: the rerun finishes rank2 alone
     rank2 = tmp_path / "retrain" / "rank2"
@@ -113,6 +117,7 @@ def test_the_pipeline_searches_under_a_latency_budget(tmp_path) -> None:
     assert "predicted ms" in report and f"{winner['latency_predicted_ms']:.3f}" in report
 
 
+@pytest.mark.slow  # ~2.5 min loaded; default cover: test_executor's local-pool tests (same history)
 def test_two_local_workers_search_and_retrain_like_serial(tmp_path, capsys) -> None:
     """executor=local: the search's batches and the top-k retrainings run on 2 worker
     processes, and every result is the serial run's. The serial run is copied with its search

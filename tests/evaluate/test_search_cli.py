@@ -76,6 +76,7 @@ def test_command_line_reports_bad_input_in_one_line(trained_run, tmp_path) -> No
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # torchrun, like test_retrain's; default cover: test_distributed (2 gloo ranks)
 def test_two_ranks_shard_validation_and_match_one_process(trained_run, tmp_path) -> None:
     """torchrun with 2 CPU ranks (gloo): same architectures, same accuracies as one process."""
     common = ["num_samples=8", "batch_size=4", "num_init=4", "calib_images=32", "progress=false"]

@@ -39,7 +39,13 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str, sync_bn: bool) 
     torch.save(summary.model.state_dict(), Path(out_dir) / f"weights{rank}.pt")
 
 
-@pytest.mark.parametrize("sync_bn", [False, True], ids=["per-rank-bn", "sync-bn"])
+@pytest.mark.parametrize(
+    "sync_bn",
+    [
+        pytest.param(False, id="per-rank-bn", marks=pytest.mark.slow),
+        pytest.param(True, id="sync-bn"),
+    ],
+)  # per-rank BN under -m slow: the sync-bn case runs the same two-rank path
 def test_two_gloo_ranks_end_identical_and_only_rank0_writes(tmp_path, sync_bn):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), sync_bn), nprocs=2, join=True)
     w0 = torch.load(tmp_path / "weights0.pt", weights_only=True)
