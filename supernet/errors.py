@@ -34,10 +34,6 @@ class ConfigError(NASError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
-class ProjectImportError(NASError, ImportError):
-    """A project package name resolved to an unrelated installed package."""
-
-
 class OFACheckpointError(CheckpointError):
     """A Once-for-All checkpoint cannot be imported: truncated, incomplete or misshapen."""
 

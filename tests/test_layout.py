@@ -103,3 +103,19 @@ def test_help_is_answered_before_torch_is_imported() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, timeout=60, check=True)  # fmt: skip
     assert "Required: supernet=..." in run.stdout and run.stdout.splitlines()[-1] == "False"
+
+
+def test_every_module_imports_from_outside_the_checkout(tmp_path: Path) -> None:
+    """No module imports a project package by its folder name (``import train``): run from
+    another folder with the safe-path flag, only the installed root ``lamoo_nas`` resolves, as
+    for a user's console script. A command then gets past its start-up to Hydra's config."""
+    modules = [m for package in ALLOWED for m, _ in _modules(package)]
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)"
+    run = subprocess.run([sys.executable, "-P", "-c", code, *modules], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    cfg = subprocess.run([sys.executable, "-P", "-m", "lamoo_nas.evaluate.search", "--cfg", "job",
+                          "supernet=RUN"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)  # fmt: skip
+    assert cfg.returncode == 0, cfg.stderr[-2000:]
+    assert "supernet: RUN" in cfg.stdout

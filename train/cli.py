@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamoo_nas.supernet._guard import check_project_packages
 from lamoo_nas.supernet.errors import ConfigError, NASError
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
@@ -38,10 +37,6 @@ def run_cli(
     expected: tuple[type[BaseException], ...] = EXPECTED_ERRORS,
 ) -> None:
     """Run ``task`` as a Hydra app over ``conf/<config_name>.yaml``; see the module docstring."""
-    try:
-        check_project_packages()
-    except NASError as err:
-        sys.exit(f"error: {err}")
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
         from lamoo_nas.train._help import command_help
 
