@@ -118,7 +118,7 @@ def compose_config(command: str, overrides: Overrides = ()) -> DictConfig:
     if problem is not None:
         raise ConfigError(problem.removeprefix("error: "))
     try:
-        with initialize_config_module(config_module="conf", version_base="1.3"):
+        with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
             return compose(command, overrides=args)
     except HydraException as err:  # a bad group option, a malformed override
         raise ConfigError(f"{command}: {err}") from err

@@ -242,7 +242,7 @@ def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
 
     mine = tmp_path / "mine.yaml"
     mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=space_file_arguments([f"space={mine}"]))
     typed = supernet_config_from_plain(plain_config(cfg))
     assert typed.space.fingerprint == SPACE.fingerprint

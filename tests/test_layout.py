@@ -114,8 +114,9 @@ def test_every_module_imports_from_outside_the_checkout(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-P", "-c", code, *modules], capture_output=True,
                          text=True, cwd=tmp_path, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
-    cfg = subprocess.run([sys.executable, "-P", "-m", "lamoo_nas.evaluate.search", "--cfg", "job",
-                          "supernet=RUN"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=120)  # fmt: skip
-    assert cfg.returncode == 0, cfg.stderr[-2000:]
-    assert "supernet: RUN" in cfg.stdout
+    missing = tmp_path / "no_such_run"
+    cmd = [sys.executable, "-P", "-m", "lamoo_nas.evaluate.search", f"supernet={missing}",
+           f"run_dir={tmp_path / 'search'}"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert str(missing) in run.stderr  # refused for the missing supernet, past the config

@@ -171,7 +171,7 @@ def composition_problem(config_name: str, command: str, args: list[str]) -> str 
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        with initialize_config_module(config_module="conf", version_base="1.3"):
+        with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
             cfg = compose(config_name, overrides=args, return_hydra_config=True)
             run_dir = OmegaConf.select(cfg, "hydra.run.dir")
     except (HydraException, OmegaConfBaseException) as err:

@@ -170,7 +170,7 @@ def _check_overrides(config: str, args: list[str]) -> list[str]:
         return [problem]
     overrides = [a for a in args if not a.startswith("hydra.")]
     try:
-        with initialize_config_module(config_module="conf", version_base="1.3"):
+        with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
             cfg = compose(config, overrides=overrides)
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:

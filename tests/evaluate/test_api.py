@@ -50,7 +50,7 @@ def test_mapping_overrides_are_written_in_hydras_grammar() -> None:
 
 def test_composed_config_equals_the_commands() -> None:
     mine = api.compose_config("search", {"supernet": "RUN", "strategy": "nsga2", "seed": 3})
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         theirs = compose("search", overrides=["supernet=RUN", "strategy=nsga2", "seed=3"])
     assert mine == theirs
     assert mine.strategy.name == "nsga2" and mine.seed == 3
@@ -85,7 +85,7 @@ def test_search_gives_the_commands_result_and_restores_threads(trained_run, tmp_
     found = api.search(trained_run, SMALL_SEARCH, run_dir=tmp_path / "api")
     assert torch.get_num_threads() == 2  # num_threads=1 held only during the call
     overrides = [f"{k}={v}" for k, v in SMALL_SEARCH.items()]
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose(
             "search", [f"supernet={trained_run}", f"run_dir={tmp_path / 'cli'}", *overrides]
         )

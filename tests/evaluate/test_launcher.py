@@ -29,7 +29,7 @@ def test_the_submitit_launchers_compose_and_import() -> None:
         ("submitit_local", "LocalLauncher"),
         ("submitit_slurm", "SlurmLauncher"),
     ):
-        with initialize_config_module(config_module="conf", version_base="1.3"):
+        with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
             cfg = compose("retrain", [f"hydra/launcher={launcher}", "arch=x.json"],
                           return_hydra_config=True)  # fmt: skip
         assert cfg.hydra.launcher._target_.endswith(target)

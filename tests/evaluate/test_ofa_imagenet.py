@@ -25,7 +25,7 @@ BUDGET_MACS = 120e6
 
 
 def _compose(config: str, *overrides: str):
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         return compose(config, overrides=list(overrides))
 
 

@@ -27,7 +27,7 @@ SHRUNK = [
 
 
 def _cfg(run_dir, *overrides: str):
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         return compose("pipeline", overrides=[*SHRUNK, f"run_dir={run_dir}", *overrides])
 
 

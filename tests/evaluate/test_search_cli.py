@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cfg(*overrides: str):
     small = ["num_samples=8", "batch_size=4", "num_init=4", "calib_images=32", "progress=false"]
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         return compose("search", overrides=[*small, *overrides])
 
 

@@ -21,7 +21,7 @@ def _settings(budget: Budget, **overrides) -> SearchSettings:
 
 
 def _plain(*overrides: str) -> dict:
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("search", overrides=["supernet=RUN", *overrides])
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)

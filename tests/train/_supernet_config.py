@@ -20,5 +20,5 @@ TINY_OVERRIDES = [
 
 def compose_cfg(*overrides: str, tiny: bool = True) -> DictConfig:
     """conf/train_supernet.yaml with TINY_OVERRIDES (if ``tiny``) and ``overrides``."""
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         return compose("train_supernet", overrides=[*(TINY_OVERRIDES if tiny else []), *overrides])

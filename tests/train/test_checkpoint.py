@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("run")
     overrides = [*TINY_OVERRIDES, "schedule.epochs=1", "eval.every_epochs=1", f"run_dir={run_dir}"]
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=overrides)
     return run(cfg)
 

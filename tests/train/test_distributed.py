@@ -33,7 +33,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str, sync_bn: bool) 
         *TINY_OVERRIDES, "schedule.epochs=1", "eval.every_epochs=1", "device=cpu",
         f"run_dir={Path(out_dir) / f'rank{rank}'}", f"sync_bn={str(sync_bn).lower()}",
     ]  # fmt: skip
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=overrides)
     summary = run(cfg)
     torch.save(summary.model.state_dict(), Path(out_dir) / f"weights{rank}.pt")

@@ -94,7 +94,7 @@ def test_command_takes_the_checkpoint_as_first_argument(ofa_w12, tmp_path: Path)
     assert checkpoint_argument([str(path), "run_dir=x"]) == [f"checkpoint={path}", "run_dir=x"]
     assert checkpoint_argument(["checkpoint=a", "b=c"]) == ["checkpoint=a", "b=c"]
     assert checkpoint_argument(["--help"]) == ["--help"]
-    with initialize_config_module(config_module="conf", version_base="1.3"):
+    with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("import_ofa", [f"checkpoint={path}", f"run_dir={tmp_path / 'run'}",
                                      "data.root=/data/imagenet"])  # fmt: skip
     _task(cfg)
