@@ -144,8 +144,7 @@ def fidelity(
         m = proxy_metrics(predicted, true_all, macs_all, np.random.default_rng(0), bootstrap=200,
                           top_fraction=0.01)  # fmt: skip
         scored_true = np.array([truth[a] for a in archs])
-        scored_macs = np.array([cost(a).macs for a in archs], dtype=np.float64)
-        direct = _direct(measured, scored_true, scored_macs)
+        direct = _direct(measured, scored_true)
         best = _rank_of(_best_under(blocks, model, every, cost, budget), truth, cost, budget)
         rows[name] = {"n": len(archs), "tau": m.kendall_tau, "tau_ci": m.kendall_ci,
                       "binned_tau": m.binned_tau, "top1pct_recall": m.top_recall,
@@ -155,7 +154,7 @@ def fidelity(
     return rows
 
 
-def _direct(measured: np.ndarray, true: np.ndarray, macs: np.ndarray) -> float | None:
+def _direct(measured: np.ndarray, true: np.ndarray) -> float | None:
     from scipy.stats import kendalltau
 
     return float(kendalltau(measured, true).statistic) if len(measured) > 2 else None
