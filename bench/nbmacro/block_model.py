@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--calib-images", type=int, default=None, help="default: the run's")
     parser.add_argument("--skip-fidelity", action="store_true")
+    parser.add_argument("--fidelity-only", action="store_true",
+                        help="no searches: only the block models' fidelity (recipe comparison)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,8 +94,9 @@ def main() -> None:
         "calib_images": evaluator.calib_images,
         "val_images": evaluator.val_images,
     }
-    searches = run_searches(args, space, cost, truth, score, every)
-    report["search"] = searches
+    searches = {} if args.fidelity_only else run_searches(args, space, cost, truth, score, every)
+    if searches:
+        report["search"] = searches
     if not args.skip_fidelity:
         report["fidelity"] = fidelity(space, cost, truth, score, every, searches, args.budget_macs)
     report["seconds_per_evaluation"] = float(np.mean(evaluator.seconds_per_eval or [0.0]))
@@ -241,7 +244,19 @@ def run_searches(
 
 # ----------------------------------------------------------------------------- report
 def format_report(report: dict[str, Any]) -> str:
-    search = report["search"]
+    lines = _search_table(report["search"], report) if "search" in report else []
+    if "fidelity" in report:
+        lines += fidelity_table(report["fidelity"])
+    lines += [
+        "",
+        f"{report['distinct_evaluated']} distinct networks scored, "
+        f"{report['seconds_per_evaluation']:.2f} s each (calibration on "
+        f"{report['calib_images']} images, validation on {report['val_images']})",
+    ]
+    return "\n".join(lines)
+
+
+def _search_table(search: dict[str, Any], report: dict[str, Any]) -> list[str]:
     lines = [
         f"Under {report['budget_macs'] / 1e6:g}M MACs ({search['num_fit']} networks fit; the "
         f"table's best {100 * search['best_true']:.2f} %), {report['samples']} evaluations, "
@@ -267,30 +282,25 @@ def format_report(report: dict[str, Any]) -> str:
             f"{sum(r['model_top3_has_true_top3'] for r in runs)}/{len(runs)} | "
             f"{hv.mean():.2f} ± {hv.std():.2f} |"
         )
-    if "fidelity" in report:
-        lines += [
-            "",
-            "| block model fitted on | n | Kendall tau, all 3,969 [95 % CI] | tau in MACs bins "
-            "| top-1 % recall | supernet's own tau on these n "
-            "| model's pick in budget: true rank |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for name, r in report["fidelity"].items():
-            direct = (
-                "-" if r["supernet_tau_on_these"] is None else f"{r['supernet_tau_on_these']:.3f}"
-            )
-            lines.append(
-                f"| {name} | {r['n']} | {r['tau']:.3f} [{r['tau_ci'][0]:.3f}, {r['tau_ci'][1]:.3f}]"
-                f" | {r['binned_tau']:.3f} | {r['top1pct_recall']:.2f} | {direct} | "
-                f"{r['model_pick_true_rank']} |"
-            )
-    lines += [
+    return lines
+
+
+def fidelity_table(fidelity: dict[str, Any]) -> list[str]:
+    lines = [
         "",
-        f"{report['distinct_evaluated']} distinct networks scored, "
-        f"{report['seconds_per_evaluation']:.2f} s each (calibration on "
-        f"{report['calib_images']} images, validation on {report['val_images']})",
+        "| block model fitted on | n | Kendall tau, all 3,969 [95 % CI] | tau in MACs bins "
+        "| top-1 % recall | supernet's own tau on these n "
+        "| model's pick in budget: true rank |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    return "\n".join(lines)
+    for name, r in fidelity.items():
+        direct = "-" if r["supernet_tau_on_these"] is None else f"{r['supernet_tau_on_these']:.3f}"
+        lines.append(
+            f"| {name} | {r['n']} | {r['tau']:.3f} [{r['tau_ci'][0]:.3f}, {r['tau_ci'][1]:.3f}]"
+            f" | {r['binned_tau']:.3f} | {r['top1pct_recall']:.2f} | {direct} | "
+            f"{r['model_pick_true_rank']} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":
