@@ -62,8 +62,11 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--calib-images", type=int, default=None, help="default: the run's")
     parser.add_argument("--skip-fidelity", action="store_true")
-    parser.add_argument("--fidelity-only", action="store_true",
-                        help="no searches: only the block models' fidelity (recipe comparison)")
+    parser.add_argument(
+        "--fidelity-only",
+        action="store_true",
+        help="no searches: only the block models' fidelity (recipe comparison)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
