@@ -8,7 +8,11 @@ a rerun costs nothing), and three questions answered with the table's accuracies
    recall) of the block model fitted on: the 100 stratified networks the README's rank
    fidelity uses, MathNAS's single-change design (17 networks around ``11111111``; 3 bases),
    30/50/100 uniformly drawn networks, and a LaMOO search's own 100 evaluations; beside the
-   supernet's own scores on the networks it scored.
+   supernet's own scores on the networks it scored. Then the limits: the additive model
+   fitted to all 3,969 *true* accuracies (the best any block model can rank), adjacent-layer
+   pairwise terms added (on the truth and on 100 supernet scores: do they pay?), and a block
+   model fitted on every network the run scored (does more data help, or is the supernet's
+   bias the limit?).
 2. **Search**: per strategy and seed, ``--samples`` evaluations under ``--budget-macs``; the
    true accuracy and true rank (among the networks that fit) of the architecture handed on
    with ``pick=measured`` (best inherited accuracy) and ``pick=model`` (best block-model
@@ -102,6 +106,8 @@ def main() -> None:
         report["search"] = searches
     if not args.skip_fidelity:
         report["fidelity"] = fidelity(space, cost, truth, score, every, searches, args.budget_macs)
+        scored = {a: 100.0 * v for a, v in evaluator.cache.items()}
+        report["limits"] = limits(space, cost, truth, every, scored)
     report["seconds_per_evaluation"] = float(np.mean(evaluator.seconds_per_eval or [0.0]))
     report["distinct_evaluated"] = len(evaluator.cache)
     table = format_report(report)
@@ -157,6 +163,62 @@ def fidelity(
                       "supernet_tau_on_these": direct, "alpha": model.alpha,
                       "model_pick_true_rank": best}  # fmt: skip
         print(f"fidelity {name}: tau {m.kendall_tau:.3f} binned {m.binned_tau:.3f}", flush=True)
+    return rows
+
+
+def limits(
+    space: SearchSpace,
+    cost: CostModel,
+    truth: GroundTruth,
+    every: list[ArchConfig],
+    scored: dict[ArchConfig, float],
+) -> dict[str, dict[str, float]]:
+    """Kendall tau over all networks (overall, in MACs bins) of fits that bound the block model."""
+    from sklearn.linear_model import RidgeCV
+
+    from lamoo_nas.search.blockmodel import ALPHAS, one_hot
+
+    blocks = SpaceBlocks(space, [lambda a: float(cost(a).macs)])
+    true_all = np.array([truth[a] for a in every])
+    macs_all = np.array([cost(a).macs for a in every], dtype=np.float64)
+    choices_all = blocks.choices(every)
+
+    def features(choices: np.ndarray, pairs: bool) -> np.ndarray:
+        x = one_hot(blocks.decisions, choices)
+        if not pairs:
+            return x
+        extra = []
+        for i in range(len(blocks.decisions) - 1):
+            na, nb = len(blocks.decisions[i].values), len(blocks.decisions[i + 1].values)
+            f = np.zeros((len(choices), na * nb))
+            f[np.arange(len(choices)), choices[:, i] * nb + choices[:, i + 1]] = 1.0
+            extra.append(f)
+        return np.hstack([x, *extra])
+
+    def row(archs: list[ArchConfig], y: np.ndarray, pairs: bool) -> dict[str, float]:
+        fit = RidgeCV(alphas=ALPHAS).fit(features(blocks.choices(archs), pairs), y)
+        predicted = fit.predict(features(choices_all, pairs))
+        m = proxy_metrics(predicted, true_all, macs_all, np.random.default_rng(0), bootstrap=0,
+                          top_fraction=0.01)  # fmt: skip
+        return {"n": len(archs), "tau": m.kendall_tau, "binned_tau": m.binned_tau}
+
+    rng = np.random.default_rng(0)
+    for n in (30, 50):  # the same draws as fidelity()'s uniform designs
+        rng.choice(len(every), n, replace=False)
+    uniform = [every[i] for i in rng.choice(len(every), 100, replace=False)]
+    rows = {
+        "additive, all 3,969 true accuracies (the ceiling)": row(every, true_all, False),
+        "additive + adjacent pairs, all 3,969 true accuracies": row(every, true_all, True),
+    }
+    if all(a in scored for a in uniform):
+        y = np.array([scored[a] for a in uniform])
+        rows["additive + adjacent pairs, uniform 100 supernet scores"] = row(uniform, y, True)
+    archs = list(scored)
+    rows[f"additive, every network scored ({len(archs)} supernet scores)"] = row(
+        archs, np.array([scored[a] for a in archs]), False
+    )
+    for name, r in rows.items():
+        print(f"limit {name}: tau {r['tau']:.3f} binned {r['binned_tau']:.3f}", flush=True)
     return rows
 
 
@@ -250,6 +312,11 @@ def format_report(report: dict[str, Any]) -> str:
     lines = _search_table(report["search"], report) if "search" in report else []
     if "fidelity" in report:
         lines += fidelity_table(report["fidelity"])
+    if "limits" in report:
+        lines += ["", "| limit: fitted on | n | Kendall tau, all 3,969 | tau in MACs bins |",
+                  "| --- | ---: | ---: | ---: |"]  # fmt: skip
+        lines += [f"| {k} | {r['n']} | {r['tau']:.3f} | {r['binned_tau']:.3f} |"
+                  for k, r in report["limits"].items()]  # fmt: skip
     lines += [
         "",
         f"{report['distinct_evaluated']} distinct networks scored, "
