@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/nas-pipeline
 
+# The default suite on one pytest-xdist worker per core (at most 4; PYTEST_WORKERS=0 runs it in
+# one process): each test runs single-threaded, so two workers on two cores halve the wall time.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, os.cpu_count() or 1))")
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 # The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any warning.
 docs: $(STAMP)
