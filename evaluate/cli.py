@@ -26,8 +26,8 @@ from lamoo_nas.evaluate.measure import (
     evaluate_rank,
     evaluate_supernet_arch,
 )
+from lamoo_nas.runtime.distributed import pick_device
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.distributed import pick_device
 
 MODES = ("auto", "model", "supernet", "rank")
 SPLITS = ("test", "val")
@@ -77,9 +77,9 @@ class EvaluateSettings:
 def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     """Type-check the settings (:class:`EvaluateSettings`), dispatch on the mode, print the
     table, write the JSON; returns the result."""
+    from lamoo_nas.runtime.io import atomic_write_text
+    from lamoo_nas.runtime.schema import build
     from lamoo_nas.train.cli import plain_config
-    from lamoo_nas.train.io import atomic_write_text
-    from lamoo_nas.train.schema import build
 
     plain = plain_config(cfg)
     data = plain.pop("data", None)
@@ -103,8 +103,8 @@ def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
 def _evaluate(settings: EvaluateSettings, data: dict[str, Any] | None, out: Path) -> dict[str, Any]:
     """The result of the mode ``settings`` asks for (``out``: where the JSON goes; the rank
     plots go beside it)."""
-    from lamoo_nas.train.data import DataConfig
-    from lamoo_nas.train.schema import build
+    from lamoo_nas.runtime.data import DataConfig
+    from lamoo_nas.runtime.schema import build
 
     device = pick_device(settings.device)
     mode = settings.mode

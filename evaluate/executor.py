@@ -100,7 +100,7 @@ class WorkerInfo:
     num_threads: int | None = 1
 
     def torch_device(self) -> Any:
-        from lamoo_nas.train.distributed import pick_device
+        from lamoo_nas.runtime.distributed import pick_device
 
         return pick_device(self.device)
 
@@ -403,7 +403,7 @@ def make_pool(
 
 def executor_from_plain(plain: Any) -> ExecutorConfig:
     """The typed executor settings from ``conf/executor/*.yaml`` (None: serial)."""
-    from lamoo_nas.train.schema import build
+    from lamoo_nas.runtime.schema import build
 
     return build(ExecutorConfig, plain, "executor")
 

@@ -37,11 +37,11 @@ from lamoo_nas.evaluate.blocks import CostFn, SpaceBlocks
 from lamoo_nas.evaluate.codec import Budget
 from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms
 from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult
+from lamoo_nas.runtime.schema import check_keys, coerce
 from lamoo_nas.search.blockmodel import BlockModel
 from lamoo_nas.search.errors import ProgrammeError
 from lamoo_nas.supernet import ArchConfig, CostModel
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.schema import check_keys, coerce
 
 if TYPE_CHECKING:
     from lamoo_nas.evaluate.latency_table import LatencyPredictor

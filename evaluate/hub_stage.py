@@ -33,7 +33,7 @@ from lamoo_nas.evaluate.hub import (
 from lamoo_nas.evaluate.hub_report import write_hub
 from lamoo_nas.evaluate.retrain import EXPORT_DIR, METRICS_NAME
 from lamoo_nas.evaluate.search_results import SearchResult
-from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.runtime.io import atomic_write_text
 
 TIER_RESULT = "hub_tier.json"
 CALIBRATION = "calibration.json"
@@ -53,9 +53,9 @@ def hub_stage(
     from lamoo_nas.evaluate.latency_table import LatencyPredictor
     from lamoo_nas.evaluate.retrain import retrain_settings_from_plain
     from lamoo_nas.evaluate.search_results import fit_search_model
+    from lamoo_nas.runtime.schema import coerce
     from lamoo_nas.supernet import CostModel
     from lamoo_nas.train.checkpoint import load_supernet
-    from lamoo_nas.train.schema import coerce
 
     space = search_result.space
     num_classes = load_supernet(supernet_dir, map_location="cpu").num_classes

@@ -36,9 +36,9 @@ class LatencyTableSettings:
 def _task(cfg: Any) -> None:
     from lamoo_nas.evaluate.latency_keys import all_latency_keys
     from lamoo_nas.evaluate.latency_table import build_latency_table
+    from lamoo_nas.runtime.schema import build
     from lamoo_nas.supernet.space import SearchSpace
     from lamoo_nas.train.cli import plain_config
-    from lamoo_nas.train.schema import build
 
     plain = plain_config(cfg)
     space = SearchSpace.from_dict(plain.pop("space"))

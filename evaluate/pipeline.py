@@ -45,16 +45,16 @@ from lamoo_nas.evaluate.report import RetrainedRow, write_report
 from lamoo_nas.evaluate.retrain import METRICS_NAME, FinishOptions
 from lamoo_nas.evaluate.search_results import SearchResult
 from lamoo_nas.evaluate.supernet_search import search_from_plain
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.io import atomic_write_text
+from lamoo_nas.runtime.rundir import RunDirectory
 from lamoo_nas.search import SearchError
 from lamoo_nas.supernet import ArchConfig, SearchSpace
 from lamoo_nas.supernet.errors import ConfigError, NASError
 from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
 from lamoo_nas.train.cli import CommonSettings, plain_config, run_cli, run_dir_for
-from lamoo_nas.train.data import DataConfig
-from lamoo_nas.train.io import atomic_write_text
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions
-from lamoo_nas.train.rundir import RunDirectory
 
 COMMON = ("seed", "device", "num_threads", "progress", "resume_changes")
 """conf/common.yaml: the settings every stage shares."""
@@ -94,7 +94,7 @@ def stage_settings(plain: Mapping[str, Any], stage: str, groups: tuple[str, ...]
 
 def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
     """Train (or resume, or keep) the supernet; returns its run directory."""
-    from lamoo_nas.train.distributed import init_from_env, shutdown
+    from lamoo_nas.runtime.distributed import init_from_env, shutdown
     from lamoo_nas.train.run import GROUPS, supernet_config_from_plain, train_supernet
 
     if (run_dir / FINAL_NAME).exists():
@@ -116,9 +116,9 @@ def few_shot_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> 
     (:mod:`evaluate.few_shot`, the parent is the supernet stage); returns the few-shot run the
     search then uses, or ``supernet_dir`` unchanged without a split. Resumes like the others."""
     from lamoo_nas.evaluate.few_shot import FewShotConfig, train_few_shot
-    from lamoo_nas.train.distributed import init_from_env, shutdown
+    from lamoo_nas.runtime.distributed import init_from_env, shutdown
+    from lamoo_nas.runtime.schema import build
     from lamoo_nas.train.run import GROUPS, supernet_config_from_plain
-    from lamoo_nas.train.schema import build
 
     section = dict(plain.get("few_shot") or {"kind": "none"})
     if section.get("kind", "none") == "none":
@@ -154,7 +154,7 @@ def retrain_stage(
     accuracy, topped up with the most accurate off the front when it has fewer than ``top_k``),
     one after another or, with ``executor=local``/``ray``, in parallel on its workers (one
     retraining each; on CUDA one GPU each). A finished one (``metrics.json``) is kept."""
-    from lamoo_nas.train.schema import coerce
+    from lamoo_nas.runtime.schema import coerce
 
     section = dict(plain["retrain"])
     top_k = coerce(section.pop("top_k", PipelineRetrainOptions.top_k), int, "retrain.top_k")
@@ -193,7 +193,7 @@ def run_retrains(plain: dict[str, Any], space: SearchSpace, entries: list[Retrai
     ``last.pt`` resumes), on the pipeline's executor: one after another, or with
     ``executor=local``/``ray`` in parallel on its workers (on CUDA one GPU each)."""
     from lamoo_nas.evaluate.retrain import recipe_from_config, retrain_settings_from_plain
-    from lamoo_nas.train.schema import build, coerce
+    from lamoo_nas.runtime.schema import build, coerce
 
     section = {k: v for k, v in dict(plain["retrain"]).items() if k != "top_k"}
     data_cfg = build(DataConfig, plain["data"], "data")
@@ -262,7 +262,7 @@ def run_pipeline(plain: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """All stages into ``run_dir`` from the plain composed settings (``conf/pipeline.yaml``
     resolved); returns the pipeline summary (also written to pipeline.json).
 
-    ``run_dir`` is a guarded run directory (:mod:`train.rundir`, kind ``pipeline``): re-running
+    ``run_dir`` is a guarded run directory (:mod:`runtime.rundir`, kind ``pipeline``): re-running
     it with the same settings resumes (finished stages are kept), with other settings it is
     refused unless ``resume_changes`` lists them; then every stage whose inputs changed (and
     every stage after it) is run again, its old folder kept as ``<stage>.replaced-<time>``.

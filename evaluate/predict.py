@@ -145,10 +145,10 @@ class PredictSettings:
 
 def _task(cfg: Any) -> None:
     from lamoo_nas.evaluate.load import load_exported
+    from lamoo_nas.runtime.distributed import pick_device
+    from lamoo_nas.runtime.io import atomic_write_text
+    from lamoo_nas.runtime.schema import build
     from lamoo_nas.train.cli import plain_config
-    from lamoo_nas.train.distributed import pick_device
-    from lamoo_nas.train.io import atomic_write_text
-    from lamoo_nas.train.schema import build
 
     settings = build(PredictSettings, plain_config(cfg), "")
     exported = load_exported(settings.model, map_location=pick_device(settings.device))

@@ -16,7 +16,7 @@ from typing import Any
 
 from lamoo_nas.evaluate.rank import RankInputError, plot_rank_scatter, rank_fidelity
 from lamoo_nas.evaluate.search_settings import describe_hypervolume
-from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.train.logs import read_metrics
 
 

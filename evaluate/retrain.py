@@ -30,16 +30,16 @@ import torch
 
 from lamoo_nas.evaluate.export import ExportPaths, check_export_target, export_model
 from lamoo_nas.evaluate.latency import measure_latency_ms
+from lamoo_nas.runtime.data import DataConfig, preprocessing_spec
+from lamoo_nas.runtime.distributed import is_main_process
+from lamoo_nas.runtime.io import atomic_write_text
+from lamoo_nas.runtime.rundir import RESTART_NOTE, RunDirectory
+from lamoo_nas.runtime.schema import build, check_keys, coerce
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError, SpaceDefinitionError
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.train.checkpoint import LAST_NAME
-from lamoo_nas.train.data import DataConfig, preprocessing_spec
-from lamoo_nas.train.distributed import is_main_process
-from lamoo_nas.train.io import atomic_write_text
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions, retrain
-from lamoo_nas.train.rundir import RESTART_NOTE, RunDirectory
-from lamoo_nas.train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
 EXPORT_DIR = "export"
@@ -106,7 +106,7 @@ def retrain_and_export(
 def _guarded(
     arch: ArchConfig, space: SearchSpace, run_dir: Path, options: RetrainOptions
 ) -> Iterator[RunDirectory | None]:
-    """Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a new run
+    """Rank 0 locks ``run_dir`` and checks its manifest (:mod:`runtime.rundir`): a new run
     refuses a used folder, a resume refuses another architecture or changed settings."""
     if not is_main_process():
         yield None
@@ -130,7 +130,7 @@ def _guarded(
 
 def _adoptable(run_dir: Path) -> dict[str, Any] | None:
     """What a retrain run from before manifests recorded in its ``last.pt`` (see
-    :meth:`train.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
+    :meth:`runtime.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
     from lamoo_nas.train.retrain import RETRAIN_FORMAT
 
     last = run_dir / LAST_NAME

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamoo_nas.evaluate.codec import Budget, LatencyFn
+from lamoo_nas.runtime.schema import build, check_keys, coerce
 from lamoo_nas.search import (
     CMAESOptions,
     LaMOOOptions,
@@ -32,7 +33,6 @@ from lamoo_nas.search import (
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.schema import build, check_keys, coerce
 
 OBJECTIVES = ("accuracy", "macs", "params", "latency")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}
@@ -108,7 +108,7 @@ class SearchSettings:
 def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     """Typed search settings from the resolved ``nas-search`` config as plain data (the keys of
     ``conf/stage/search.yaml`` and the ``strategy`` group; extra keys are ignored). Every key
-    and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
+    and value type is checked first (:mod:`runtime.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
     name = coerce(strategy.pop("name", None), str, "strategy.name")
     check_keys(strategy, ["lamoo", "nsga2", "qehvi", "cmaes", "pymoo", "mathnas"], "strategy")

@@ -45,15 +45,15 @@ from lamoo_nas.evaluate.search_settings import (
     reference_point,
     settings_from_plain,
 )
+from lamoo_nas.runtime.data import build_data
+from lamoo_nas.runtime.distributed import init_from_env, shutdown
+from lamoo_nas.runtime.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
+from lamoo_nas.runtime.schema import coerce
 from lamoo_nas.search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.checkpoint import load_supernet
 from lamoo_nas.train.cli import CommonSettings
-from lamoo_nas.train.data import build_data
-from lamoo_nas.train.distributed import init_from_env, shutdown
-from lamoo_nas.train.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
-from lamoo_nas.train.schema import coerce
 
 HISTORY_NAME = "history.json"
 """The search's state: a search resumes from it (and is started afresh without it)."""
@@ -82,7 +82,7 @@ def search_supernet(
     ``run_dir`` and prints the budget notes, the other ranks keep their copies under
     ``<run_dir>/.ranks/`` (their result says which ``rank`` they are).
 
-    Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a folder that is not
+    Rank 0 locks ``run_dir`` and checks its manifest (:mod:`runtime.rundir`): a folder that is not
     a search run is refused, and an existing search resumes only with the same settings (except
     ``num_samples``, which may grow, and the keys in ``resume_changes``) and the same supernet
     weights, so two searches never mix their results.

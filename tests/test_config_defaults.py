@@ -38,8 +38,9 @@ from lamoo_nas.evaluate.retrain import (
 )
 from lamoo_nas.evaluate.search_settings import SearchSettings, settings_from_plain
 from lamoo_nas.evaluate.supernet_search import SearchRunOptions
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.schema import build
 from lamoo_nas.train.cli import CommonSettings, plain_config
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.distill import DistillConfig
 from lamoo_nas.train.ofa_import_cli import ImportOFASettings
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
@@ -47,7 +48,6 @@ from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions
 from lamoo_nas.train.run import GROUPS, RunOptions, supernet_config_from_plain
 from lamoo_nas.train.sampler import SamplerConfig
-from lamoo_nas.train.schema import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = {

@@ -6,8 +6,8 @@ differ from its manifest unless told to take them (and then takes them for real)
 never share a folder; non-finite or unfinished weights are never searched by accident; a bad
 value is one line before any work. Cases that belong to one module live beside it:
 misspelt space keys and strict arch JSON (tests/supernet/test_space.py), broken image folders
-(tests/train/test_data_faults.py), exact search resume (tests/search/test_search_resume.py),
-the run-directory mechanism itself (tests/train/test_rundir.py).
+(tests/runtime/test_data_faults.py), exact search resume (tests/search/test_search_resume.py),
+the run-directory mechanism itself (tests/runtime/test_rundir.py).
 """
 
 from __future__ import annotations
@@ -23,16 +23,10 @@ import torch
 
 from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import search_supernet
-from lamoo_nas.supernet import load_space
-from lamoo_nas.supernet.errors import CheckpointError, ConfigError
-from lamoo_nas.train.checkpoint import last_good_state, load_supernet
-from lamoo_nas.train.data import DataConfig
-from lamoo_nas.train.errors import StorageError
-from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
-from lamoo_nas.train.logs import read_metrics
-from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
-from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
-from lamoo_nas.train.rundir import (
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.errors import StorageError
+from lamoo_nas.runtime.io import atomic_torch_save, atomic_write_text
+from lamoo_nas.runtime.rundir import (
     RunConfigChangedError,
     RunDirectory,
     RunDirExistsError,
@@ -40,6 +34,12 @@ from lamoo_nas.train.rundir import (
     RunDirNotEmptyError,
     RunLockedError,
 )
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import last_good_state, load_supernet
+from lamoo_nas.train.logs import read_metrics
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
 SPACE = load_space("tiny")
 DATA = DataConfig(max_train_images=96, batch_size=16, calib_images=32, eval_batch_size=128)

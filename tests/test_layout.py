@@ -1,6 +1,7 @@
 """The dependency direction of docs/development.md, read from the import statements of every module
 (function-level imports included): ``search`` imports nothing of the project, ``supernet``
-nothing but itself, ``train`` only ``supernet``; Hydra/OmegaConf only in the CLI modules."""
+nothing but itself, ``runtime`` (the run platform) only ``supernet``, ``train`` only ``runtime``
+and ``supernet``; Hydra/OmegaConf only in the CLI modules."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import pytest
 from lamoo_nas.evaluate._entry import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT = {"supernet", "search", "train", "evaluate", "conf"}
+PROJECT = {"supernet", "search", "runtime", "train", "evaluate", "conf"}
 ALLOWED = {
     "supernet": {"supernet"},
     "search": {"search"},
-    "train": {"train", "supernet"},
-    "evaluate": {"evaluate", "train", "supernet", "search"},
+    "runtime": {"runtime", "supernet"},
+    "train": {"train", "runtime", "supernet"},
+    "evaluate": {"evaluate", "train", "runtime", "supernet", "search"},
 }
 ENTRY_POINTS = distribution("lamoo-nas").entry_points
 SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}

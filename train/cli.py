@@ -149,7 +149,7 @@ class _HydraFiles:
 
 
 LOCK_FILE = ".lock"
-"""The run directory's lock file (:mod:`train.rundir`), left by a refused first open."""
+"""The run directory's lock file (:mod:`runtime.rundir`), left by a refused first open."""
 
 
 def _manifest_bytes(folder: Path | None) -> bytes | None:

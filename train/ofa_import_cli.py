@@ -41,10 +41,10 @@ def checkpoint_argument(args: list[str]) -> list[str]:
 
 
 def _task(cfg: Any) -> None:
+    from lamoo_nas.runtime.data import DataConfig
+    from lamoo_nas.runtime.schema import build
     from lamoo_nas.train.cli import plain_config, run_dir_for
-    from lamoo_nas.train.data import DataConfig
     from lamoo_nas.train.ofa_import import import_ofa
-    from lamoo_nas.train.schema import build
 
     plain = plain_config(cfg)
     settings = build(ImportOFASettings, {k: v for k, v in plain.items() if k != "data"}, "")

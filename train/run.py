@@ -27,6 +27,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
+from lamoo_nas.runtime.checkpointer import Checkpointer
+from lamoo_nas.runtime.data import DataBundle, DataConfig, build_data
+from lamoo_nas.runtime.distributed import DistContext, barrier, broadcast_module
+from lamoo_nas.runtime.rundir import RESTART_NOTE, RunDirectory, saved_no_state
+from lamoo_nas.runtime.schema import build, check_keys, coerce
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.model import Supernet, resize_to
 from lamoo_nas.supernet.ops import convert_sync_batchnorm
@@ -43,10 +48,7 @@ from lamoo_nas.train.checkpoint import (
     read_checkpoint,
     training_checkpointer,
 )
-from lamoo_nas.train.checkpointer import Checkpointer
-from lamoo_nas.train.data import DataBundle, DataConfig, build_data
 from lamoo_nas.train.distill import DistillConfig, StepLoss
-from lamoo_nas.train.distributed import DistContext, barrier, broadcast_module
 from lamoo_nas.train.errors import TrainingDivergedError
 from lamoo_nas.train.hooks import CheckpointHook, EvalHook, subnet_scores
 from lamoo_nas.train.init_from import INIT_CLASSIFIER, init_from_supernet
@@ -54,9 +56,7 @@ from lamoo_nas.train.logs import MetricsLogger, ProgressHook, read_metrics
 from lamoo_nas.train.loop import Batches, HookBase, Trainer
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import amp_dtype, build_optimisation
-from lamoo_nas.train.rundir import RESTART_NOTE, RunDirectory, saved_no_state
 from lamoo_nas.train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
-from lamoo_nas.train.schema import build, check_keys, coerce
 from lamoo_nas.train.scorer import InheritedScorer
 from lamoo_nas.train.steps import SupernetStep, TrainState
 
@@ -66,7 +66,7 @@ class RunOptions:
     """Everything of a run that is not data, space, sampler, distillation or optimisation.
 
     ``resume``: a checkpoint or run directory to continue, or None; ``resume_changes``: the
-    dotted settings a resume may change from the run's manifest (see :mod:`train.rundir`).
+    dotted settings a resume may change from the run's manifest (see :mod:`runtime.rundir`).
     ``amp``: one of ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or
     ``auto``. ``sync_bn``: batch norm statistics of the global batch under torchrun
     (:func:`supernet.ops.convert_sync_batchnorm`). ``init_from``: a supernet run directory or
@@ -340,7 +340,8 @@ def _guarded(
 
 def _nothing_to_resume(resume: str, run_dir: Path) -> bool:
     """True when ``resume`` names ``run_dir`` (or its ``last.pt``) and that run stopped before
-    its first checkpoint: the resume is then a fresh start (:func:`train.rundir.saved_no_state`)."""
+    its first checkpoint: the resume is then a fresh start
+    (:func:`runtime.rundir.saved_no_state`)."""
     target = Path(resume)
     folder = target.parent if target.name == LAST_NAME else target
     return folder.resolve() == run_dir.resolve() and saved_no_state(run_dir, (LAST_NAME,))

@@ -40,10 +40,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from lamoo_nas.runtime.distributed import init_from_env, shutdown
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.checkpoint import LAST_NAME
 from lamoo_nas.train.cli import plain_config, run_cli, run_dir_for
-from lamoo_nas.train.distributed import init_from_env, shutdown
 from lamoo_nas.train.run import (
     SupernetTrainConfig,
     TrainSummary,
@@ -92,7 +92,7 @@ def run(cfg: DictConfig) -> TrainSummary:
 def _few_shot(section: dict[str, Any], typed: SupernetTrainConfig, run_dir: Path, ctx: Any) -> Any:
     """``few_shot=choices|learned``: split ``few_shot.parent`` (:mod:`evaluate.few_shot`)."""
     from lamoo_nas.evaluate.few_shot import FewShotConfig, train_few_shot
-    from lamoo_nas.train.schema import build
+    from lamoo_nas.runtime.schema import build
 
     few = build(FewShotConfig, section, "few_shot")
     summary = train_few_shot(typed, few, run_dir, ctx)

@@ -359,7 +359,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def write_summary(s: Settings, outcomes: list[Outcome], device: str, seconds: float) -> Path:
     """``summary.json`` and ``summary.md`` in ``s.out``; returns the JSON's path."""
-    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.runtime.io import atomic_write_text
 
     summary = {
         "device": device,

@@ -40,12 +40,12 @@ from lamoo_nas.evaluate.codec import ArchCodec, Budget
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.fidelity import proxy_metrics, stratified_sample
 from lamoo_nas.evaluate.ground_truth import GroundTruth, judge_search, load_ground_truth
+from lamoo_nas.runtime.data import build_data
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import hypervolume, make_strategy, non_dominated_mask
 from lamoo_nas.search.blockmodel import BlockModel, fit_block_model
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import build_data
-from lamoo_nas.train.io import atomic_write_text
 
 STRATEGIES = ("random", "nsga2", "lamoo-random", "lamoo-evolution", "mathnas")
 Score = Callable[[Sequence[ArchConfig]], np.ndarray]
@@ -62,8 +62,11 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--calib-images", type=int, default=None, help="default: the run's")
     parser.add_argument("--skip-fidelity", action="store_true")
-    parser.add_argument("--fidelity-only", action="store_true",
-                        help="no searches: only the block models' fidelity (recipe comparison)")
+    parser.add_argument(
+        "--fidelity-only",
+        action="store_true",
+        help="no searches: only the block models' fidelity (recipe comparison)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)

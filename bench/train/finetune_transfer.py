@@ -76,8 +76,8 @@ def test_accuracies(run_dir: Path, calib_images: int) -> dict[str, float]:
     """Inherited test top-1 of the smallest, middle and largest subnet (BN recalibrated on
     ``calib_images`` training images)."""
     from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+    from lamoo_nas.runtime.data import build_data
     from lamoo_nas.train.checkpoint import load_supernet, read_checkpoint
-    from lamoo_nas.train.data import build_data
 
     loaded = load_supernet(run_dir)
     space = loaded.space

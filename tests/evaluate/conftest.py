@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lamoo_nas.runtime.data import DataBundle, DataConfig, build_data
 from lamoo_nas.supernet import CostModel, SearchSpace, Supernet, load_space
-from lamoo_nas.train.data import DataBundle, DataConfig, build_data
 from lamoo_nas.train.optim import ScheduleConfig
 from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 

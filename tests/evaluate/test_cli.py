@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 
 from lamoo_nas.evaluate.cli import format_table, run_from_config
 from lamoo_nas.evaluate.export import export_model
+from lamoo_nas.runtime.data import DataConfig, preprocessing_spec
 from lamoo_nas.supernet import build_static, load_space
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.data import DataConfig, preprocessing_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = str(ROOT / "conf")

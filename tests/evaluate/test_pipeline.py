@@ -81,7 +81,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path, capsys) -> None:
 
 
 def test_a_rerun_with_other_settings_is_refused_or_redoes_the_changed_stages(tmp_path) -> None:
-    from lamoo_nas.train.rundir import RunConfigChangedError
+    from lamoo_nas.runtime.rundir import RunConfigChangedError
 
     first = run(_cfg(tmp_path))
     final = tmp_path / "supernet" / "final.pt"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.supernet import Supernet, load_space
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
 from lamoo_nas.train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
 from lamoo_nas.train.init_from import CLASSIFIER_KEYS, init_from_supernet
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig

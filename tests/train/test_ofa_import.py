@@ -12,14 +12,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.rundir import MANIFEST_NAME, RunDirExistsError
 from lamoo_nas.supernet import ArchConfig
 from lamoo_nas.supernet.errors import DatasetError, OFACheckpointError, OFAUnsupportedNetworkError
 from lamoo_nas.supernet.ofa import ofa_subnet_settings
 from lamoo_nas.train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.ofa_import import import_ofa
 from lamoo_nas.train.ofa_import_cli import _task, checkpoint_argument
-from lamoo_nas.train.rundir import MANIFEST_NAME, RunDirExistsError
 from tests.imagenet_layout import write_imagenet_layout
 from tests.supernet.ofa_helpers import OFA_NAMES, ofa_mbv3, save_published
 

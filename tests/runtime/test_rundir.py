@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from lamoo_nas.train.errors import TrainError
-from lamoo_nas.train.rundir import (
+from lamoo_nas.runtime.errors import RunError
+from lamoo_nas.runtime.rundir import (
     ABSENT,
     NEUTRAL_KEYS,
     RunConfigChangedError,
@@ -252,9 +252,9 @@ def test_finish_marks_finished_and_resume_runs_again(run_dir):
         run.finish()
 
 
-def test_errors_are_train_errors():
+def test_errors_are_run_errors():
     for error in (RunDirNotEmptyError, RunDirExistsError, RunConfigChangedError, RunLockedError):
-        assert issubclass(error, RunDirError) and issubclass(error, TrainError)
+        assert issubclass(error, RunDirError) and issubclass(error, RunError)
 
 
 def test_config_that_is_not_plain_data_refused(tmp_path):

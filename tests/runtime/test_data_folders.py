@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
+from lamoo_nas.runtime.data import DataConfig, build_data
 from lamoo_nas.supernet.errors import DatasetError
-from lamoo_nas.train.data import DataConfig, build_data
 
 SIZE = 16
 CLASSES = ("cat", "dog", "emu")

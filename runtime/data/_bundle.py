@@ -11,10 +11,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
+from lamoo_nas.runtime.data._batched import BatchPipeline, EvalBatches, TrainBatches
+from lamoo_nas.runtime.data._sources import FileImages, TensorImages
+from lamoo_nas.runtime.data._transforms import Pipeline, TensorPipeline
 from lamoo_nas.supernet.errors import DatasetError
-from lamoo_nas.train.data._batched import BatchPipeline, EvalBatches, TrainBatches
-from lamoo_nas.train.data._sources import FileImages, TensorImages
-from lamoo_nas.train.data._transforms import Pipeline, TensorPipeline
 
 EVAL_SPLITS = ("val", "test", "calib", "holdout")
 _EMPTY_HINTS = {
@@ -38,7 +38,7 @@ class LabelledView(Dataset[Sample]):
     (this is what :meth:`DataBundle.train_loader` asks for), the evaluation transform otherwise.
 
     Example:
-        >>> from train.data import DataConfig, build_data
+        >>> from runtime.data import DataConfig, build_data
         >>> bundle = build_data(DataConfig(max_train_images=50), image_size=16)
         >>> x, y = bundle.train[0]; x.shape == (3, bundle.image_size, bundle.image_size)
         True
@@ -98,7 +98,7 @@ class DataBundle:
     supernet trainer takes its batches from :meth:`batched_train`.
 
     Example:
-        >>> from train.data import DataConfig, build_data
+        >>> from runtime.data import DataConfig, build_data
         >>> bundle = build_data(DataConfig(), image_size=16)
         >>> xb, yb = next(iter(bundle.train_loader(32, torch.Generator().manual_seed(0))))
         >>> xb.shape
@@ -154,7 +154,7 @@ class DataBundle:
         """The train split moved to ``device`` once, with its batched augmentation.
 
         Needs in-memory images (``in_memory`` data, or digits/CIFAR); see
-        :class:`~train.data._batched.TrainBatches`.
+        :class:`~runtime.data._batched.TrainBatches`.
         """
         view = self.train
         images = _tensor(view).index_select(0, torch.from_numpy(view.positions))

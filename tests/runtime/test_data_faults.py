@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from lamoo_nas.runtime.data import DataBundle, DataConfig, LabelledView, build_data
+from lamoo_nas.runtime.data._files import scan
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.data import DataBundle, DataConfig, LabelledView, build_data
-from lamoo_nas.train.data._files import scan
 
 SIZE = 16
 CLASSES = ("cat", "dog", "emu")

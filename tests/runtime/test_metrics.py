@@ -1,10 +1,10 @@
-"""train.metrics: one top-k counter, checked against a hand count."""
+"""runtime.metrics: one top-k counter, checked against a hand count."""
 
 from __future__ import annotations
 
 import torch
 
-from lamoo_nas.train.metrics import TopK, accuracy_of
+from lamoo_nas.runtime.metrics import TopK, accuracy_of
 
 
 def test_top1_and_top5_match_a_hand_count() -> None:

@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
+from lamoo_nas.runtime.errors import StorageError
 from lamoo_nas.supernet.errors import CheckpointError
-from lamoo_nas.train.errors import StorageError
 
 TEMP_SUFFIX = ".tmp"
 """Temp files are ``.<name>.<random>.tmp`` beside their target (see :func:`remove_orphans`)."""

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from lamoo_nas.runtime.data import DataConfig, build_data
+from lamoo_nas.runtime.data._cache import CACHE_FOLDER, decode
+from lamoo_nas.runtime.data._config import NORMALIZATION
+from lamoo_nas.runtime.data._transforms import TensorPipeline
 from lamoo_nas.supernet.errors import DatasetError
-from lamoo_nas.train.data import DataConfig, build_data
-from lamoo_nas.train.data._cache import CACHE_FOLDER, decode
-from lamoo_nas.train.data._config import NORMALIZATION
-from lamoo_nas.train.data._transforms import TensorPipeline
 
 CLASSES = ("cat", "dog", "emu")
 
@@ -63,7 +63,7 @@ def _forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(path: str, size: int) -> np.ndarray:
         raise AssertionError(f"decoded {path} although the cache is valid")
 
-    monkeypatch.setattr("lamoo_nas.train.data._cache.decode", fail)
+    monkeypatch.setattr("lamoo_nas.runtime.data._cache.decode", fail)
 
 
 def test_first_build_decodes_and_caches_second_build_reuses(

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
+from lamoo_nas.runtime.data._cache import decoded_images, stored_size
+from lamoo_nas.runtime.data._config import NORMALIZATION, DataConfig
+from lamoo_nas.runtime.data._files import class_folders, read_rgb, require_two_per_class, scan
+from lamoo_nas.runtime.data._splits import carve
+from lamoo_nas.runtime.data._transforms import ImagePipeline, Pipeline, TensorPipeline
 from lamoo_nas.supernet.errors import DatasetError
-from lamoo_nas.train.data._cache import decoded_images, stored_size
-from lamoo_nas.train.data._config import NORMALIZATION, DataConfig
-from lamoo_nas.train.data._files import class_folders, read_rgb, require_two_per_class, scan
-from lamoo_nas.train.data._splits import carve
-from lamoo_nas.train.data._transforms import ImagePipeline, Pipeline, TensorPipeline
 
 DIGITS_TEST_FRACTION = 0.15
 """scikit-learn's digits have no official test split: 15% (stratified) is carved once..."""
@@ -156,14 +156,14 @@ def load_imagefolder(cfg: DataConfig, image_size: int) -> RawData:
 
     ``in_memory=false``: files are decoded on every access, ImageNet-style transforms
     (:class:`ImagePipeline`). ``in_memory=true``: both splits are decoded once into uint8
-    tensors at :func:`~train.data._cache.stored_size` (cached beside the data, see
-    :mod:`train.data._cache`) and get CIFAR-style transforms (:class:`TensorPipeline`:
+    tensors at :func:`~runtime.data._cache.stored_size` (cached beside the data, see
+    :mod:`runtime.data._cache`) and get CIFAR-style transforms (:class:`TensorPipeline`:
     RandomCrop with ``S // 8`` pixels of padding, 4 at 32 x 32, plus a horizontal flip).
 
     Raises :class:`DatasetError` for a missing folder, fewer than two class folders in
     ``train/``, a class folder without images, a ``train/`` class with a single image (it could
     not be in both train and val) and test classes that ``train/`` lacks; which files count is
-    in :mod:`train.data._files` (hidden names are skipped).
+    in :mod:`runtime.data._files` (hidden names are skipped).
     """
     if cfg.root is None:
         raise DatasetError(f"data.root is not set for imagefolder; {IMAGEFOLDER_LAYOUT}")

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamoo_nas.runtime.data._bundle import DataBundle, LabelledView
+from lamoo_nas.runtime.data._config import DATASETS, DataConfig
+from lamoo_nas.runtime.data._sources import LOADERS
+from lamoo_nas.runtime.data._spec import preprocessing_spec
+from lamoo_nas.runtime.data._splits import carve, stratified_order, stratified_subset
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.data._bundle import DataBundle, LabelledView
-from lamoo_nas.train.data._config import DATASETS, DataConfig
-from lamoo_nas.train.data._sources import LOADERS
-from lamoo_nas.train.data._spec import preprocessing_spec
-from lamoo_nas.train.data._splits import carve, stratified_order, stratified_subset
 
 __all__ = [
     "DATASETS",

@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
+from lamoo_nas.runtime.data import DATASETS, DataBundle, DataConfig, LabelledView, build_data
+from lamoo_nas.runtime.data._sources import read_digits
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.data import DATASETS, DataBundle, DataConfig, LabelledView, build_data
-from lamoo_nas.train.data._sources import read_digits
 
 SIZE = 16
 CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
@@ -183,7 +183,7 @@ def test_holdout_is_the_training_images_a_capped_train_split_leaves_out(in_memor
 
 
 def test_every_prefix_of_the_holdout_is_class_balanced() -> None:
-    from lamoo_nas.train.data._splits import stratified_order
+    from lamoo_nas.runtime.data._splits import stratified_order
 
     targets = np.repeat(np.arange(5), [30, 30, 30, 30, 31])  # stored class by class
     order = stratified_order(targets, np.random.default_rng(0))

@@ -10,14 +10,14 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
+from lamoo_nas.runtime.data import DataBundle, DataConfig, build_data
+from lamoo_nas.runtime.data._batched import BatchPipeline
+from lamoo_nas.runtime.data._transforms import TensorPipeline
+from lamoo_nas.runtime.distributed import DistContext
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.data import DataBundle, DataConfig, build_data
-from lamoo_nas.train.data._batched import BatchPipeline
-from lamoo_nas.train.data._transforms import TensorPipeline
-from lamoo_nas.train.distributed import DistContext
 from lamoo_nas.train.run import epoch_batches
-from tests.train.test_data_folders import _write_fake_cifar10
-from tests.train.test_data_memory import write_tree
+from tests.runtime.test_data_folders import _write_fake_cifar10
+from tests.runtime.test_data_memory import write_tree
 
 BATCH = 4
 Batches = list[tuple[Tensor, Tensor]]

@@ -1,13 +1,13 @@
-"""train.schema: typed settings from plain data, keys and types checked first."""
+"""runtime.schema: typed settings from plain data, keys and types checked first."""
 
 from __future__ import annotations
 
 import pytest
 
+from lamoo_nas.runtime.schema import build, coerce
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.optim import OptimConfig
 from lamoo_nas.train.recipes import Recipe
-from lamoo_nas.train.schema import build, coerce
 
 
 def test_numbers_from_strings_and_nested_dataclasses() -> None:

@@ -1,4 +1,4 @@
-"""train.io: atomic writes, append-only lines, orphan cleanup, tagged loads."""
+"""runtime.io: atomic writes, append-only lines, orphan cleanup, tagged loads."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import errno
 import pytest
 import torch
 
-from lamoo_nas.supernet.errors import CheckpointError
-from lamoo_nas.train.errors import StorageError
-from lamoo_nas.train.io import (
+from lamoo_nas.runtime.errors import StorageError
+from lamoo_nas.runtime.io import (
     append_line,
     atomic_torch_save,
     atomic_write_text,
@@ -17,6 +16,7 @@ from lamoo_nas.train.io import (
     read_lines,
     remove_orphans,
 )
+from lamoo_nas.supernet.errors import CheckpointError
 
 
 def test_append_line_and_a_torn_last_line_is_dropped(tmp_path) -> None:

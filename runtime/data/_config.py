@@ -28,7 +28,7 @@ class DataConfig:
     ``max_train_images`` caps the train split (stratified) for quick runs; val is unaffected.
     ``in_memory``: hold every split as one tensor (uint8 for CIFAR and image folders) and
     augment whole batches on the training device (``imagefolder`` decodes its files once into
-    a cache beside the data, see :mod:`train.data._cache`); false keeps the per-image pipeline
+    a cache beside the data, see :mod:`runtime.data._cache`); false keeps the per-image pipeline
     (and, for ``imagefolder``, decodes the files on every access: for data too large for memory).
 
     Example:

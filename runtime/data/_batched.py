@@ -1,6 +1,6 @@
 """Batched augmentation of in-memory images: whole batches at once, on the training device.
 
-:class:`BatchPipeline` is the batched twin of :class:`~train.data._transforms.TensorPipeline`:
+:class:`BatchPipeline` is the batched twin of :class:`~runtime.data._transforms.TensorPipeline`:
 the same RandomCrop(padding) translation and horizontal flip, the same resize and
 normalisation, but for a ``[B, C, H, W]`` batch in one gather (no Python loop per image). Its
 randomness is drawn up front, one row of parameters per image, from a ``torch.Generator`` on the
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
+from lamoo_nas.runtime.data._transforms import Stats, TensorPipeline
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.data._transforms import Stats, TensorPipeline
 
 Batch = tuple[Tensor, Tensor]
 

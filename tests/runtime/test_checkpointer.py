@@ -1,4 +1,4 @@
-"""train.checkpointer and train.optimisation: named parts saved and restored, config kept."""
+"""runtime.checkpointer and train.optimisation: named parts saved and restored, config kept."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
+from lamoo_nas.runtime.checkpointer import Checkpointer, TorchRNG
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
-from lamoo_nas.train.checkpointer import Checkpointer, TorchRNG
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import amp_dtype, build_optimisation
 from lamoo_nas.train.steps import TrainState

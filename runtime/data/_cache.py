@@ -27,8 +27,8 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
+from lamoo_nas.runtime.data._files import open_image, read_rgb
 from lamoo_nas.supernet.errors import DatasetError
-from lamoo_nas.train.data._files import open_image, read_rgb
 
 CACHE_FOLDER = ".lamoo_cache"
 """Name of the cache folder inside the data root."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from lamoo_nas.train.data._config import NORMALIZATION, DataConfig
+from lamoo_nas.runtime.data._config import NORMALIZATION, DataConfig
 
 IMAGENET_CROP_FRACTION = 0.875
 """The per-image ImageFolder path evaluates ``Resize(S / 0.875)`` then ``CenterCrop(S)``."""

@@ -42,8 +42,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from lamoo_nas.train.errors import TrainError
-from lamoo_nas.train.io import TEMP_SUFFIX, atomic_write_text, remove_orphans
+from lamoo_nas.runtime.errors import RunError
+from lamoo_nas.runtime.io import TEMP_SUFFIX, atomic_write_text, remove_orphans
 
 MANIFEST_NAME = "run.json"
 LOCK_NAME = ".lock"
@@ -83,7 +83,7 @@ _IGNORED_WHEN_EMPTY = (
 # temp files of an interrupted first write of run.json
 
 
-class RunDirError(TrainError):
+class RunDirError(RunError):
     """A run directory cannot be used as asked; the message says why and what to do."""
 
 
