@@ -318,7 +318,7 @@ def _worker_main(conn: Connection, setup: Callable[[WorkerInfo], Any], info: Wor
     Ctrl-C is the driver's to handle: it stops the workers."""
     import signal
 
-    from lamoo_nas.train.cli import set_threads
+    from lamoo_nas.runtime.threads import set_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None

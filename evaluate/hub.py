@@ -6,7 +6,7 @@ best predicted under that budget (and under the search's own budget): the block 
 the search's evaluations (:func:`evaluate.search_results.fit_search_model`, what ``pick=model``
 fits) and the exact programme (:meth:`evaluate.blocks.SpaceBlocks.solve`); with
 ``tiers.pick=measured`` it is instead the search's evaluated architecture of highest inherited
-accuracy under the budget. The pipeline retrains and exports each (:mod:`evaluate.pipeline`),
+accuracy under the budget. The pipeline retrains and exports each (:mod:`commands.pipeline`),
 then this module measures each export's latency where the latency table was measured (device,
 runtime, batch size and threads of its header; without a table: torch on the CPU, batch 1,
 ``num_threads``) and writes ``hub/hub.json``, ``hub/hub.md`` and ``hub/hub.png``

@@ -2,7 +2,7 @@
 of a supernet architecture (inherited weights after BN recalibration), and the rank fidelity of
 inherited vs retrained accuracies (from pairs, a pipeline run, or a ground-truth table).
 
-Each function returns the result as plain data (what :mod:`evaluate.cli` prints and writes).
+Each function returns the result as plain data (what :mod:`commands.evaluate` prints and writes).
 
 Example:
     >>> evaluate_exported("outputs/retrain/RUN/export", None, "test", torch.device("cpu"),

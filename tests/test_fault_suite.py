@@ -210,7 +210,7 @@ def test_divergence_advice_says_whether_a_good_checkpoint_exists(finished, tmp_p
     ],
 )
 def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -> None:
-    from lamoo_nas.train.supernet import build_config
+    from lamoo_nas.commands.train_supernet import build_config
     from tests.train._supernet_config import compose_cfg
 
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -219,7 +219,7 @@ def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -
 
 
 def test_search_values_of_the_wrong_type_are_one_line() -> None:
-    from lamoo_nas.evaluate.search_settings import settings_from_plain
+    from lamoo_nas.commands.settings import settings_from_plain
 
     base = {"strategy": {"name": "random"}, "objectives": ["accuracy", "macs"],
             "num_samples": 8, "batch_size": 2, "num_init": 2, "seed": 0}  # fmt: skip
@@ -237,8 +237,8 @@ def test_calib_images_zero_fails_before_the_supernet_is_read(tmp_path: Path) -> 
 def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_module
 
-    from lamoo_nas.train.cli import plain_config, space_file_arguments
-    from lamoo_nas.train.run import supernet_config_from_plain
+    from lamoo_nas.commands.runner import plain_config, space_file_arguments
+    from lamoo_nas.commands.settings import supernet_config_from_plain
 
     mine = tmp_path / "mine.yaml"
     mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
@@ -306,9 +306,9 @@ def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatc
     ],
 )
 def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, argv, message):
-    from lamoo_nas.evaluate import cli, predict, search
+    from lamoo_nas.commands import evaluate, predict, search
 
-    main = {"nas-evaluate": cli.main, "nas-predict": predict.main, "nas-search": search.main}
+    main = {"nas-evaluate": evaluate.main, "nas-predict": predict.main, "nas-search": search.main}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", [*argv, f"hydra.run.dir={tmp_path / 'h'}"])
     with pytest.raises(SystemExit) as info:
@@ -318,7 +318,7 @@ def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, arg
 
 
 def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.train.supernet import main
+    from lamoo_nas.commands.train_supernet import main
 
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "mine"
@@ -389,10 +389,9 @@ def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path
 def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
     tmp_path, monkeypatch, command, args, message
 ) -> None:
-    from lamoo_nas.evaluate import search
-    from lamoo_nas.train import supernet
+    from lamoo_nas.commands import search, train_supernet
 
-    main = {"nas-train-supernet": supernet.main, "nas-search": search.main}[command]
+    main = {"nas-train-supernet": train_supernet.main, "nas-search": search.main}[command]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("mine\n")
     file = str(tmp_path / "file")
@@ -405,7 +404,7 @@ def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
 
 
 def test_a_command_refused_after_hydra_started_leaves_no_trace(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.train.supernet import main
+    from lamoo_nas.commands.train_supernet import main
 
     monkeypatch.chdir(tmp_path)
     new = tmp_path / "new"
@@ -495,7 +494,7 @@ def test_history_files_have_the_mode_of_every_other_output(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("target", ["text", "recipe"])
 def test_an_arch_json_whose_space_is_no_space_is_told_so(tmp_path, target) -> None:
-    from lamoo_nas.evaluate.retrain import _arch_and_space
+    from lamoo_nas.commands.retrain import _arch_and_space
     from lamoo_nas.supernet.errors import SpaceDefinitionError
 
     conf = Path(__file__).parents[1] / "conf"

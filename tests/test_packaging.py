@@ -137,7 +137,7 @@ def test_installed_wheel_composes_configs_outside_the_checkout(wheel: Path, tmp_
 def test_beside_packages_that_own_evaluate_and_train(wheel: Path, tmp_path) -> None:
     """Hugging Face's ``evaluate`` and PyPI's ``train`` are top-level packages: installed beside
     lamoo-nas, each keeps its name and lamoo-nas's commands still start (issue: the console
-    scripts used to import ``evaluate._entry`` and died inside Hugging Face's package)."""
+    scripts used to import ``commands._entry`` and died inside Hugging Face's package)."""
     dummy = tmp_path / "dummy"
     for name in ("evaluate", "train"):
         (dummy / name).mkdir(parents=True)
@@ -160,7 +160,7 @@ def test_beside_packages_that_own_evaluate_and_train(wheel: Path, tmp_path) -> N
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import evaluate, train, lamoo_nas;"
-        "from lamoo_nas.evaluate import _entry;"
+        "from lamoo_nas.commands import _entry;"
         "from lamoo_nas.search.pareto import hypervolume;"
         "assert all(m.__file__.startswith(sys.argv[1]) for m in (lamoo_nas, _entry));"
         "print(evaluate.OWNER, train.OWNER, callable(_entry.search))"

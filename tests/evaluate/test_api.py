@@ -1,4 +1,4 @@
-"""The Python API (:mod:`evaluate.api`): the commands' settings, composed the commands' way,
+"""The Python API (:mod:`commands.api`): the commands' settings, composed the commands' way,
 and the quick-start example that the docs show, run end to end on a tiny schedule."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from lamoo_nas.evaluate import api
-from lamoo_nas.evaluate.search import run as search_command
+from lamoo_nas.commands import api
+from lamoo_nas.commands.search import run as search_command
 from lamoo_nas.supernet.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from lamoo_nas.evaluate.cli import format_table, run_from_config
+from lamoo_nas.commands.evaluate import format_table, run_from_config
 from lamoo_nas.evaluate.export import export_model
 from lamoo_nas.runtime.data import DataConfig, preprocessing_spec
 from lamoo_nas.supernet import build_static, load_space
@@ -78,7 +78,7 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     bogus = tmp_path / "model.pt"
     torch.save({"weights": torch.zeros(3)}, bogus)
     done = subprocess.run(
-        [sys.executable, "-m", "lamoo_nas.evaluate.cli", f"model={bogus}",
+        [sys.executable, "-m", "lamoo_nas.commands.evaluate", f"model={bogus}",
          f"out={tmp_path / 'o.json'}"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
@@ -87,8 +87,8 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_supernet_mode_recalibrates_and_scores(tmp_path: Path) -> None:
+    from lamoo_nas.commands.train_supernet import run
     from lamoo_nas.supernet import count_cost
-    from lamoo_nas.train.supernet import run
     from tests.train._supernet_config import compose_cfg
 
     run_dir = tmp_path / "supernet"

@@ -36,7 +36,7 @@ SMALL = ["schedule.epochs=1", "schedule.warmup_epochs=0", "data.max_train_images
 
 
 def _command(run_dir: Path, *overrides: str):
-    from lamoo_nas.train.supernet import run
+    from lamoo_nas.commands.train_supernet import run
 
     with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=[*SMALL, f"run_dir={run_dir}", *overrides])

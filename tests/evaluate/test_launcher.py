@@ -55,7 +55,7 @@ def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
         paths[-1].write_text(json.dumps(space.arch_to_json(arch)))
     sweep = tmp_path / "sweep"
     _multirun(
-        "lamoo_nas.evaluate.retrain",
+        "lamoo_nas.commands.retrain",
         sweep,
         f"arch={paths[0]},{paths[1]}",
         "recipe.epochs=1",
@@ -72,7 +72,7 @@ def test_retraining_the_top_archs_as_parallel_jobs(tmp_path) -> None:
 def test_a_sweep_of_supernet_training_seeds(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     _multirun(
-        "lamoo_nas.train.supernet",
+        "lamoo_nas.commands.train_supernet",
         sweep,
         "seed=0,1",
         "schedule.epochs=1",

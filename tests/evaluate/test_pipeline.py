@@ -5,8 +5,8 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-from lamoo_nas.evaluate import api
-from lamoo_nas.evaluate.pipeline import run
+from lamoo_nas.commands import api
+from lamoo_nas.commands.pipeline import run
 
 SHRUNK = [
     "schedule.epochs=1",

@@ -112,7 +112,7 @@ def test_nas_predict_command_writes_no_run_directory(export_dir: Path, tmp_path:
     work = tmp_path / "cwd"
     work.mkdir()
     out = tmp_path / "p.csv"
-    code = "from lamoo_nas.evaluate.predict import main; main()"
+    code = "from lamoo_nas.commands.predict import main; main()"
     args = [f"model={export_dir}", f"input={tmp_path / 'zero.png'}", "top_k=2", f"out={out}"]
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(

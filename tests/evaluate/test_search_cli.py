@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from lamoo_nas.evaluate.search import run
+from lamoo_nas.commands.search import run
 from lamoo_nas.supernet import CostModel, load_space
 from lamoo_nas.supernet.errors import CheckpointError
 
@@ -57,7 +57,7 @@ def test_command_line_reports_bad_input_in_one_line(trained_run, tmp_path) -> No
         [
             sys.executable,
             "-m",
-            "lamoo_nas.evaluate.search",
+            "lamoo_nas.commands.search",
             f"supernet={trained_run}",
             f"run_dir={tmp_path}",
             "budget.macs=1000",
@@ -84,7 +84,7 @@ def test_two_ranks_shard_validation_and_match_one_process(trained_run, tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "lamoo_nas.evaluate.search", f"supernet={trained_run}",
+         "-m", "lamoo_nas.commands.search", f"supernet={trained_run}",
          f"run_dir={tmp_path / 'two'}",
          "device=cpu", f"hydra.run.dir={tmp_path / 'hydra'}", *common],
         capture_output=True, text=True, cwd=REPO, timeout=300, env=env,

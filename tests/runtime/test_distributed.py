@@ -22,7 +22,7 @@ def _free_port() -> int:
 def _worker(rank: int, world_size: int, port: int, out_dir: str, sync_bn: bool) -> None:
     from hydra import compose, initialize_config_module
 
-    from lamoo_nas.train.supernet import run
+    from lamoo_nas.commands.train_supernet import run
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),

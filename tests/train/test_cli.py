@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from lamoo_nas.commands.train_supernet import run
 from lamoo_nas.train.checkpoint import load_supernet, read_checkpoint
-from lamoo_nas.train.supernet import run
 from tests.train._supernet_config import compose_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ SHORT = [
 
 def test_multirun_sweep_of_two_runs_writes_two_run_dirs(tmp_path):
     cmd = [
-        sys.executable, "-m", "lamoo_nas.train.supernet", "-m", *SHORT, "num_threads=1",
+        sys.executable, "-m", "lamoo_nas.commands.train_supernet", "-m", *SHORT, "num_threads=1",
         "optim.lr=0.001,0.002", f"hydra.sweep.dir={tmp_path}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -1,10 +1,10 @@
-"""Every console script goes through train.cli.run_cli: the project's errors end in one line."""
+"""Every console script goes through commands.runner.run_cli: the project's errors are one line."""
 
 from __future__ import annotations
 
 import pytest
 
-from lamoo_nas.train.supernet import main as train_main
+from lamoo_nas.commands.train_supernet import main as train_main
 
 
 def test_bad_training_config_is_one_line_error(tmp_path, monkeypatch) -> None:
@@ -18,7 +18,7 @@ def test_bad_training_config_is_one_line_error(tmp_path, monkeypatch) -> None:
 
 
 def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch) -> None:
-    import lamoo_nas.train.supernet as cli
+    import lamoo_nas.commands.train_supernet as cli
 
     def broken(cfg):
         raise ZeroDivisionError("a bug, not bad input")
@@ -32,7 +32,7 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch) -> None:
 
 
 def test_missing_required_setting_is_one_line_error(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.evaluate.search import main as search_main
+    from lamoo_nas.commands.search import main as search_main
 
     monkeypatch.setattr("sys.argv", ["nas-search", f"hydra.run.dir={tmp_path / 'h'}"])
     with pytest.raises(SystemExit) as info:
@@ -42,7 +42,7 @@ def test_missing_required_setting_is_one_line_error(tmp_path, monkeypatch) -> No
 
 
 def test_ctrl_c_is_one_line_with_the_way_to_resume(tmp_path, monkeypatch) -> None:
-    import lamoo_nas.train.supernet as cli
+    import lamoo_nas.commands.train_supernet as cli
 
     def interrupted(cfg):
         raise KeyboardInterrupt
@@ -57,7 +57,7 @@ def test_ctrl_c_is_one_line_with_the_way_to_resume(tmp_path, monkeypatch) -> Non
 
 
 def test_failed_calls_leave_no_run_directory(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.evaluate.search import main as search_main
+    from lamoo_nas.commands.search import main as search_main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["nas-search", f"supernet={tmp_path / 'nothing'}"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lamoo_nas.commands.train_supernet import build_config, resolve_resume
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.supernet import build_config, resolve_resume
 from tests.train._supernet_config import compose_cfg
 
 

@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from lamoo_nas.train._help import command_help, composed_settings
+from lamoo_nas.commands._help import command_help, composed_settings
 
 COMMANDS = {
     "train_supernet": "nas-train-supernet",
@@ -48,7 +48,7 @@ def test_help_names_the_groups_and_their_options() -> None:
 
 
 def test_help_flag_prints_and_exits_before_hydra(monkeypatch, capsys) -> None:
-    from lamoo_nas.train.supernet import main
+    from lamoo_nas.commands.train_supernet import main
 
     monkeypatch.setattr("sys.argv", ["nas-train-supernet", "--help"])
     with pytest.raises(SystemExit) as info:
@@ -67,7 +67,7 @@ def test_help_flag_prints_and_exits_before_hydra(monkeypatch, capsys) -> None:
     ],
 )
 def test_unknown_settings_are_named_with_the_valid_ones(args: list[str], message: str) -> None:
-    from lamoo_nas.train._help import unknown_setting
+    from lamoo_nas.commands._help import unknown_setting
 
     problem = unknown_setting("train_supernet", "nas-train-supernet", args)
     assert problem is not None and problem.startswith("error: ")
@@ -75,7 +75,7 @@ def test_unknown_settings_are_named_with_the_valid_ones(args: list[str], message
 
 
 def test_known_settings_and_hydra_syntax_pass() -> None:
-    from lamoo_nas.train._help import unknown_setting
+    from lamoo_nas.commands._help import unknown_setting
 
     fine = ["space=nbmacro", "space.resolutions=[16]", "experiment=nbmacro_cifar_cpu",
             "+extra=1", "~ema", "hydra.run.dir=x", "--cfg", "job", "optim.lr=1e-3,2e-3",

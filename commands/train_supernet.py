@@ -1,4 +1,4 @@
-"""``nas-train-supernet`` / ``python -m lamoo_nas.train.supernet``: train a supernet (Hydra config).
+"""``nas-train-supernet`` / ``python -m lamoo_nas.commands.train_supernet``: train a supernet.
 
 The only module of supernet training that imports Hydra/OmegaConf: it composes
 ``conf/train_supernet.yaml`` with the groups data, space, sampler, distill, optim and
@@ -11,7 +11,7 @@ Examples (shell)::
     nas-train-supernet resume=true run_dir=outputs/train_supernet/2024-01-01_00-00-00
     nas-train-supernet -m optim.lr=1e-3,3e-3             # a sweep, one run dir per job
     # gloo on CPU:
-    torchrun --nproc_per_node 2 -m lamoo_nas.train.supernet device=cpu run_dir=outputs/ddp
+    torchrun --nproc_per_node 2 -m lamoo_nas.commands.train_supernet device=cpu run_dir=outputs/ddp
 
 Notes:
 
@@ -40,16 +40,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from lamoo_nas.commands.runner import plain_config, run_cli, run_dir_for
+from lamoo_nas.commands.settings import supernet_config_from_plain
 from lamoo_nas.runtime.distributed import init_from_env, shutdown
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.checkpoint import LAST_NAME
-from lamoo_nas.train.cli import plain_config, run_cli, run_dir_for
-from lamoo_nas.train.run import (
-    SupernetTrainConfig,
-    TrainSummary,
-    supernet_config_from_plain,
-    train_supernet,
-)
+from lamoo_nas.train.run import SupernetTrainConfig, TrainSummary, train_supernet
 
 
 def resolve_resume(resume: Any, run_dir: Path) -> str | None:

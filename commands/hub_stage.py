@@ -38,7 +38,7 @@ from lamoo_nas.runtime.io import atomic_write_text
 TIER_RESULT = "hub_tier.json"
 CALIBRATION = "calibration.json"
 Retrain = Callable[[dict[str, Any], Any, list[Any]], None]
-""":func:`evaluate.pipeline.run_retrains`: retrain and export ``(label, i, n, arch, folder)``."""
+""":func:`commands.pipeline.run_retrains`: retrain and export ``(label, i, n, arch, folder)``."""
 
 
 def hub_stage(
@@ -50,8 +50,8 @@ def hub_stage(
     retrain: Retrain,
 ) -> dict[str, Any]:
     """The model hub (:mod:`evaluate.hub`) into ``run_dir``; returns what hub.json holds."""
+    from lamoo_nas.commands.settings import retrain_settings_from_plain
     from lamoo_nas.evaluate.latency_table import LatencyPredictor
-    from lamoo_nas.evaluate.retrain import retrain_settings_from_plain
     from lamoo_nas.evaluate.search_results import fit_search_model
     from lamoo_nas.runtime.schema import coerce
     from lamoo_nas.supernet import CostModel

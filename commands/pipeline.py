@@ -38,13 +38,15 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from lamoo_nas.commands.hub_stage import hub_stage
+from lamoo_nas.commands.report import RetrainedRow, write_report
+from lamoo_nas.commands.runner import plain_config, run_cli, run_dir_for
+from lamoo_nas.commands.search import search_from_plain
+from lamoo_nas.commands.settings import CommonSettings
 from lamoo_nas.evaluate.executor import WorkerInfo, executor_from_plain, make_pool
 from lamoo_nas.evaluate.hub import tiers_from_plain
-from lamoo_nas.evaluate.hub_stage import hub_stage
-from lamoo_nas.evaluate.report import RetrainedRow, write_report
 from lamoo_nas.evaluate.retrain import METRICS_NAME, FinishOptions
 from lamoo_nas.evaluate.search_results import SearchResult
-from lamoo_nas.evaluate.supernet_search import search_from_plain
 from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.runtime.rundir import RunDirectory
@@ -52,7 +54,6 @@ from lamoo_nas.search import SearchError
 from lamoo_nas.supernet import ArchConfig, SearchSpace
 from lamoo_nas.supernet.errors import ConfigError, NASError
 from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
-from lamoo_nas.train.cli import CommonSettings, plain_config, run_cli, run_dir_for
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions
 
@@ -94,8 +95,9 @@ def stage_settings(plain: Mapping[str, Any], stage: str, groups: tuple[str, ...]
 
 def train_stage(plain: dict[str, Any], run_dir: Path) -> Path:
     """Train (or resume, or keep) the supernet; returns its run directory."""
+    from lamoo_nas.commands.settings import GROUPS, supernet_config_from_plain
     from lamoo_nas.runtime.distributed import init_from_env, shutdown
-    from lamoo_nas.train.run import GROUPS, supernet_config_from_plain, train_supernet
+    from lamoo_nas.train.run import train_supernet
 
     if (run_dir / FINAL_NAME).exists():
         return run_dir
@@ -115,10 +117,10 @@ def few_shot_stage(plain: dict[str, Any], supernet_dir: Path, run_dir: Path) -> 
     """With ``few_shot=choices|learned``: split the pipeline's supernet into sub-supernets
     (:mod:`evaluate.few_shot`, the parent is the supernet stage); returns the few-shot run the
     search then uses, or ``supernet_dir`` unchanged without a split. Resumes like the others."""
+    from lamoo_nas.commands.settings import GROUPS, supernet_config_from_plain
     from lamoo_nas.evaluate.few_shot import FewShotConfig, train_few_shot
     from lamoo_nas.runtime.distributed import init_from_env, shutdown
     from lamoo_nas.runtime.schema import build
-    from lamoo_nas.train.run import GROUPS, supernet_config_from_plain
 
     section = dict(plain.get("few_shot") or {"kind": "none"})
     if section.get("kind", "none") == "none":
@@ -192,7 +194,7 @@ def run_retrains(plain: dict[str, Any], space: SearchSpace, entries: list[Retrai
     """Retrain, test and export each entry that has no ``metrics.json`` yet (one that has a
     ``last.pt`` resumes), on the pipeline's executor: one after another, or with
     ``executor=local``/``ray`` in parallel on its workers (on CUDA one GPU each)."""
-    from lamoo_nas.evaluate.retrain import recipe_from_config, retrain_settings_from_plain
+    from lamoo_nas.commands.settings import recipe_from_config, retrain_settings_from_plain
     from lamoo_nas.runtime.schema import build, coerce
 
     section = {k: v for k, v in dict(plain["retrain"]).items() if k != "top_k"}

@@ -41,9 +41,9 @@ def checkpoint_argument(args: list[str]) -> list[str]:
 
 
 def _task(cfg: Any) -> None:
+    from lamoo_nas.commands.runner import plain_config, run_dir_for
     from lamoo_nas.runtime.data import DataConfig
     from lamoo_nas.runtime.schema import build
-    from lamoo_nas.train.cli import plain_config, run_dir_for
     from lamoo_nas.train.ofa_import import import_ofa
 
     plain = plain_config(cfg)
@@ -59,7 +59,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-import-ofa CHECKPOINT [run_dir=...] [data.root=...]``."""
-    from lamoo_nas.train.cli import run_cli
+    from lamoo_nas.commands.runner import run_cli
 
     sys.argv[1:] = checkpoint_argument(sys.argv[1:])
     run_cli("import_ofa", _task)

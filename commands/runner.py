@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamoo_nas.supernet.errors import ConfigError, NASError
+from lamoo_nas.runtime.threads import set_threads
+from lamoo_nas.supernet.errors import NASError
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (NASError,)
 
@@ -38,7 +38,7 @@ def run_cli(
 ) -> None:
     """Run ``task`` as a Hydra app over ``conf/<config_name>.yaml``; see the module docstring."""
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
-        from lamoo_nas.train._help import command_help
+        from lamoo_nas.commands._help import command_help
 
         print(command_help(config_name, Path(sys.argv[0]).name))
         sys.exit(0)
@@ -46,7 +46,7 @@ def run_cli(
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue
 
-    from lamoo_nas.train._help import unknown_setting
+    from lamoo_nas.commands._help import unknown_setting
 
     if not OmegaConf.has_resolver("nas_run_dir"):  # hydra.run.dir: run_dir= when it is given
         OmegaConf.register_new_resolver("nas_run_dir", lambda run_dir, default: run_dir or default)
@@ -86,8 +86,8 @@ def run_cli(
                 before.restore()
             _remove_if_unused()
 
-    # Hydra resolves config_path against hydra_task's module (train.cli): lamoo_nas.conf, which
-    # works in a checkout and in a wheel install alike.
+    # Hydra resolves config_path against hydra_task's module (commands.runner): lamoo_nas.conf,
+    # which works in a checkout and in a wheel install alike.
     hydra.main(config_path="../conf", config_name=config_name, version_base="1.3")(hydra_task)()
 
 
@@ -217,7 +217,7 @@ def space_file_arguments(args: list[str], config_name: str | None = None) -> lis
         ['~space', '+space_file=spaces/mine.yaml', 'seed=1']
     """
     if config_name is not None:
-        from lamoo_nas.train._help import _groups, composed_settings
+        from lamoo_nas.commands._help import _groups, composed_settings
 
         if "space" not in dict(_groups(composed_settings(config_name).get("defaults", []))):
             return list(args)
@@ -259,41 +259,6 @@ def run_dir_for(cfg: Any) -> Path:
     from hydra.core.hydra_config import HydraConfig
 
     return Path(HydraConfig.get().runtime.output_dir)
-
-
-@dataclass(frozen=True)
-class CommonSettings:
-    """The settings every training and search command composes from ``conf/common.yaml``,
-    with their defaults (the YAML mirrors them; ``tests/test_config_defaults.py`` checks it).
-
-    ``num_threads`` is 1: the small networks of a CPU run are fastest on one thread, and
-    spinning OpenMP threads on a busy machine slow them several times over.
-
-    Example:
-        >>> CommonSettings().num_threads
-        1
-    """
-
-    seed: int = 0
-    device: str = "auto"
-    num_threads: int | None = 1
-    progress: bool = True
-    resume_changes: tuple[str, ...] = ()
-
-
-def set_threads(value: Any) -> None:
-    """Apply a command's ``num_threads`` (null: leave torch's default, all cores).
-
-    The one place the thread count is set: :func:`run_cli` calls it before every command.
-    Every config defaults to :attr:`CommonSettings.num_threads` (1).
-    """
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"num_threads must be a positive integer or null, not {value!r}")
-    import torch
-
-    torch.set_num_threads(value)
 
 
 def _remove_if_unused() -> None:

@@ -77,9 +77,9 @@ class EvaluateSettings:
 def run_from_config(cfg: Any, run_dir: Path) -> dict[str, Any]:
     """Type-check the settings (:class:`EvaluateSettings`), dispatch on the mode, print the
     table, write the JSON; returns the result."""
+    from lamoo_nas.commands.runner import plain_config
     from lamoo_nas.runtime.io import atomic_write_text
     from lamoo_nas.runtime.schema import build
-    from lamoo_nas.train.cli import plain_config
 
     plain = plain_config(cfg)
     data = plain.pop("data", None)
@@ -169,7 +169,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-evaluate model=PATH`` / ``supernet=RUN arch=JSON`` / ``mode=rank pairs=FILE``."""
-    from lamoo_nas.train.cli import run_cli
+    from lamoo_nas.commands.runner import run_cli
 
     run_cli("evaluate", _task)
 

@@ -34,11 +34,11 @@ class LatencyTableSettings:
 
 
 def _task(cfg: Any) -> None:
+    from lamoo_nas.commands.runner import plain_config
     from lamoo_nas.evaluate.latency_keys import all_latency_keys
     from lamoo_nas.evaluate.latency_table import build_latency_table
     from lamoo_nas.runtime.schema import build
     from lamoo_nas.supernet.space import SearchSpace
-    from lamoo_nas.train.cli import plain_config
 
     plain = plain_config(cfg)
     space = SearchSpace.from_dict(plain.pop("space"))
@@ -61,7 +61,7 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """``nas-latency-table space=NAME out=PATH [device=cpu] [num_threads=1] [repeats=50]``."""
-    from lamoo_nas.train.cli import run_cli
+    from lamoo_nas.commands.runner import run_cli
 
     run_cli("latency_table", _task)
 

@@ -18,14 +18,14 @@ from pathlib import Path
 from types import ModuleType
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "nas-train-supernet": ("train_supernet", "lamoo_nas.train.supernet"),
-    "nas-search": ("search", "lamoo_nas.evaluate.search"),
-    "nas-retrain": ("retrain", "lamoo_nas.evaluate.retrain"),
-    "nas-evaluate": ("evaluate", "lamoo_nas.evaluate.cli"),
-    "nas-pipeline": ("pipeline", "lamoo_nas.evaluate.pipeline"),
-    "nas-predict": ("predict", "lamoo_nas.evaluate.predict"),
-    "nas-latency-table": ("latency_table", "lamoo_nas.evaluate.latency_cli"),
-    "nas-import-ofa": ("import_ofa", "lamoo_nas.train.ofa_import_cli"),
+    "nas-train-supernet": ("train_supernet", "lamoo_nas.commands.train_supernet"),
+    "nas-search": ("search", "lamoo_nas.commands.search"),
+    "nas-retrain": ("retrain", "lamoo_nas.commands.retrain"),
+    "nas-evaluate": ("evaluate", "lamoo_nas.commands.evaluate"),
+    "nas-pipeline": ("pipeline", "lamoo_nas.commands.pipeline"),
+    "nas-predict": ("predict", "lamoo_nas.commands.predict"),
+    "nas-latency-table": ("latency_table", "lamoo_nas.commands.latency_table"),
+    "nas-import-ofa": ("import_ofa", "lamoo_nas.commands.import_ofa"),
 }
 """Script -> (its config in ``conf/``, the module whose ``main()`` runs it)."""
 
@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _run(script: str) -> None:
     config_name, module = COMMANDS[script]
     if any(arg in ("--help", "-h") for arg in sys.argv[1:]):
-        help_module = _our_module("lamoo_nas.train._help")
+        help_module = _our_module("lamoo_nas.commands._help")
         if help_module is not None:  # else main() runs the import guard, which says why
             text = help_module.command_help(config_name, Path(sys.argv[0]).name or script)
             try:

@@ -110,11 +110,11 @@ def compose_config(command: str, overrides: Overrides = ()) -> DictConfig:
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
 
-    from lamoo_nas.train._help import unknown_setting
-    from lamoo_nas.train.cli import space_file_arguments
+    from lamoo_nas.commands._help import unknown_setting
+    from lamoo_nas.commands.runner import space_file_arguments
 
     args = space_file_arguments(override_strings(overrides))
-    problem = unknown_setting(command, f"evaluate.api.{command}", args)
+    problem = unknown_setting(command, f"commands.api.{command}", args)
     if problem is not None:
         raise ConfigError(problem.removeprefix("error: "))
     try:
@@ -181,7 +181,7 @@ def train_supernet(
         >>> trained.metrics["val_acc_largest"]  # doctest: +SKIP
         0.93
     """
-    from lamoo_nas.train import supernet as command
+    from lamoo_nas.commands import train_supernet as command
     from lamoo_nas.train.run import TrainSummary
 
     cfg = _config("train_supernet", overrides, config, run_dir)
@@ -213,7 +213,7 @@ def search(
         >>> found.best.accuracy, found.best.macs  # doctest: +SKIP
         (0.97, 472864)
     """
-    from lamoo_nas.evaluate.search import run
+    from lamoo_nas.commands.search import run
 
     cfg = _config("search", overrides, config, run_dir, {"supernet": supernet})
     with _threads(cfg.get("num_threads")):
@@ -239,7 +239,7 @@ def retrain(
         >>> done.metrics["top1"]  # doctest: +SKIP
         0.98
     """
-    from lamoo_nas.evaluate.retrain import run_from_config
+    from lamoo_nas.commands.retrain import run_from_config
 
     cfg = _config("retrain", overrides, config, run_dir, {"arch": arch})
     with _threads(cfg.get("num_threads")):
@@ -261,7 +261,7 @@ def pipeline(
         >>> result.winner["test_top1"], result.report.name  # doctest: +SKIP
         (0.9888, 'report.md')
     """
-    from lamoo_nas.evaluate.pipeline import run
+    from lamoo_nas.commands.pipeline import run
 
     cfg = _config("pipeline", overrides, config, run_dir)
     with _threads(cfg.get("num_threads")):
@@ -321,10 +321,10 @@ def _config(
 
 @contextlib.contextmanager
 def _threads(value: Any) -> Iterator[None]:
-    """Apply ``num_threads`` (:func:`train.cli.set_threads`) and restore torch's afterwards."""
+    """Apply ``num_threads`` (:func:`runtime.threads.set_threads`); restore torch's afterwards."""
     import torch
 
-    from lamoo_nas.train.cli import set_threads
+    from lamoo_nas.runtime.threads import set_threads
 
     before = torch.get_num_threads()
     set_threads(value)
