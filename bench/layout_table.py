@@ -1,18 +1,24 @@
 """The cross-package import table: for each pair of project packages, how many modules of the
 first import something of the second (function-level imports included).
 
-    python -m bench.layout_table              # the working tree
-    python -m bench.layout_table --rev e8da73e   # a commit, read from git without a checkout
+    python -m bench.layout_table                          # the working tree
+    python -m bench.layout_table --rev e8da73e            # a commit, read from git
+    python -m bench.layout_table --rev e8da73e --as-now   # its modules, by where they are now
 
 The packages are the folders the import root ``lamoo_nas/`` links to at that revision. A cell
 counts importing-module -> imported-package pairs (one module importing three names of
-``supernet`` counts once); a package's imports of itself are left out. Prints a Markdown table
-and the total.
+``supernet`` counts once); a package's imports of itself are left out. With ``--as-now`` every
+module of the revision (importing or imported) counts in the package its file is in today,
+following git's rename detection: the old code measured against the new package lines (a
+module split in two since counts where its first half stayed). Prints a Markdown table and the
+total.
 
 Example:
-    >>> table = import_table({"a/x.py": "import lamoo_nas.b.y", "b/y.py": ""}, ["a", "b"])
-    >>> table[("a", "b")]
+    >>> sources = {"a/x.py": "import lamoo_nas.b.y", "b/y.py": ""}
+    >>> import_table(sources, ["a", "b"])[("a", "b")]
     1
+    >>> import_table(sources, ["a", "b"], {"b/y.py": "a/y.py"})[("a", "b")]
+    0
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = "lamoo_nas"
 
 
-def imported_packages(source: str, packages: list[str]) -> set[str]:
-    """The project packages a module's source imports, by absolute import anywhere in it."""
+def imported_modules(source: str) -> set[str]:
+    """The project modules (or ``module.name``) a source imports, anywhere in it, root off."""
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -39,23 +45,50 @@ def imported_packages(source: str, packages: list[str]) -> set[str]:
                 names = [f"{ROOT}.{alias.name}" for alias in node.names]
         else:
             continue
-        for name in names:
-            parts = name.split(".")
-            if len(parts) > 1 and parts[0] == ROOT and parts[1] in packages:
-                found.add(parts[1])
+        found |= {n.split(".", 1)[1] for n in names if n.startswith(f"{ROOT}.")}
     return found
 
 
-def import_table(sources: dict[str, str], packages: list[str]) -> Counter[tuple[str, str]]:
-    """``(importing package, imported package) -> number of importing modules``."""
+def module_file(name: str, paths: set[str]) -> str:
+    """The file of ``a.b.c`` among ``paths``: the longest prefix that is a module or package
+    (``a.b.c`` may be a name defined in ``a/b.py``); else the package folder ``a``."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        stem = "/".join(parts[:end])
+        for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
+            if candidate in paths:
+                return candidate
+    return parts[0]
+
+
+def import_table(
+    sources: dict[str, str], packages: list[str], moved: dict[str, str] | None = None
+) -> Counter[tuple[str, str]]:
+    """``(importing package, imported package) -> number of importing modules``; ``moved``
+    maps a file to where it is now (``--as-now``)."""
+    moved = moved or {}
+    paths = set(sources)
+    now = [moved.get(p, p).split("/")[0] for p in sources]
+    known = set(packages) | set(now)
+
+    def package(path: str) -> str:
+        return moved.get(path, path).split("/")[0]
+
     table: Counter[tuple[str, str]] = Counter()
     for path, source in sources.items():
-        package = path.split("/")[0]
-        if package not in packages or not path.endswith(".py"):
+        if path.split("/")[0] not in packages or not path.endswith(".py"):
             continue
-        for imported in imported_packages(source, packages) - {package}:
-            table[(package, imported)] += 1
+        imported = {package(module_file(m, paths)) for m in imported_modules(source)}
+        for target in (imported & known) - {package(path)}:
+            table[(package(path), target)] += 1
     return table
+
+
+def renames(rev: str) -> dict[str, str]:
+    """Old path -> path in the working tree, for the files git sees renamed since ``rev``."""
+    out = _git("diff", "--find-renames", "--name-status", rev).splitlines()
+    rows = [line.split("\t") for line in out if line.startswith("R")]
+    return {old: new for _, old, new in rows}
 
 
 def _git(*args: str) -> str:
@@ -92,11 +125,16 @@ def markdown(table: Counter[tuple[str, str]], packages: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rev", help="a git revision (default: the working tree)")
+    parser.add_argument("--as-now", action="store_true",
+                        help="count each module of --rev in the package it is in now")  # fmt: skip
     args = parser.parse_args()
     sources, packages = sources_at(args.rev)
-    table = import_table(sources, packages)
-    print(f"{args.rev or 'working tree'}: {len(sources)} modules in {len(packages)} packages")
-    print(markdown(table, packages))
+    moved = renames(args.rev) if args.rev and args.as_now else {}
+    table = import_table(sources, packages, moved)
+    shown = sorted(set(packages) | {p for pair in table for p in pair})
+    how = " (modules counted where they are now)" if moved else ""
+    print(f"{args.rev or 'working tree'}{how}: {len(sources)} modules")
+    print(markdown(table, shown))
     print(f"cross-package pairs: {sum(table.values())}")
 
 
