@@ -113,7 +113,7 @@ def nbmacro_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (very short) ``nbmacro`` supernet run on digits at 8x8."""
     import dataclasses
 
-    from tests.evaluate.conftest import train_short_run
+    from tests.fixtures import train_short_run
 
     space = dataclasses.replace(load_space("nbmacro"), resolutions=(8,))
     return train_short_run(space, tmp_path_factory.mktemp("nbmacro_run"), 64, 32)

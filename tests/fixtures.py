@@ -1,4 +1,5 @@
-"""Fixtures for the evaluation tests: a tiny supernet, the digits data, a trained checkpoint."""
+"""Fixtures shared by the evaluation and command tests: a tiny supernet, the digits data, a
+trained checkpoint (registered for every test by ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
