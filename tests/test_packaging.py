@@ -65,7 +65,7 @@ def test_sdist_holds_sources_configs_and_docs_but_no_tests_runs_or_results(dist:
     assert {"lamoo_nas", "docs", "examples"} <= tops
     assert not tops & {"tests", "bench", "runs", "outputs", "multirun", "site"}
     # the packages once, under the import root (the checkout's links resolved to files)
-    assert not tops & {"supernet", "search", "runtime", "train", "evaluate", "conf"}
+    assert not tops & {"supernet", "search", "runtime", "train", "evaluate", "commands", "conf"}
     configs = {f"lamoo_nas/{p.relative_to(REPO)}" for p in (REPO / "conf").rglob("*.yaml")}
     assert configs <= names
     assert {"CHANGELOG.md", "LICENSE", "README.md", "lamoo_nas/supernet/py.typed"} <= names
@@ -86,13 +86,13 @@ def test_wheel_contains_packages_and_configs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {f"lamoo_nas/{p.relative_to(REPO)}" for p in (REPO / "conf").rglob("*.yaml")}
     assert configs and configs <= names
-    packages = ("", "supernet", "search", "runtime", "train", "evaluate", "runtime/data")
-    for package in (*packages, "search/lamoo"):
+    packages = ("", "supernet", "search", "runtime", "train", "evaluate", "commands")
+    for package in (*packages, "runtime/data", "search/lamoo"):
         assert f"lamoo_nas/{package}/__init__.py".replace("//", "/") in names
     # one import root: nothing else at the top of site-packages
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"lamoo_nas"}
-    for package in ("supernet", "search", "runtime", "train", "evaluate"):
+    for package in ("supernet", "search", "runtime", "train", "evaluate", "commands"):
         assert f"lamoo_nas/{package}/py.typed" in names  # PEP 561
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
