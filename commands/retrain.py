@@ -13,17 +13,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lamoo_nas.commands.runner import plain_config, run_cli, run_dir_for
 from lamoo_nas.commands.settings import recipe_from_config, retrain_settings_from_plain
 from lamoo_nas.evaluate.retrain import RetrainedModel, retrain_and_export
 from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.runtime.schema import build
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError, SpaceDefinitionError
-from lamoo_nas.supernet.space import ArchConfig, SearchSpace
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace, load_space
 
 
 def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
-    from lamoo_nas.commands.runner import plain_config
-    from lamoo_nas.supernet.space import load_space
+    """The architecture of ``arch=`` (a JSON file) and its space: ``space=`` when given, else
+    the space the file names."""
 
     if not isinstance(config, dict):  # a composed Hydra config
         config = plain_config(config)
@@ -58,8 +59,6 @@ def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
 
 def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
     """Build the typed objects from a composed config and call :func:`retrain_and_export`."""
-    from lamoo_nas.commands.runner import plain_config
-
     config = plain_config(cfg)
     options, finish = retrain_settings_from_plain(config, config)
     data_cfg = build(DataConfig, config["data"], "data")
@@ -81,17 +80,11 @@ def _print_summary(result: RetrainedModel) -> None:
 
 
 def _task(cfg: Any) -> None:
-    from lamoo_nas.commands.runner import (
-        run_dir_for,  # run_dir, else the resumed run's, else Hydra's
-    )
-
-    run_from_config(cfg, run_dir_for(cfg))
+    run_from_config(cfg, run_dir_for(cfg))  # run_dir, else the resumed run's, else Hydra's
 
 
 def main() -> None:
     """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from lamoo_nas.commands.runner import run_cli
-
     run_cli("retrain", _task)
 
 
