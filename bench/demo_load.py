@@ -46,7 +46,7 @@ def run_demo(repo: Path, overrides: list[str], timeout_s: float | None) -> dict[
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(repo)}
         env.pop("OMP_NUM_THREADS", None)  # the command's own thread setting decides
-        cmd = [sys.executable, "-m", "lamoo_nas.evaluate.pipeline", f"run_dir={folder}/run",
+        cmd = [sys.executable, "-m", "lamoo_nas.commands.pipeline", f"run_dir={folder}/run",
                "progress=false", *overrides]  # fmt: skip
         start = time.perf_counter()
         try:

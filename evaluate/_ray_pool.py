@@ -33,7 +33,7 @@ class _Actor:
     """The class Ray makes remote: the setup's state and the task runner."""
 
     def __init__(self, setup: Callable[[WorkerInfo], Any], info: WorkerInfo) -> None:
-        from lamoo_nas.train.cli import set_threads
+        from lamoo_nas.runtime.threads import set_threads
 
         set_threads(info.num_threads)
         self.state = setup(info)

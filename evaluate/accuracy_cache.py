@@ -4,7 +4,7 @@
 the accuracies were measured with: the space fingerprint, the supernet checkpoint (path, epoch,
 step and a fingerprint of its weights) and the evaluation data (calibration and validation
 image counts). Every newly scored architecture then appends ``{"arch": ..., "accuracy": ...}``
-(:func:`train.io.append_line`, fsynced), so a killed search loses at most the architecture it
+(:func:`runtime.io.append_line`, fsynced), so a killed search loses at most the architecture it
 was scoring, and writing costs one line per architecture, not the whole table. A cache whose
 header differs from the current evaluator's is refused (:class:`AccuracyCacheMismatchError`):
 a resumed run directory was given another supernet or other data.
@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from lamoo_nas.evaluate.errors import AccuracyCacheMismatchError
+from lamoo_nas.runtime.io import append_line, atomic_write_text, read_lines
 from lamoo_nas.supernet import ArchConfig, SearchSpace
-from lamoo_nas.train.io import append_line, atomic_write_text, read_lines
 
 CACHE_NAME = "accuracy_cache.jsonl"
 CACHE_FORMAT = "lamoo-nas/accuracy-cache"

@@ -33,9 +33,9 @@ from lamoo_nas.evaluate.accuracy_cache import (
     cache_header,
     weights_fingerprint,
 )
+from lamoo_nas.runtime.data import DataBundle
 from lamoo_nas.supernet import ArchConfig, SearchSpace
 from lamoo_nas.supernet.few_shot import AnySupernet
-from lamoo_nas.train.data import DataBundle
 from lamoo_nas.train.scorer import CachedBatches, InheritedScorer, check_calib_images
 
 
@@ -125,7 +125,7 @@ class InheritedAccuracyEvaluator(CachedAccuracy):
         device: torch.device | str = "cpu",
         origin: CheckpointOrigin | None = None,
     ) -> InheritedAccuracyEvaluator:
-        """Build from a :class:`train.data.DataBundle` (its calib and val splits)."""
+        """Build from a :class:`runtime.data.DataBundle` (its calib and val splits)."""
         return cls(
             supernet,
             bundle.eval_loader("calib", batch_size),

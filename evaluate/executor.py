@@ -100,7 +100,7 @@ class WorkerInfo:
     num_threads: int | None = 1
 
     def torch_device(self) -> Any:
-        from lamoo_nas.train.distributed import pick_device
+        from lamoo_nas.runtime.distributed import pick_device
 
         return pick_device(self.device)
 
@@ -318,7 +318,7 @@ def _worker_main(conn: Connection, setup: Callable[[WorkerInfo], Any], info: Wor
     Ctrl-C is the driver's to handle: it stops the workers."""
     import signal
 
-    from lamoo_nas.train.cli import set_threads
+    from lamoo_nas.runtime.threads import set_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state: Any = None
@@ -403,7 +403,7 @@ def make_pool(
 
 def executor_from_plain(plain: Any) -> ExecutorConfig:
     """The typed executor settings from ``conf/executor/*.yaml`` (None: serial)."""
-    from lamoo_nas.train.schema import build
+    from lamoo_nas.runtime.schema import build
 
     return build(ExecutorConfig, plain, "executor")
 

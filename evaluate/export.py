@@ -99,7 +99,7 @@ def export_model(
 
     ``example_resolution`` (default ``arch.resolution``) sets the traced input size. The model
     is copied to the CPU in eval mode; the caller's module is left as it was.
-    ``preprocessing`` (:func:`train.data.preprocessing_spec`: class names, resize, crop,
+    ``preprocessing`` (:func:`runtime.data.preprocessing_spec`: class names, resize, crop,
     normalisation, data config) goes into ``model.pt`` and ``preprocessing.json``, so the model
     can be fed an image without this project.
 

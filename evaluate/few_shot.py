@@ -33,6 +33,10 @@ import numpy as np
 from lamoo_nas.evaluate.accuracy_cache import weights_fingerprint
 from lamoo_nas.evaluate.errors import EvaluateError
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+from lamoo_nas.runtime.data import DataConfig, build_data
+from lamoo_nas.runtime.distributed import DistContext, barrier
+from lamoo_nas.runtime.io import atomic_write_text
+from lamoo_nas.runtime.rundir import RunDirectory
 from lamoo_nas.search.lamoo.tree import Node, TreeOptions, build_tree, region_accepts, scale_inputs
 from lamoo_nas.supernet import CostModel, SearchSpace
 from lamoo_nas.supernet.errors import ConfigError
@@ -46,12 +50,8 @@ from lamoo_nas.supernet.partition import (
     partition_from_json,
 )
 from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME, LoadedSupernet, load_supernet
-from lamoo_nas.train.data import DataConfig, build_data
-from lamoo_nas.train.distributed import DistContext, barrier
 from lamoo_nas.train.few_shot import PARTITION_NAME, region_dir
-from lamoo_nas.train.io import atomic_write_text
 from lamoo_nas.train.run import SupernetTrainConfig, train_supernet
-from lamoo_nas.train.rundir import RunDirectory
 from lamoo_nas.train.sampler import Region
 
 KINDS = ("none", "choices", "learned")

@@ -238,7 +238,7 @@ def plot_fidelity(report: Mapping[str, Any], path: str | Path) -> Path:
 
 def write_report(report: Mapping[str, Any], folder: str | Path) -> dict[str, Path]:
     """``fidelity.json``, ``fidelity.md`` and ``fidelity.png`` in ``folder`` (atomic writes)."""
-    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.runtime.io import atomic_write_text
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

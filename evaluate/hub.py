@@ -6,7 +6,7 @@ best predicted under that budget (and under the search's own budget): the block 
 the search's evaluations (:func:`evaluate.search_results.fit_search_model`, what ``pick=model``
 fits) and the exact programme (:meth:`evaluate.blocks.SpaceBlocks.solve`); with
 ``tiers.pick=measured`` it is instead the search's evaluated architecture of highest inherited
-accuracy under the budget. The pipeline retrains and exports each (:mod:`evaluate.pipeline`),
+accuracy under the budget. The pipeline retrains and exports each (:mod:`commands.pipeline`),
 then this module measures each export's latency where the latency table was measured (device,
 runtime, batch size and threads of its header; without a table: torch on the CPU, batch 1,
 ``num_threads``) and writes ``hub/hub.json``, ``hub/hub.md`` and ``hub/hub.png``
@@ -37,11 +37,11 @@ from lamoo_nas.evaluate.blocks import CostFn, SpaceBlocks
 from lamoo_nas.evaluate.codec import Budget
 from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms
 from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult
+from lamoo_nas.runtime.schema import check_keys, coerce
 from lamoo_nas.search.blockmodel import BlockModel
 from lamoo_nas.search.errors import ProgrammeError
 from lamoo_nas.supernet import ArchConfig, CostModel
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.schema import check_keys, coerce
 
 if TYPE_CHECKING:
     from lamoo_nas.evaluate.latency_table import LatencyPredictor

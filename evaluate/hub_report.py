@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from lamoo_nas.evaluate.hub import UNIT
 from lamoo_nas.evaluate.plots import _save
-from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.runtime.io import atomic_write_text
 
 HUB_FILES = ("hub.json", "hub.md", "hub.png")
 

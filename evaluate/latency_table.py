@@ -52,13 +52,13 @@ from lamoo_nas.evaluate.latency_keys import (
     stem_keys,
     tail_keys,
 )
+from lamoo_nas.runtime.io import append_line, atomic_write_text, read_lines
+from lamoo_nas.runtime.schema import file_fields
 from lamoo_nas.supernet._channels import (
     stem_out_channels,
 )
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace, StageArch
-from lamoo_nas.train.io import append_line, atomic_write_text, read_lines
-from lamoo_nas.train.schema import file_fields
 
 FORMAT = "lamoo-nas/latency-table"
 VERSION = 1

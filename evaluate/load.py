@@ -15,11 +15,11 @@ import torch
 
 from lamoo_nas.evaluate.errors import NotAnExportError
 from lamoo_nas.evaluate.export import CHECKPOINT_NAME, EXPORT_FORMAT, EXPORT_VERSION
+from lamoo_nas.runtime.io import load_tagged
+from lamoo_nas.runtime.schema import file_fields
 from lamoo_nas.supernet.errors import SpaceDefinitionError
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.supernet.static import StaticNet, build_static
-from lamoo_nas.train.io import load_tagged
-from lamoo_nas.train.schema import file_fields
 
 REQUIRED_KEYS = ("format", "version", "state_dict", "arch", "space", "num_classes")
 
@@ -35,7 +35,7 @@ class ExportedModel:
     metrics: dict[str, Any]
     path: Path
     preprocessing: dict[str, Any] | None = None
-    """:func:`train.data.preprocessing_spec` of its training data (None in older exports)."""
+    """:func:`runtime.data.preprocessing_spec` of its training data (None in older exports)."""
 
 
 EXPORT_TYPES: dict[str, Any] = {

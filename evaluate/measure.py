@@ -2,7 +2,7 @@
 of a supernet architecture (inherited weights after BN recalibration), and the rank fidelity of
 inherited vs retrained accuracies (from pairs, a pipeline run, or a ground-truth table).
 
-Each function returns the result as plain data (what :mod:`evaluate.cli` prints and writes).
+Each function returns the result as plain data (what :mod:`commands.evaluate` prints and writes).
 
 Example:
     >>> evaluate_exported("outputs/retrain/RUN/export", None, "test", torch.device("cpu"),
@@ -28,9 +28,9 @@ from lamoo_nas.evaluate.rank import (
     read_pairs,
     run_pairs,
 )
+from lamoo_nas.runtime.metrics import TopK, accuracy_of
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
-from lamoo_nas.train.metrics import TopK, accuracy_of
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def evaluate_exported(
     dataset and class names must be the export's.
     """
     from lamoo_nas.evaluate.load import load_exported
-    from lamoo_nas.train.data import DataConfig, build_data
-    from lamoo_nas.train.schema import file_fields
+    from lamoo_nas.runtime.data import DataConfig, build_data
+    from lamoo_nas.runtime.schema import file_fields
 
     exported = load_exported(path)
     recorded = (exported.preprocessing or {}).get("data_config")
@@ -159,9 +159,9 @@ def evaluate_supernet_arch(
     the architecture's, BN is recalibrated on the first ``calib_images`` (None: the data
     config's) images of the calib split.
     """
+    from lamoo_nas.runtime.data import build_data
     from lamoo_nas.supernet.errors import ArchSpaceMismatchError
     from lamoo_nas.train.checkpoint import load_supernet
-    from lamoo_nas.train.data import build_data
     from lamoo_nas.train.scorer import InheritedScorer
 
     loaded = load_supernet(supernet_path)
@@ -190,7 +190,7 @@ def evaluate_rank(pairs: str | Path, plot_path: Path, from_run: bool = False) ->
     """Rank fidelity of the pairs in a CSV/JSON file (or, ``from_run``, of a pipeline run's
     retrained architectures: the pairs then go to ``pairs.csv`` beside the plot), with a
     scatter PNG at ``plot_path``."""
-    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.runtime.io import atomic_write_text
 
     inherited, retrained, labels = run_pairs(pairs) if from_run else read_pairs(pairs)
     report = rank_fidelity(inherited, retrained)
@@ -233,9 +233,9 @@ def evaluate_against_truth(
         write_report,
     )
     from lamoo_nas.evaluate.ground_truth import load_ground_truth
+    from lamoo_nas.runtime.data import build_data
     from lamoo_nas.supernet.cost import CostModel
     from lamoo_nas.train.checkpoint import load_supernet
-    from lamoo_nas.train.data import build_data
 
     loaded = load_supernet(supernet_path, map_location=device)
     truth = load_ground_truth(truth_path, loaded.space)

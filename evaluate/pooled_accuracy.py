@@ -24,8 +24,8 @@ from typing import Any
 from lamoo_nas.evaluate.accuracy_cache import CheckpointOrigin
 from lamoo_nas.evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.executor import ExecutorError, Pool, WorkerInfo
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.supernet import ArchConfig, SearchSpace
-from lamoo_nas.train.data import DataConfig
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class ScorerSpec:
     origin: CheckpointOrigin | None = None
 
     def __call__(self, worker: WorkerInfo) -> InheritedAccuracyEvaluator:
+        from lamoo_nas.runtime.data import build_data
         from lamoo_nas.train.checkpoint import load_supernet
-        from lamoo_nas.train.data import build_data
 
         device = worker.torch_device()
         loaded = load_supernet(self.supernet, map_location=device, use_ema=self.use_ema)

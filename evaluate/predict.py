@@ -2,8 +2,8 @@
 
 :func:`predict` reads each image with PIL, applies the export's ``preprocessing`` (colour mode,
 antialiased resize of the shorter side, centre crop, scaling, mean/std) and returns the top-k
-classes by softmax probability. ``nas-predict model=EXPORT input=IMAGE_OR_FOLDER`` prints them
-and, with ``out=FILE.csv`` or ``.json``, writes them.
+classes by softmax probability. The command ``nas-predict model=EXPORT input=IMAGE_OR_FOLDER``
+(:mod:`commands.predict`) prints them and, with ``out=FILE.csv`` or ``.json``, writes them.
 
 Example:
     >>> exported = load_exported("outputs/retrain/RUN/export")  # doctest: +SKIP
@@ -123,49 +123,3 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
         for rank, (name, prob) in enumerate(p.top, start=1):
             writer.writerow([p.path, rank, name, f"{prob:.6f}"])
     return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- Hydra
-@dataclass(frozen=True)
-class PredictSettings:
-    """The settings of ``conf/predict.yaml`` with their defaults (the YAML mirrors them).
-
-    Example:
-        >>> PredictSettings(model="export", input="cat.png").top_k
-        5
-    """
-
-    model: str  # an export folder or its model.pt
-    input: str  # an image file, or a folder searched recursively for images
-    top_k: int = 5
-    out: str | None = None  # also write the predictions: .csv or .json
-    device: str = "cpu"
-    num_threads: int | None = 1
-
-
-def _task(cfg: Any) -> None:
-    from lamoo_nas.evaluate.load import load_exported
-    from lamoo_nas.train.cli import plain_config
-    from lamoo_nas.train.distributed import pick_device
-    from lamoo_nas.train.io import atomic_write_text
-    from lamoo_nas.train.schema import build
-
-    settings = build(PredictSettings, plain_config(cfg), "")
-    exported = load_exported(settings.model, map_location=pick_device(settings.device))
-    predictions = predict(exported, image_files(settings.input), settings.top_k)
-    print(format_predictions(predictions))
-    if settings.out:
-        out = Path(settings.out)
-        atomic_write_text(out, predictions_text(predictions, out.suffix.lower()))
-        print(f"written: {out}")
-
-
-def main() -> None:
-    """``nas-predict model=EXPORT input=IMAGE_OR_FOLDER [top_k=5] [out=FILE.csv]``."""
-    from lamoo_nas.train.cli import run_cli
-
-    run_cli("predict", _task)
-
-
-if __name__ == "__main__":
-    main()

@@ -4,8 +4,8 @@
 trains and scores the test split, then this module adds CPU (and CUDA, when present) latency,
 exports the model to ``run_dir/export`` (:func:`evaluate.export.export_model`) and writes
 ``run_dir/metrics.json`` last, so a run with ``metrics.json`` is a finished one (resuming a run
-without it redoes its export). :func:`main` is the ``nas-retrain`` Hydra CLI
-(``conf/retrain.yaml``).
+without it redoes its export). The ``nas-retrain`` command (``conf/retrain.yaml``) is
+:mod:`commands.retrain`.
 
 Example:
     >>> space = load_space("tiny")
@@ -20,8 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,14 @@ import torch
 
 from lamoo_nas.evaluate.export import ExportPaths, check_export_target, export_model
 from lamoo_nas.evaluate.latency import measure_latency_ms
-from lamoo_nas.supernet.errors import CheckpointError, ConfigError, SpaceDefinitionError
+from lamoo_nas.runtime.data import DataConfig, preprocessing_spec
+from lamoo_nas.runtime.distributed import is_main_process
+from lamoo_nas.runtime.io import atomic_write_text
+from lamoo_nas.runtime.rundir import RESTART_NOTE, RunDirectory
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.train.checkpoint import LAST_NAME
-from lamoo_nas.train.data import DataConfig, preprocessing_spec
-from lamoo_nas.train.distributed import is_main_process
-from lamoo_nas.train.io import atomic_write_text
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions, retrain
-from lamoo_nas.train.rundir import RESTART_NOTE, RunDirectory
-from lamoo_nas.train.schema import build, check_keys, coerce
 
 METRICS_NAME = "metrics.json"
 EXPORT_DIR = "export"
@@ -106,7 +103,7 @@ def retrain_and_export(
 def _guarded(
     arch: ArchConfig, space: SearchSpace, run_dir: Path, options: RetrainOptions
 ) -> Iterator[RunDirectory | None]:
-    """Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a new run
+    """Rank 0 locks ``run_dir`` and checks its manifest (:mod:`runtime.rundir`): a new run
     refuses a used folder, a resume refuses another architecture or changed settings."""
     if not is_main_process():
         yield None
@@ -130,7 +127,7 @@ def _guarded(
 
 def _adoptable(run_dir: Path) -> dict[str, Any] | None:
     """What a retrain run from before manifests recorded in its ``last.pt`` (see
-    :meth:`train.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
+    :meth:`runtime.rundir.RunDirectory.open`), or None when there is nothing to adopt."""
     from lamoo_nas.train.retrain import RETRAIN_FORMAT
 
     last = run_dir / LAST_NAME
@@ -190,129 +187,3 @@ def latency_metrics(
         gpu = measure_latency_ms(model, shape, "cuda", warmup, repeats)
         metrics.update(latency_gpu_ms=round(gpu.median_ms, 4), latency_gpu=gpu.to_dict())
     return metrics
-
-
-# --------------------------------------------------------------------------- the CLI
-def _arch_and_space(config: Any) -> tuple[ArchConfig, SearchSpace]:
-    from lamoo_nas.supernet.space import load_space
-    from lamoo_nas.train.cli import plain_config
-
-    if not isinstance(config, dict):  # a composed Hydra config
-        config = plain_config(config)
-
-    path = Path(str(config["arch"]))
-    if not path.is_file():
-        raise CheckpointError(f"arch={path} is not a file; give the path to an arch JSON")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"arch file {path} is not valid JSON: {err}") from err
-    if config.get("space") is not None:
-        space_raw = config["space"]
-        if not isinstance(space_raw, dict):
-            raise ConfigError(f"space must be a definition mapping, got {space_raw!r}")
-        space = SearchSpace.from_dict({str(k): v for k, v in space_raw.items()})
-    else:
-        if not isinstance(raw, dict) or "space" not in raw:
-            raise CheckpointError(
-                f"arch file {path} names no space; pass space=NAME (a preset) or "
-                "space=path/to/space.yaml"
-            )
-        try:
-            space = load_space(str(raw["space"]))
-        except SpaceDefinitionError as err:
-            raise SpaceDefinitionError(
-                f"arch file {path}: its space field is {raw['space']!r}, which is no search "
-                f"space: {err}. Fix that field, or pass space=NAME or space=path/to/space.yaml"
-            ) from err
-    return space.arch_from_json(raw), space
-
-
-def recipe_from_config(raw: dict[str, Any]) -> Recipe:
-    """Typed :class:`Recipe` from the composed ``recipe`` group (a plain dict)."""
-    return Recipe.from_dict(raw)
-
-
-def retrain_settings_from_plain(
-    plain: Mapping[str, Any], config: dict[str, Any]
-) -> tuple[RetrainOptions, FinishOptions]:
-    """Typed run and finish options from the plain settings of ``conf/common.yaml`` and
-    ``conf/stage/retrain.yaml`` (plus ``resume``), checked before any work; ``config`` is the
-    resolved config stored in the checkpoints. The command and the pipeline both call this."""
-    hints = typing.get_type_hints(RetrainOptions)
-    values = {
-        name: coerce(plain[name], hints[name], name)
-        for name in (
-            "seed",
-            "device",
-            "amp",
-            "channels_last",
-            "log_every_steps",
-            "checkpoint_every_steps",
-            "tensorboard",
-            "progress",
-            "num_threads",
-            "resume_changes",
-        )
-        if name in plain
-    }
-    options = RetrainOptions(
-        **values, resume=plain.get("resume") not in (None, False), config=config
-    )
-    export = dict(plain.get("export") or {})
-    latency = dict(plain.get("latency") or {})
-    check_keys(export, ["enabled", "overwrite"], "export")
-    check_keys(latency, ["warmup", "repeats"], "latency")
-    default = FinishOptions()  # a setting left out keeps the dataclass's default
-    finish = FinishOptions(
-        export=coerce(export.get("enabled", default.export), bool, "export.enabled"),
-        export_overwrite=coerce(
-            export.get("overwrite", default.export_overwrite), bool, "export.overwrite"
-        ),
-        latency_warmup=coerce(latency.get("warmup", default.latency_warmup), int, "latency.warmup"),
-        latency_repeats=coerce(
-            latency.get("repeats", default.latency_repeats), int, "latency.repeats"
-        ),
-    )
-    return options, finish
-
-
-def run_from_config(cfg: Any, run_dir: Path) -> RetrainedModel:
-    """Build the typed objects from a composed config and call :func:`retrain_and_export`."""
-    from lamoo_nas.train.cli import plain_config
-
-    config = plain_config(cfg)
-    options, finish = retrain_settings_from_plain(config, config)
-    data_cfg = build(DataConfig, config["data"], "data")
-    recipe = recipe_from_config(config["recipe"])
-    arch, space = _arch_and_space(config)
-    result = retrain_and_export(arch, space, data_cfg, recipe, run_dir, options, finish)
-    if result.is_main:
-        _print_summary(result)
-    return result
-
-
-def _print_summary(result: RetrainedModel) -> None:
-    m = result.metrics
-    keys = ("top1", "top5", "macs", "params", "latency_cpu_ms", "latency_gpu_ms", "train_time_s")
-    print("  ".join(f"{k}={m[k]}" for k in keys if k in m))
-    print(f"run dir: {result.run_dir}")
-    if result.export_paths is not None:
-        print(f"exported: {result.export_paths.root}")
-
-
-def _task(cfg: Any) -> None:
-    from lamoo_nas.train.cli import run_dir_for  # run_dir, else the resumed run's, else Hydra's
-
-    run_from_config(cfg, run_dir_for(cfg))
-
-
-def main() -> None:
-    """``nas-retrain arch=ARCH_JSON [data=digits recipe=digits space=tiny ...]``."""
-    from lamoo_nas.train.cli import run_cli
-
-    run_cli("retrain", _task)
-
-
-if __name__ == "__main__":
-    main()

@@ -28,12 +28,12 @@ import numpy as np
 from lamoo_nas.evaluate.blocks import SpaceBlocks
 from lamoo_nas.evaluate.codec import LatencyFn
 from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import SearchHistory
 from lamoo_nas.search.blockmodel import BlockModel, fit_block_model
 from lamoo_nas.search.errors import BlockModelError, InfeasibleBudgetError
 from lamoo_nas.search.pareto import non_dominated_mask
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
-from lamoo_nas.train.io import atomic_write_text
 
 CSV_COLUMNS = ("index", "accuracy", "macs", "params", "iteration", "strategy", "is_pareto", "arch")
 

@@ -2,14 +2,11 @@
 
 Inside the search engine every objective is maximised: accuracy in percent, MACs and params
 in millions and negated (:data:`TO_MAXIMISED`). Outside it (result rows, CSV, JSON) values are
-raw: accuracy in [0, 1], MACs and params as counts. :func:`settings_from_plain` turns the
-resolved ``nas-search`` config (plain dicts, no OmegaConf) into a validated
-:class:`SearchSettings`.
+raw: accuracy in [0, 1], MACs and params as counts. A command builds :class:`SearchSettings`
+from its config with :func:`commands.settings.settings_from_plain`.
 
 Example:
-    >>> settings = settings_from_plain({"strategy": {"name": "random"},
-    ...     "objectives": ["accuracy", "macs"], "budget": {"macs": 2e6}, "num_samples": 20,
-    ...     "batch_size": 4, "num_init": 4, "seed": 0})
+    >>> settings = SearchSettings(strategy="random", budget=Budget(macs=2e6), num_samples=20)
     >>> settings.budget.macs, settings.strategy
     (2000000.0, 'random')
 """
@@ -32,7 +29,6 @@ from lamoo_nas.search import (
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.schema import build, check_keys, coerce
 
 OBJECTIVES = ("accuracy", "macs", "params", "latency")
 DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}
@@ -103,32 +99,6 @@ class SearchSettings:
                 f"pick must be one of {PICKS} (the best of the search by measured inherited "
                 f"accuracy, or by the block model fitted on its evaluations), got {self.pick!r}"
             )
-
-
-def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
-    """Typed search settings from the resolved ``nas-search`` config as plain data (the keys of
-    ``conf/stage/search.yaml`` and the ``strategy`` group; extra keys are ignored). Every key
-    and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
-    strategy = dict(cfg["strategy"])
-    name = coerce(strategy.pop("name", None), str, "strategy.name")
-    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "cmaes", "pymoo", "mathnas"], "strategy")
-    return SearchSettings(
-        strategy=name,
-        objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
-        budget=build(Budget, cfg.get("budget") or {}, "budget"),
-        num_samples=coerce(cfg["num_samples"], int, "num_samples"),
-        batch_size=coerce(cfg["batch_size"], int, "batch_size"),
-        num_init=coerce(cfg["num_init"], int, "num_init"),
-        seed=coerce(cfg["seed"], int, "seed"),
-        lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
-        nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
-        qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
-        cmaes=build(CMAESOptions, strategy.get("cmaes") or {}, "strategy.cmaes"),
-        pymoo=build(PymooOptions, strategy.get("pymoo") or {}, "strategy.pymoo"),
-        mathnas=build(MathNASOptions, strategy.get("mathnas") or {}, "strategy.mathnas"),
-        pick=coerce(cfg.get("pick", SearchSettings.pick), str, "pick"),
-        progress=coerce(cfg.get("progress", SearchSettings.progress), bool, "progress"),
-    )
 
 
 def lamoo_options(raw: Mapping[str, Any]) -> LaMOOOptions:

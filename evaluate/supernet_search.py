@@ -33,9 +33,9 @@ from tqdm import tqdm
 from lamoo_nas.evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weights_fingerprint
 from lamoo_nas.evaluate.codec import ArchCodec, LatencyFn
 from lamoo_nas.evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
-from lamoo_nas.evaluate.executor import ExecutorConfig, executor_from_plain, make_pool
+from lamoo_nas.evaluate.executor import ExecutorConfig, make_pool
 from lamoo_nas.evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
-from lamoo_nas.evaluate.search_results import SearchResult, format_front, write_search_outputs
+from lamoo_nas.evaluate.search_results import SearchResult, write_search_outputs
 from lamoo_nas.evaluate.search_settings import (
     LATENCY_NEEDS_TABLE,
     MAXIMISED_UNITS,
@@ -43,17 +43,14 @@ from lamoo_nas.evaluate.search_settings import (
     SearchSettings,
     positive_int,
     reference_point,
-    settings_from_plain,
 )
+from lamoo_nas.runtime.data import build_data
+from lamoo_nas.runtime.distributed import init_from_env, shutdown
+from lamoo_nas.runtime.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
 from lamoo_nas.search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.cli import CommonSettings
-from lamoo_nas.train.data import build_data
-from lamoo_nas.train.distributed import init_from_env, shutdown
-from lamoo_nas.train.rundir import NEUTRAL_KEYS, RESTART_NOTE, RunDirectory
-from lamoo_nas.train.schema import coerce
 
 HISTORY_NAME = "history.json"
 """The search's state: a search resumes from it (and is started afresh without it)."""
@@ -82,7 +79,7 @@ def search_supernet(
     ``run_dir`` and prints the budget notes, the other ranks keep their copies under
     ``<run_dir>/.ranks/`` (their result says which ``rank`` they are).
 
-    Rank 0 locks ``run_dir`` and checks its manifest (:mod:`train.rundir`): a folder that is not
+    Rank 0 locks ``run_dir`` and checks its manifest (:mod:`runtime.rundir`): a folder that is not
     a search run is refused, and an existing search resumes only with the same settings (except
     ``num_samples``, which may grow, and the keys in ``resume_changes``) and the same supernet
     weights, so two searches never mix their results.
@@ -197,32 +194,6 @@ class SearchRunOptions:
     use_ema: bool = True
     latency_table: str | None = None
     data: dict[str, Any] | None = None
-
-
-def search_from_plain(
-    supernet: str | Path, plain: Mapping[str, Any], run_dir: Path
-) -> SearchResult:
-    """:func:`search_supernet` with the plain settings of ``conf/common.yaml`` +
-    ``conf/stage/search.yaml`` + the ``strategy`` group (what ``nas-search`` and the pipeline's
-    search stage both hold); rank 0 prints the front."""
-    result = search_supernet(
-        supernet,
-        settings_from_plain(plain),
-        run_dir,
-        calib_images=plain.get("calib_images", SearchRunOptions.calib_images),
-        use_ema=coerce(plain.get("use_ema", SearchRunOptions.use_ema), bool, "use_ema"),
-        device=coerce(plain["device"], str, "device"),
-        data_overrides=plain.get("data") or None,
-        resume_changes=coerce(plain.get("resume_changes") or (), tuple[str, ...], "resume_changes"),
-        latency_table=coerce(plain.get("latency_table"), str | None, "latency_table"),
-        executor=executor_from_plain(plain.get("executor")),
-        num_threads=coerce(
-            plain.get("num_threads", CommonSettings.num_threads), int | None, "num_threads"
-        ),
-    )
-    if result.rank == 0:
-        print(format_front(result), flush=True)
-    return result
 
 
 def run_nas_search(

@@ -1,7 +1,7 @@
 """Quick start from Python: train a supernet, search it under a MACs budget, retrain the winner.
 
 The same three jobs as ``nas-train-supernet``, ``nas-search`` and ``nas-retrain``, through
-:mod:`evaluate.api`, on the bundled digits data (nothing is downloaded). Run from the
+:mod:`commands.api`, on the bundled digits data (nothing is downloaded). Run from the
 repository root (or anywhere the package is installed):
 
     python examples/quickstart.py runs/quickstart          # digits defaults, a few minutes on CPU
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lamoo_nas.evaluate import api
+from lamoo_nas.commands import api
 
 QUICK = {
     "supernet": {

@@ -3,9 +3,10 @@
 The one installed import root. Its subpackages are the repository's top-level folders:
 :mod:`lamoo_nas.supernet` (the search space, the weight-sharing supernet, exact costs),
 :mod:`lamoo_nas.search` (LaMOO and the other strategies, the block model and its exact
-programme), :mod:`lamoo_nas.train` (the run platform and training), :mod:`lamoo_nas.evaluate`
-(scoring, search over a supernet, retraining, export, the commands) and
-:mod:`lamoo_nas.conf` (the Hydra configs).
+programme), :mod:`lamoo_nas.runtime` (the run platform: files, run directories, typed
+settings, data), :mod:`lamoo_nas.train` (training), :mod:`lamoo_nas.evaluate`
+(scoring, search over a supernet, retraining, export), :mod:`lamoo_nas.commands` (every
+command, the pipeline, the Python API) and :mod:`lamoo_nas.conf` (the Hydra configs).
 
 Example:
     >>> import lamoo_nas

@@ -1,4 +1,5 @@
-"""Shared test settings: one torch thread (the CI box has 2 shared cores)."""
+"""Shared test settings: one torch thread (the CI box has 2 shared cores); the shared fixtures
+(a tiny space, the digits data, a trained supernet run) are in :mod:`tests.fixtures`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+
+pytest_plugins = ("tests.fixtures",)
 
 
 @pytest.fixture(autouse=True, scope="session")

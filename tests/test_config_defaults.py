@@ -22,32 +22,37 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from lamoo_nas.evaluate._entry import COMMANDS
-from lamoo_nas.evaluate.cli import EvaluateSettings
-from lamoo_nas.evaluate.executor import ExecutorConfig, executor_from_plain
-from lamoo_nas.evaluate.few_shot import FewShotConfig
-from lamoo_nas.evaluate.latency_cli import LatencyTableSettings
-from lamoo_nas.evaluate.latency_table import build_latency_table
-from lamoo_nas.evaluate.measure import evaluate_against_truth, evaluate_supernet_arch
-from lamoo_nas.evaluate.pipeline import COMMON, PipelineRetrainOptions, stage_settings
-from lamoo_nas.evaluate.predict import PredictSettings, predict
-from lamoo_nas.evaluate.retrain import (
-    FinishOptions,
+from lamoo_nas.commands._entry import COMMANDS
+from lamoo_nas.commands.evaluate import EvaluateSettings
+from lamoo_nas.commands.import_ofa import ImportOFASettings
+from lamoo_nas.commands.latency_table import LatencyTableSettings
+from lamoo_nas.commands.pipeline import COMMON, PipelineRetrainOptions, stage_settings
+from lamoo_nas.commands.predict import PredictSettings
+from lamoo_nas.commands.runner import plain_config
+from lamoo_nas.commands.settings import (
+    GROUPS,
+    CommonSettings,
     recipe_from_config,
     retrain_settings_from_plain,
+    settings_from_plain,
+    supernet_config_from_plain,
 )
-from lamoo_nas.evaluate.search_settings import SearchSettings, settings_from_plain
+from lamoo_nas.evaluate.executor import ExecutorConfig, executor_from_plain
+from lamoo_nas.evaluate.few_shot import FewShotConfig
+from lamoo_nas.evaluate.latency_table import build_latency_table
+from lamoo_nas.evaluate.measure import evaluate_against_truth, evaluate_supernet_arch
+from lamoo_nas.evaluate.predict import predict
+from lamoo_nas.evaluate.retrain import FinishOptions
+from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import SearchRunOptions
-from lamoo_nas.train.cli import CommonSettings, plain_config
-from lamoo_nas.train.data import DataConfig
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.schema import build
 from lamoo_nas.train.distill import DistillConfig
-from lamoo_nas.train.ofa_import_cli import ImportOFASettings
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions
-from lamoo_nas.train.run import GROUPS, RunOptions, supernet_config_from_plain
+from lamoo_nas.train.run import RunOptions
 from lamoo_nas.train.sampler import SamplerConfig
-from lamoo_nas.train.schema import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = {

@@ -6,8 +6,8 @@ differ from its manifest unless told to take them (and then takes them for real)
 never share a folder; non-finite or unfinished weights are never searched by accident; a bad
 value is one line before any work. Cases that belong to one module live beside it:
 misspelt space keys and strict arch JSON (tests/supernet/test_space.py), broken image folders
-(tests/train/test_data_faults.py), exact search resume (tests/search/test_search_resume.py),
-the run-directory mechanism itself (tests/train/test_rundir.py).
+(tests/runtime/test_data_faults.py), exact search resume (tests/search/test_search_resume.py),
+the run-directory mechanism itself (tests/runtime/test_rundir.py).
 """
 
 from __future__ import annotations
@@ -23,16 +23,10 @@ import torch
 
 from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import search_supernet
-from lamoo_nas.supernet import load_space
-from lamoo_nas.supernet.errors import CheckpointError, ConfigError
-from lamoo_nas.train.checkpoint import last_good_state, load_supernet
-from lamoo_nas.train.data import DataConfig
-from lamoo_nas.train.errors import StorageError
-from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
-from lamoo_nas.train.logs import read_metrics
-from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
-from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
-from lamoo_nas.train.rundir import (
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.errors import StorageError
+from lamoo_nas.runtime.io import atomic_torch_save, atomic_write_text
+from lamoo_nas.runtime.rundir import (
     RunConfigChangedError,
     RunDirectory,
     RunDirExistsError,
@@ -40,6 +34,12 @@ from lamoo_nas.train.rundir import (
     RunDirNotEmptyError,
     RunLockedError,
 )
+from lamoo_nas.supernet import load_space
+from lamoo_nas.supernet.errors import CheckpointError, ConfigError
+from lamoo_nas.train.checkpoint import last_good_state, load_supernet
+from lamoo_nas.train.logs import read_metrics
+from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
+from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 
 SPACE = load_space("tiny")
 DATA = DataConfig(max_train_images=96, batch_size=16, calib_images=32, eval_batch_size=128)
@@ -210,7 +210,7 @@ def test_divergence_advice_says_whether_a_good_checkpoint_exists(finished, tmp_p
     ],
 )
 def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -> None:
-    from lamoo_nas.train.supernet import build_config
+    from lamoo_nas.commands.train_supernet import build_config
     from tests.train._supernet_config import compose_cfg
 
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -219,7 +219,7 @@ def test_wrong_types_are_one_line_before_any_work(tmp_path, override, message) -
 
 
 def test_search_values_of_the_wrong_type_are_one_line() -> None:
-    from lamoo_nas.evaluate.search_settings import settings_from_plain
+    from lamoo_nas.commands.settings import settings_from_plain
 
     base = {"strategy": {"name": "random"}, "objectives": ["accuracy", "macs"],
             "num_samples": 8, "batch_size": 2, "num_init": 2, "seed": 0}  # fmt: skip
@@ -237,8 +237,8 @@ def test_calib_images_zero_fails_before_the_supernet_is_read(tmp_path: Path) -> 
 def test_a_space_yaml_file_works_on_the_command_line(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_module
 
-    from lamoo_nas.train.cli import plain_config, space_file_arguments
-    from lamoo_nas.train.run import supernet_config_from_plain
+    from lamoo_nas.commands.runner import plain_config, space_file_arguments
+    from lamoo_nas.commands.settings import supernet_config_from_plain
 
     mine = tmp_path / "mine.yaml"
     mine.write_text((Path(__file__).parents[1] / "conf" / "space" / "tiny.yaml").read_text())
@@ -306,9 +306,9 @@ def test_an_interrupted_epoch_reports_its_whole_epoch(tmp_path: Path, monkeypatc
     ],
 )
 def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, argv, message):
-    from lamoo_nas.evaluate import cli, predict, search
+    from lamoo_nas.commands import evaluate, predict, search
 
-    main = {"nas-evaluate": cli.main, "nas-predict": predict.main, "nas-search": search.main}
+    main = {"nas-evaluate": evaluate.main, "nas-predict": predict.main, "nas-search": search.main}
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", [*argv, f"hydra.run.dir={tmp_path / 'h'}"])
     with pytest.raises(SystemExit) as info:
@@ -318,7 +318,7 @@ def test_every_command_types_its_settings_in_one_line(tmp_path, monkeypatch, arg
 
 
 def test_a_refused_command_leaves_the_folder_exactly_as_it_was(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.train.supernet import main
+    from lamoo_nas.commands.train_supernet import main
 
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "mine"
@@ -389,10 +389,9 @@ def test_a_retrain_run_from_before_manifests_is_adopted_on_resume(tmp_path: Path
 def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
     tmp_path, monkeypatch, command, args, message
 ) -> None:
-    from lamoo_nas.evaluate import search
-    from lamoo_nas.train import supernet
+    from lamoo_nas.commands import search, train_supernet
 
-    main = {"nas-train-supernet": supernet.main, "nas-search": search.main}[command]
+    main = {"nas-train-supernet": train_supernet.main, "nas-search": search.main}[command]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("mine\n")
     file = str(tmp_path / "file")
@@ -405,7 +404,7 @@ def test_an_argv_hydra_would_fail_on_is_one_line_before_any_folder(
 
 
 def test_a_command_refused_after_hydra_started_leaves_no_trace(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.train.supernet import main
+    from lamoo_nas.commands.train_supernet import main
 
     monkeypatch.chdir(tmp_path)
     new = tmp_path / "new"
@@ -495,7 +494,7 @@ def test_history_files_have_the_mode_of_every_other_output(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("target", ["text", "recipe"])
 def test_an_arch_json_whose_space_is_no_space_is_told_so(tmp_path, target) -> None:
-    from lamoo_nas.evaluate.retrain import _arch_and_space
+    from lamoo_nas.commands.retrain import _arch_and_space
     from lamoo_nas.supernet.errors import SpaceDefinitionError
 
     conf = Path(__file__).parents[1] / "conf"

@@ -1,35 +1,41 @@
 """The dependency direction of docs/development.md, read from the import statements of every module
 (function-level imports included): ``search`` imports nothing of the project, ``supernet``
-nothing but itself, ``train`` only ``supernet``; Hydra/OmegaConf only in the CLI modules."""
+nothing but itself, ``runtime`` (the run platform) only ``supernet``, ``train`` only ``runtime``
+and ``supernet``, ``evaluate`` the four libraries, ``commands`` (the composition layer)
+anything, and nothing imports ``commands``; Hydra/OmegaConf only in ``commands``. No exemptions."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
-from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
 
-from lamoo_nas.evaluate._entry import COMMANDS
+from lamoo_nas.commands._entry import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT = {"supernet", "search", "train", "evaluate", "conf"}
+PROJECT = {"supernet", "search", "runtime", "train", "evaluate", "commands", "conf"}
 ALLOWED = {
     "supernet": {"supernet"},
     "search": {"search"},
-    "train": {"train", "supernet"},
-    "evaluate": {"evaluate", "train", "supernet", "search"},
+    "runtime": {"runtime", "supernet"},
+    "train": {"train", "runtime", "supernet"},
+    "evaluate": {"evaluate", "train", "runtime", "supernet", "search"},
+    "commands": PROJECT,
 }
-ENTRY_POINTS = distribution("lamoo-nas").entry_points
-SCRIPTS = {ep.name: ep.value for ep in ENTRY_POINTS if ep.group == "console_scripts"}
-CLI_MODULES = {module for _, module in COMMANDS.values()} | {
-    "lamoo_nas.train.cli",
-    "lamoo_nas.evaluate.api",
-}
-"""Composition roots: the command modules, their runner and the Python API of the commands."""
+"""What each package may import. ``commands`` is in no other package's set: nothing imports it."""
+SCRIPTS = dict(
+    re.findall(
+        r'^([\w-]+) = "([^"]+)"$',
+        (REPO / "pyproject.toml").read_text().split("[project.scripts]")[1].split("\n[")[0],
+        re.MULTILINE,
+    )
+)
+"""``[project.scripts]`` of the checkout's pyproject.toml (not an older install's metadata)."""
 
 
 def _imports(path: Path) -> set[str]:
@@ -51,37 +57,26 @@ def _modules(package: str) -> list[tuple[str, Path]]:
     ]
 
 
-COMPOSED = {"lamoo_nas.train.supernet": {"evaluate"}}
-"""Command modules are the composition roots: ``nas-train-supernet few_shot=...`` wires in
-:mod:`evaluate.few_shot` (its learned split needs the evaluator and LaMOO's tree), inside the
-function that runs it. Nothing else of ``train`` may."""
-
-
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_packages_import_only_in_the_allowed_direction(package: str) -> None:
     modules = _modules(package)
     assert modules
     for module, path in modules:
         used = {name.split(".")[0] for name in _imports(path)} & PROJECT
-        allowed = ALLOWED[package] | COMPOSED.get(module, set())
-        assert used <= allowed, f"{module} imports {sorted(used - allowed)}"
+        assert used <= ALLOWED[package], f"{module} imports {sorted(used - ALLOWED[package])}"
 
 
-def test_a_composition_root_imports_across_only_inside_functions() -> None:
-    for module, extra in COMPOSED.items():
-        path = REPO / Path(*module.split(".")[1:]).with_suffix(".py")
-        tree = ast.parse(path.read_text())
-        top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
-        top |= {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-        assert not {n.removeprefix("lamoo_nas.").split(".")[0] for n in top} & extra, module
-
-
-def test_only_cli_modules_import_hydra() -> None:
-    for package in ALLOWED:
+def test_only_the_composition_layer_imports_hydra() -> None:
+    for package in set(ALLOWED) - {"commands"}:
         for module, path in _modules(package):
             roots = {name.split(".")[0] for name in _imports(path)}
-            if roots & {"hydra", "omegaconf"}:
-                assert module in CLI_MODULES, f"{module} imports Hydra/OmegaConf"
+            assert not roots & {"hydra", "omegaconf"}, f"{module} imports Hydra/OmegaConf"
+
+
+def test_every_command_module_is_in_the_composition_layer() -> None:
+    modules = {module for _, module in COMMANDS.values()}
+    assert modules and all(m.startswith("lamoo_nas.commands.") for m in modules)
+    assert {ep.split(":")[0] for ep in SCRIPTS.values()} == {"lamoo_nas.commands._entry"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -96,7 +91,7 @@ def test_console_scripts_point_at_functions(script: str) -> None:
 def test_help_is_answered_before_torch_is_imported() -> None:
     code = (
         "import sys; sys.argv = ['nas-search', '--help']\n"
-        "from lamoo_nas.evaluate._entry import search\n"
+        "from lamoo_nas.commands._entry import search\n"
         "try:\n    search()\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules)"
     )
@@ -115,7 +110,7 @@ def test_every_module_imports_from_outside_the_checkout(tmp_path: Path) -> None:
                          text=True, cwd=tmp_path, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     missing = tmp_path / "no_such_run"
-    cmd = [sys.executable, "-P", "-m", "lamoo_nas.evaluate.search", f"supernet={missing}",
+    cmd = [sys.executable, "-P", "-m", "lamoo_nas.commands.search", f"supernet={missing}",
            f"run_dir={tmp_path / 'search'}"]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr[-2000:]

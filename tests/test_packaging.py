@@ -65,7 +65,7 @@ def test_sdist_holds_sources_configs_and_docs_but_no_tests_runs_or_results(dist:
     assert {"lamoo_nas", "docs", "examples"} <= tops
     assert not tops & {"tests", "bench", "runs", "outputs", "multirun", "site"}
     # the packages once, under the import root (the checkout's links resolved to files)
-    assert not tops & {"supernet", "search", "train", "evaluate", "conf"}
+    assert not tops & {"supernet", "search", "runtime", "train", "evaluate", "commands", "conf"}
     configs = {f"lamoo_nas/{p.relative_to(REPO)}" for p in (REPO / "conf").rglob("*.yaml")}
     assert configs <= names
     assert {"CHANGELOG.md", "LICENSE", "README.md", "lamoo_nas/supernet/py.typed"} <= names
@@ -86,12 +86,13 @@ def test_wheel_contains_packages_and_configs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {f"lamoo_nas/{p.relative_to(REPO)}" for p in (REPO / "conf").rglob("*.yaml")}
     assert configs and configs <= names
-    for package in ("", "supernet", "search", "train", "evaluate", "train/data", "search/lamoo"):
+    packages = ("", "supernet", "search", "runtime", "train", "evaluate", "commands")
+    for package in (*packages, "runtime/data", "search/lamoo"):
         assert f"lamoo_nas/{package}/__init__.py".replace("//", "/") in names
     # one import root: nothing else at the top of site-packages
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"lamoo_nas"}
-    for package in ("supernet", "search", "train", "evaluate"):
+    for package in ("supernet", "search", "runtime", "train", "evaluate", "commands"):
         assert f"lamoo_nas/{package}/py.typed" in names  # PEP 561
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -136,7 +137,7 @@ def test_installed_wheel_composes_configs_outside_the_checkout(wheel: Path, tmp_
 def test_beside_packages_that_own_evaluate_and_train(wheel: Path, tmp_path) -> None:
     """Hugging Face's ``evaluate`` and PyPI's ``train`` are top-level packages: installed beside
     lamoo-nas, each keeps its name and lamoo-nas's commands still start (issue: the console
-    scripts used to import ``evaluate._entry`` and died inside Hugging Face's package)."""
+    scripts used to import ``commands._entry`` and died inside Hugging Face's package)."""
     dummy = tmp_path / "dummy"
     for name in ("evaluate", "train"):
         (dummy / name).mkdir(parents=True)
@@ -159,7 +160,7 @@ def test_beside_packages_that_own_evaluate_and_train(wheel: Path, tmp_path) -> N
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import evaluate, train, lamoo_nas;"
-        "from lamoo_nas.evaluate import _entry;"
+        "from lamoo_nas.commands import _entry;"
         "from lamoo_nas.search.pareto import hypervolume;"
         "assert all(m.__file__.startswith(sys.argv[1]) for m in (lamoo_nas, _entry));"
         "print(evaluate.OWNER, train.OWNER, callable(_entry.search))"

@@ -19,6 +19,10 @@ from typing import Any
 
 import torch
 
+from lamoo_nas.runtime.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.io import load_tagged
+from lamoo_nas.runtime.schema import check_keys, file_fields
 from lamoo_nas.supernet.errors import (
     ArchSpaceMismatchError,
     CheckpointError,
@@ -28,10 +32,6 @@ from lamoo_nas.supernet.errors import (
 from lamoo_nas.supernet.few_shot import FewShotSupernet
 from lamoo_nas.supernet.model import Supernet
 from lamoo_nas.supernet.space import SearchSpace
-from lamoo_nas.train.checkpointer import Checkpointer, TorchRNG, non_finite_tensors
-from lamoo_nas.train.data import DataConfig
-from lamoo_nas.train.io import load_tagged
-from lamoo_nas.train.schema import check_keys, file_fields
 from lamoo_nas.train.steps import Step, TrainState
 
 CHECKPOINT_FORMAT = "lamoo-nas/supernet"

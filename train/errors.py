@@ -2,7 +2,8 @@
 
 Every error ``train`` raises on purpose derives from :class:`TrainError` (itself a
 :class:`supernet.errors.NASError`, the project-wide root), so a caller catches the family with
-one ``except`` clause. The shared kinds (config, dataset, checkpoint) live in
+one ``except`` clause. The run platform's errors (a full disk, a run directory) derive from
+:class:`runtime.errors.RunError` instead. The shared kinds (config, dataset, checkpoint) live in
 :mod:`supernet.errors` because every package raises them.
 """
 
@@ -17,10 +18,6 @@ class TrainError(NASError):
 
 class TrainingDivergedError(TrainError, FloatingPointError):
     """The loss (or the gradient norm) became NaN or infinite; the run stopped."""
-
-
-class StorageError(TrainError, OSError):
-    """A file could not be written (full disk, read-only folder); nothing was overwritten."""
 
 
 class InitFromError(TrainError, ConfigError):

@@ -14,12 +14,12 @@ from typing import Any, cast
 
 import torch
 
+from lamoo_nas.runtime.checkpointer import Checkpointer, weights_are_finite
+from lamoo_nas.runtime.io import atomic_torch_save
 from lamoo_nas.supernet.few_shot import AnySupernet
 from lamoo_nas.supernet.space import ArchConfig
 from lamoo_nas.train.checkpoint import FINAL_NAME, LAST_NAME
-from lamoo_nas.train.checkpointer import Checkpointer, weights_are_finite
 from lamoo_nas.train.errors import TrainingDivergedError
-from lamoo_nas.train.io import atomic_torch_save
 from lamoo_nas.train.loop import HookBase
 from lamoo_nas.train.scorer import InheritedScorer
 

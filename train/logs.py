@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.train.loop import HookBase
 
 CSV_NAME = "metrics.csv"

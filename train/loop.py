@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from lamoo_nas.train.distributed import average_buffers
+from lamoo_nas.runtime.distributed import average_buffers
 from lamoo_nas.train.steps import Step, StepResult, TrainState
 
 Batches = Callable[[int, int], Iterable[tuple[Tensor, Tensor]]]

@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.data._files import class_folders
+from lamoo_nas.runtime.io import atomic_torch_save, load_torch
+from lamoo_nas.runtime.rundir import RunDirectory, RunDirExistsError
 from lamoo_nas.supernet.errors import DatasetError, OFACheckpointError, OFAUnsupportedNetworkError
 from lamoo_nas.supernet.ofa import OFA_VARIANTS, OFAImport, convert_ofa_state_dict
 from lamoo_nas.supernet.space import SearchSpace
 from lamoo_nas.train.checkpoint import FINAL_NAME, check_finite, checkpoint_header
-from lamoo_nas.train.data import DataConfig
-from lamoo_nas.train.data._files import class_folders
-from lamoo_nas.train.io import atomic_torch_save, load_torch
-from lamoo_nas.train.rundir import RunDirectory, RunDirExistsError
 
 OFA_FILE_NAME = re.compile(r"ofa_mbv3_d\d+_e\d+_k\d+_w[\d.]+")
 """How OFA's model zoo names its MobileNetV3 supernets (the name says depths, expand ratios,

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lamoo_nas.runtime.distributed import DistContext, all_reduce_gradients
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
-from lamoo_nas.train.distributed import DistContext, all_reduce_gradients
 from lamoo_nas.train.optim import (
     OptimConfig,
     ScheduleConfig,

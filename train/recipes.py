@@ -24,9 +24,9 @@ import torch
 import yaml
 from torch import Tensor
 
+from lamoo_nas.runtime.schema import build
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
-from lamoo_nas.train.schema import build
 
 Stats = tuple[float, float, float]
 

@@ -23,6 +23,12 @@ from typing import Any
 
 import torch
 
+from lamoo_nas.runtime.checkpointer import Checkpointer
+from lamoo_nas.runtime.data import DataConfig, build_data
+from lamoo_nas.runtime.data._config import NORMALIZATION
+from lamoo_nas.runtime.distributed import DistContext, broadcast_module, init_from_env, shutdown
+from lamoo_nas.runtime.io import load_tagged
+from lamoo_nas.runtime.metrics import accuracy_of
 from lamoo_nas.supernet.cost import count_cost
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
@@ -36,15 +42,9 @@ from lamoo_nas.train.checkpoint import (
     checkpoint_header,
     training_checkpointer,
 )
-from lamoo_nas.train.checkpointer import Checkpointer
-from lamoo_nas.train.data import DataConfig, build_data
-from lamoo_nas.train.data._config import NORMALIZATION
-from lamoo_nas.train.distributed import DistContext, broadcast_module, init_from_env, shutdown
 from lamoo_nas.train.hooks import CheckpointHook, EvalHook
-from lamoo_nas.train.io import load_tagged
 from lamoo_nas.train.logs import RETRAIN_CURVES, MetricsLogger, ProgressHook
 from lamoo_nas.train.loop import HookBase, Trainer
-from lamoo_nas.train.metrics import accuracy_of
 from lamoo_nas.train.optimisation import build_optimisation
 from lamoo_nas.train.recipes import (
     Recipe,

@@ -3,7 +3,8 @@
 :func:`train_supernet` builds the data, the supernet, the optimizer/schedule, the sampler and
 the hooks from a :class:`SupernetTrainConfig`, resumes from a checkpoint if asked, and runs
 :class:`train.loop.Trainer` over a :class:`train.steps.SupernetStep`. ``nas-train-supernet``
-(``train/supernet.py``) builds the config from Hydra; tests and scripts can call this directly.
+(``commands/train_supernet.py``) builds the config from Hydra; tests and scripts can call this
+directly.
 
 Example:
     >>> cfg = SupernetTrainConfig(space=load_space("tiny"), data=DataConfig())  # doctest: +SKIP
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +27,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
+from lamoo_nas.runtime.checkpointer import Checkpointer
+from lamoo_nas.runtime.data import DataBundle, DataConfig, build_data
+from lamoo_nas.runtime.distributed import DistContext, barrier, broadcast_module
+from lamoo_nas.runtime.rundir import RESTART_NOTE, RunDirectory, saved_no_state
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.model import Supernet, resize_to
 from lamoo_nas.supernet.ops import convert_sync_batchnorm
@@ -43,10 +47,7 @@ from lamoo_nas.train.checkpoint import (
     read_checkpoint,
     training_checkpointer,
 )
-from lamoo_nas.train.checkpointer import Checkpointer
-from lamoo_nas.train.data import DataBundle, DataConfig, build_data
 from lamoo_nas.train.distill import DistillConfig, StepLoss
-from lamoo_nas.train.distributed import DistContext, barrier, broadcast_module
 from lamoo_nas.train.errors import TrainingDivergedError
 from lamoo_nas.train.hooks import CheckpointHook, EvalHook, subnet_scores
 from lamoo_nas.train.init_from import INIT_CLASSIFIER, init_from_supernet
@@ -54,9 +55,7 @@ from lamoo_nas.train.logs import MetricsLogger, ProgressHook, read_metrics
 from lamoo_nas.train.loop import Batches, HookBase, Trainer
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import amp_dtype, build_optimisation
-from lamoo_nas.train.rundir import RESTART_NOTE, RunDirectory, saved_no_state
 from lamoo_nas.train.sampler import Region, SamplerConfig, build_sampler, region_eval_archs
-from lamoo_nas.train.schema import build, check_keys, coerce
 from lamoo_nas.train.scorer import InheritedScorer
 from lamoo_nas.train.steps import SupernetStep, TrainState
 
@@ -66,7 +65,7 @@ class RunOptions:
     """Everything of a run that is not data, space, sampler, distillation or optimisation.
 
     ``resume``: a checkpoint or run directory to continue, or None; ``resume_changes``: the
-    dotted settings a resume may change from the run's manifest (see :mod:`train.rundir`).
+    dotted settings a resume may change from the run's manifest (see :mod:`runtime.rundir`).
     ``amp``: one of ``none``, ``bf16``, ``fp16`` (fp16 uses a GradScaler; GPU only) or
     ``auto``. ``sync_bn``: batch norm statistics of the global batch under torchrun
     (:func:`supernet.ops.convert_sync_batchnorm`). ``init_from``: a supernet run directory or
@@ -98,7 +97,8 @@ class RunOptions:
 @dataclass(frozen=True)
 class SupernetTrainConfig:
     """The typed configuration of one run; ``resolved`` is the plain config stored in
-    checkpoints (the CLI passes the resolved Hydra config)."""
+    checkpoints (the command passes the resolved Hydra config; built by
+    :func:`commands.settings.supernet_config_from_plain`)."""
 
     space: SearchSpace
     data: DataConfig = field(default_factory=DataConfig)
@@ -109,63 +109,6 @@ class SupernetTrainConfig:
     run: RunOptions = field(default_factory=RunOptions)
     resolved: dict[str, Any] = field(default_factory=dict)
     region: Region | None = None  # a sub-supernet of a few-shot supernet trains this region only
-
-
-NESTED_RUN_OPTIONS = {
-    "checkpoint.every_steps": "checkpoint_every_steps",
-    "eval.every_epochs": "eval_every_epochs",
-    "eval.middle_arch_seed": "middle_arch_seed",
-    "ema.enabled": "ema_enabled",
-    "ema.decay": "ema_decay",
-}
-RUN_OPTION_KEYS = {
-    **{
-        f.name: f.name
-        for f in dataclasses.fields(RunOptions)
-        if f.name not in {*NESTED_RUN_OPTIONS.values(), "resume"}
-    },
-    **NESTED_RUN_OPTIONS,
-}
-"""Where each :class:`RunOptions` field sits (conf/common.yaml, conf/stage/supernet.yaml)."""
-GROUPS = ("space", "data", "sampler", "distill", "optim", "schedule")
-"""The config groups a supernet run reads (shared with the pipeline)."""
-
-
-def supernet_config_from_plain(
-    plain: Mapping[str, Any], resume: str | None = None
-) -> SupernetTrainConfig:
-    """The typed config of a run from its plain settings: the groups (``space``, ``data``,
-    ``sampler``, ``distill``, ``optim``, ``schedule``) and the keys of :data:`RUN_OPTION_KEYS`
-    (other keys, e.g. ``run_dir``, are ignored). Raises :class:`ConfigError` naming a bad key or
-    value before anything is built; ``plain`` is also what checkpoints store as the config.
-
-    Example:
-        >>> cfg = supernet_config_from_plain({"space": load_space("tiny").to_dict(),
-        ...                                   "optim": {"lr": "1e-3"}})  # doctest: +SKIP
-    """
-    options: dict[str, Any] = {}
-    hints = typing.get_type_hints(RunOptions)
-    for dotted, field_name in RUN_OPTION_KEYS.items():
-        node: Any = plain
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if node is not None:
-            options[field_name] = coerce(node, hints[field_name], dotted)
-    for section in ("checkpoint", "eval", "ema"):
-        allowed = [k.split(".", 1)[1] for k in RUN_OPTION_KEYS if k.startswith(f"{section}.")]
-        check_keys(plain.get(section) or {}, allowed, section)
-    if "space" not in plain:
-        raise ConfigError("the config has no space; choose one, e.g. space=tiny")
-    return SupernetTrainConfig(
-        space=SearchSpace.from_dict(dict(plain["space"])),
-        data=build(DataConfig, plain.get("data"), "data"),
-        sampler=build(SamplerConfig, plain.get("sampler"), "sampler"),
-        distill=build(DistillConfig, plain.get("distill"), "distill"),
-        optim=build(OptimConfig, plain.get("optim"), "optim"),
-        schedule=build(ScheduleConfig, plain.get("schedule"), "schedule"),
-        run=RunOptions(**options, resume=resume),
-        resolved={str(k): v for k, v in plain.items()},
-    )
 
 
 @dataclass
@@ -340,7 +283,8 @@ def _guarded(
 
 def _nothing_to_resume(resume: str, run_dir: Path) -> bool:
     """True when ``resume`` names ``run_dir`` (or its ``last.pt``) and that run stopped before
-    its first checkpoint: the resume is then a fresh start (:func:`train.rundir.saved_no_state`)."""
+    its first checkpoint: the resume is then a fresh start
+    (:func:`runtime.rundir.saved_no_state`)."""
     target = Path(resume)
     folder = target.parent if target.name == LAST_NAME else target
     return folder.resolve() == run_dir.resolve() and saved_no_state(run_dir, (LAST_NAME,))

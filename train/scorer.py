@@ -37,13 +37,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from lamoo_nas.runtime.data import DataBundle
+from lamoo_nas.runtime.metrics import TopK, accuracy_of
 from lamoo_nas.supernet.bn import recalibrate_bn
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
 from lamoo_nas.supernet.few_shot import AnySupernet
 from lamoo_nas.supernet.model import resize_to
 from lamoo_nas.supernet.space import ArchConfig
-from lamoo_nas.train.data import DataBundle
-from lamoo_nas.train.metrics import TopK, accuracy_of
 
 Batch = tuple[Tensor, Tensor]
 

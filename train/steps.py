@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lamoo_nas.runtime.distributed import DistContext, all_ranks_agree
 from lamoo_nas.train.distill import StepLoss
-from lamoo_nas.train.distributed import DistContext, all_ranks_agree
 from lamoo_nas.train.errors import TrainingDivergedError
 from lamoo_nas.train.optimisation import Optimisation
 from lamoo_nas.train.sampler import ArchSampler, generator_state, restore_generator

@@ -11,7 +11,7 @@ python=${PYTHON:-.venv/bin/python}
 shared=../shared/tools/cifar10_imagefolder.py
 [ -f "$root/.complete" ] || "$python" "$shared" "$root"
 
-"$python" -m lamoo_nas.evaluate.pipeline run_dir="$run" num_threads=2 progress=false \
+"$python" -m lamoo_nas.commands.pipeline run_dir="$run" num_threads=2 progress=false \
   data=imagefolder data.root="$root" data.max_train_images=4000 data.val_fraction=0.02 \
   data.calib_images=256 data.batch_size=64 data.num_workers=0 \
   space=cifar schedule.epochs=2 schedule.warmup_epochs=0.2 supernet.eval.every_epochs=1 \

@@ -24,10 +24,10 @@ import torch
 
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.rank import plot_rank_scatter, rank_fidelity
+from lamoo_nas.runtime.data import build_data
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import build_data
 from lamoo_nas.train.recipes import load_recipe
 from lamoo_nas.train.retrain import RetrainOptions, retrain
 

@@ -22,8 +22,8 @@ import torch
 import yaml
 
 from lamoo_nas.evaluate.retrain import retrain_and_export
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.supernet import load_space
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.recipes import load_recipe
 from lamoo_nas.train.retrain import RetrainOptions
 

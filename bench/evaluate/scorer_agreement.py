@@ -24,9 +24,9 @@ import torch
 
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.measure import LatencyOptions, evaluate_supernet_arch
+from lamoo_nas.runtime.data import build_data
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import build_data
 from lamoo_nas.train.logs import read_metrics
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

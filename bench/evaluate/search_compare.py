@@ -35,9 +35,9 @@ from lamoo_nas.evaluate.ground_truth import judge_search, load_ground_truth
 from lamoo_nas.evaluate.plots import plot_hypervolume
 from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import run_nas_search
+from lamoo_nas.runtime.data import build_data
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import build_data
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

@@ -45,8 +45,9 @@ REPO = Path(__file__).resolve().parents[2]
 TABLE = Path("data/nbmacro/nas-bench-macro_cifar10.json")
 CIFAR_TOOL = Path("tools/cifar10_imagefolder.py")
 GPU_TESTS = ("tests/train/test_switches_cuda.py", "tests/evaluate/test_executor_cuda.py")
-CONFIGS = {"lamoo_nas.train.supernet": "train_supernet", "lamoo_nas.evaluate.cli": "evaluate",
-           "lamoo_nas.evaluate.latency_cli": "latency_table"}  # fmt: skip
+CONFIGS = {"lamoo_nas.commands.train_supernet": "train_supernet",
+           "lamoo_nas.commands.evaluate": "evaluate",
+           "lamoo_nas.commands.latency_table": "latency_table"}  # fmt: skip
 """The Hydra config of each command module a step runs."""
 
 
@@ -112,19 +113,19 @@ def plan(s: Settings) -> list[Step]:
              (str(s.shared / CIFAR_TOOL), str(s.cifar_root)), 90,
              inputs=(s.shared / CIFAR_TOOL,), done_if=s.cifar_root / ".complete"),
         Step("nbmacro_supernet", "NAS-Bench-Macro supernet at 32x32 (bf16, channels-last)",
-             "lamoo_nas.train.supernet",
+             "lamoo_nas.commands.train_supernet",
              ("experiment=nbmacro_cifar_cpu", "space.resolutions=[32]", f"data.root={s.cifar_root}",
               f"data.max_train_images={s.train_images}", f"schedule.epochs={s.epochs}",
               "device=cuda", "amp=bf16", "channels_last=true", "num_threads=4",
               "progress=false", "tensorboard=false", f"run_dir={run_dir}"), 200,
              after=("cifar_data",)),
         Step("rank_fidelity", "rank fidelity on 100 networks vs NAS-Bench-Macro",
-             "lamoo_nas.evaluate.cli",
+             "lamoo_nas.commands.evaluate",
              ("mode=rank", f"supernet={run_dir}", f"truth={table}", "num_archs=100",
               "device=cuda", "num_threads=4", f"out={s.out / 'rank' / 'evaluation.json'}",
               f"hydra.run.dir={s.out / 'rank'}"), 90,
              inputs=(table,), after=("nbmacro_supernet",)),
-        Step("latency_table", "CUDA latency table of nbmacro", "lamoo_nas.evaluate.latency_cli",
+        Step("latency_table", "CUDA latency table of nbmacro", "lamoo_nas.commands.latency_table",
              ("space=nbmacro", "device=cuda", "progress=false",
               f"out={s.out / 'latency' / 'nbmacro_cuda.jsonl'}"), 90),
     ]  # fmt: skip
@@ -163,7 +164,7 @@ def _check_overrides(config: str, args: list[str]) -> list[str]:
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    from lamoo_nas.train._help import unknown_setting
+    from lamoo_nas.commands._help import unknown_setting
 
     problem = unknown_setting(config, config, args)
     if problem is not None:
@@ -178,8 +179,8 @@ def _check_overrides(config: str, args: list[str]) -> list[str]:
         if config == "train_supernet":
             import torch
 
+            from lamoo_nas.commands.train_supernet import build_config, run_dir_for
             from lamoo_nas.train.optimisation import amp_dtype
-            from lamoo_nas.train.supernet import build_config, run_dir_for
 
             typed = build_config(cfg, run_dir_for(cfg))
             amp_dtype(typed.run.amp, torch.device("cuda"))  # the value train_supernet checks
@@ -359,7 +360,7 @@ def markdown(summary: dict[str, Any]) -> str:
 
 def write_summary(s: Settings, outcomes: list[Outcome], device: str, seconds: float) -> Path:
     """``summary.json`` and ``summary.md`` in ``s.out``; returns the JSON's path."""
-    from lamoo_nas.train.io import atomic_write_text
+    from lamoo_nas.runtime.io import atomic_write_text
 
     summary = {
         "device": device,

@@ -44,12 +44,12 @@ from lamoo_nas.evaluate.codec import ArchCodec, Budget
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.fidelity import proxy_metrics, stratified_sample
 from lamoo_nas.evaluate.ground_truth import GroundTruth, judge_search, load_ground_truth
+from lamoo_nas.runtime.data import build_data
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import hypervolume, make_strategy, non_dominated_mask
 from lamoo_nas.search.blockmodel import BlockModel, fit_block_model
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import build_data
-from lamoo_nas.train.io import atomic_write_text
 
 STRATEGIES = ("random", "nsga2", "lamoo-random", "lamoo-evolution", "mathnas")
 Score = Callable[[Sequence[ArchConfig]], np.ndarray]

@@ -15,18 +15,18 @@ table=${NBMACRO_DIR:-../shared/data/nbmacro}/nas-bench-macro_cifar10.json
 train() {  # name, extra overrides; resume=true continues a killed run
   local resume=false
   [ -f "$run/$1/last.pt" ] && resume=true
-  [ -f "$run/$1/final.pt" ] || "$python" -m lamoo_nas.train.supernet experiment=nbmacro_cifar_cpu \
+  [ -f "$run/$1/final.pt" ] || "$python" -m lamoo_nas.commands.train_supernet experiment=nbmacro_cifar_cpu \
     data.root="$root" run_dir="$run/$1" resume=$resume progress=false "${@:2}"
 }
 train sandwich
 train uniform sampler=uniform distill=none
 
 for name in sandwich uniform; do
-  "$python" -m lamoo_nas.evaluate.cli mode=rank supernet="$run/$name" truth="$table" num_archs=100 \
+  "$python" -m lamoo_nas.commands.evaluate mode=rank supernet="$run/$name" truth="$table" num_archs=100 \
     num_threads=1 out="$run/rank_$name/evaluation.json"
 done
 # the same 100 architectures scored on 10,000 images (val + never-trained holdout images)
-"$python" -m lamoo_nas.evaluate.cli mode=rank supernet="$run/sandwich" truth="$table" num_archs=100 \
+"$python" -m lamoo_nas.commands.evaluate mode=rank supernet="$run/sandwich" truth="$table" num_archs=100 \
   num_threads=1 val_images=10000 out="$run/rank_sandwich_val10k/evaluation.json"
 # the search benchmark's NAS problem is fitted on these (bench/search/data/nbmacro_inherited.json)
 "$python" -m bench.search.nas_surrogate --export "$run/rank_sandwich_val10k/fidelity.json"

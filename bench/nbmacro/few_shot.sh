@@ -23,16 +23,16 @@ resume_flag() { [ -f "$1/run.json" ] && echo resume=true || echo resume=false; }
 
 control() {  # the one-shot supernet trained on for $1 more epochs, the same recipe
   local dir="$run/oneshot_plus$1"
-  trained "$dir" || "$python" -m lamoo_nas.train.supernet "${common[@]}" init_from="$parent" \
+  trained "$dir" || "$python" -m lamoo_nas.commands.train_supernet "${common[@]}" init_from="$parent" \
     init_classifier=keep schedule.epochs="$1" run_dir="$dir" "$(resume_flag "$dir")"
 }
 few() {  # name, total epochs, few-shot overrides
   local dir="$run/$1"
-  trained "$dir" || "$python" -m lamoo_nas.train.supernet "${common[@]}" few_shot.parent="$parent" \
+  trained "$dir" || "$python" -m lamoo_nas.commands.train_supernet "${common[@]}" few_shot.parent="$parent" \
     few_shot.epochs="$2" run_dir="$dir" "$(resume_flag "$dir")" "${@:3}"
 }
 rank() {  # supernet, output folder
-  [ -f "$2/evaluation.json" ] || "$python" -m lamoo_nas.evaluate.cli mode=rank supernet="$1" \
+  [ -f "$2/evaluation.json" ] || "$python" -m lamoo_nas.commands.evaluate mode=rank supernet="$1" \
     truth="$table" num_archs=100 num_threads=1 out="$2/evaluation.json"
 }
 

@@ -25,7 +25,7 @@ table=${NBMACRO_DIR:-../shared/data/nbmacro}/nas-bench-macro_cifar10.json
 train() {  # dir, seed, overrides; resume=true continues a killed run
   local resume=false
   [ -f "$1/last.pt" ] && resume=true
-  [ -f "$1/final.pt" ] || "$python" -m lamoo_nas.train.supernet experiment=nbmacro_cifar_cpu \
+  [ -f "$1/final.pt" ] || "$python" -m lamoo_nas.commands.train_supernet experiment=nbmacro_cifar_cpu \
     data.root="$root" run_dir="$1" seed="$2" resume=$resume progress=false "${@:3}"
 }
 

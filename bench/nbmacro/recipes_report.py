@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lamoo_nas.train.io import atomic_write_text
+from lamoo_nas.runtime.io import atomic_write_text
 
 DESIGNS = ("uniform 100", "stratified 100 (README's rank fidelity)", "uniform 50", "uniform 30")
 

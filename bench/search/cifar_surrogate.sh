@@ -13,9 +13,9 @@ export OMP_NUM_THREADS=1
 data=(data.val_fraction=0.3)
 resume=false
 [ -f "$run/last.pt" ] && resume=true
-[ -f "$run/final.pt" ] || "$python" -m lamoo_nas.train.supernet space=cifar 'space.resolutions=[16]' \
+[ -f "$run/final.pt" ] || "$python" -m lamoo_nas.commands.train_supernet space=cifar 'space.resolutions=[16]' \
   "${data[@]}" schedule.epochs=20 num_threads=1 run_dir="$run" resume=$resume progress=false
-"$python" -m lamoo_nas.evaluate.search supernet="$run" strategy=random num_samples=200 batch_size=10 \
+"$python" -m lamoo_nas.commands.search supernet="$run" strategy=random num_samples=200 batch_size=10 \
   num_init=10 calib_images=512 num_threads=1 progress=false run_dir="$run/random200"
 "$python" -m bench.search.space_surrogate --export "$run/random200/history.json" --space cifar \
   --num-classes 10 --about "Top-1 accuracy (%) on the 457 validation digits (val_fraction 0.3) of \

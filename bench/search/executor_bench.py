@@ -33,9 +33,9 @@ import numpy as np
 
 from lamoo_nas.evaluate.executor import ExecutorConfig, make_pool
 from lamoo_nas.evaluate.pooled_accuracy import ScorerSpec, score
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.supernet import load_space
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.optim import ScheduleConfig
 from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 

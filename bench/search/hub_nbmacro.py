@@ -31,9 +31,9 @@ from bench.search.problems import NBMACRO_TABLE
 from lamoo_nas.evaluate.ground_truth import distinct_nbmacro, read_nbmacro_json
 from lamoo_nas.evaluate.hub import TierPicker, TierSettings
 from lamoo_nas.evaluate.search_results import ScoredArch, SearchResult, fit_search_model
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.supernet import CostModel, load_space
 from lamoo_nas.supernet.nbmacro import arch_from_code
-from lamoo_nas.train.io import atomic_write_text
 
 DEFAULT_TABLE = Path(__file__).parents[2].parent / "shared" / "data" / "nbmacro" / NBMACRO_TABLE
 DEFAULT_OUT = Path(__file__).parents[1] / "results" / "hub_nbmacro.json"

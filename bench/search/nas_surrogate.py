@@ -36,9 +36,9 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
 
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import CategoricalCodec, hypervolume
 from lamoo_nas.supernet.nbmacro import OP_DIGITS, STAGE_LAYERS, canonical_code
-from lamoo_nas.train.io import atomic_write_text
 
 NBMACRO_DIGITS = 3
 REGRESSORS: dict[str, Callable[[], RegressorMixin]] = {

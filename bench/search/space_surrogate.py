@@ -37,10 +37,10 @@ from sklearn.linear_model import RidgeCV
 
 from bench.search.nas_surrogate import CV_FOLDS, choose_regressor, cross_validate_features
 from lamoo_nas.evaluate.codec import ArchCodec, Budget
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import hypervolume
 from lamoo_nas.search.history import SearchHistory
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace, load_space
-from lamoo_nas.train.io import atomic_write_text
 
 CIFAR_SPACE_DATA = Path(__file__).parent / "data" / "cifar_inherited.json"
 """``{"about", "space", "num_classes", "networks": [{"arch": arch JSON, "accuracy": %}]}``."""

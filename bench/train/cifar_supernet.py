@@ -25,7 +25,8 @@ from pathlib import Path
 
 def command(root: Path, images: int, epochs: int, run_dir: Path, extra: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "lamoo_nas.train.supernet", "data=imagefolder", f"data.root={root}",
+        sys.executable, "-m", "lamoo_nas.commands.train_supernet", "data=imagefolder",
+        f"data.root={root}",
         "space=cifar", f"data.max_train_images={images}", f"schedule.epochs={epochs}",
         "schedule.warmup_epochs=0.5", "data.num_workers=0", "data.calib_images=500",
         "progress=false", f"run_dir={run_dir}", f"hydra.run.dir={run_dir}", *extra,

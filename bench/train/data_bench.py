@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lamoo_nas.runtime.data import DataBundle, DataConfig, build_data
+from lamoo_nas.runtime.data._cache import cache_folders
+from lamoo_nas.runtime.distributed import DistContext
 from lamoo_nas.supernet import Supernet, load_space, resize_to
-from lamoo_nas.train.data import DataBundle, DataConfig, build_data
-from lamoo_nas.train.data._cache import cache_folders
 from lamoo_nas.train.distill import DistillConfig, StepLoss
-from lamoo_nas.train.distributed import DistContext
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import build_optimisation
 from lamoo_nas.train.run import epoch_batches

@@ -55,7 +55,8 @@ def split_tree(root: Path, work: Path, name: str, classes: tuple[str, ...]) -> P
 def train_command(data_root: Path, run_dir: Path, images: int, epochs: int, seed: int,
                   space: str, extra: list[str]) -> list[str]:  # fmt: skip
     return [
-        sys.executable, "-m", "lamoo_nas.train.supernet", f"space={space}", "data=imagefolder",
+        sys.executable, "-m", "lamoo_nas.commands.train_supernet", f"space={space}",
+        "data=imagefolder",
         f"data.root={data_root}", "data.in_memory=true", f"data.max_train_images={images}",
         "data.num_workers=0", "data.calib_images=500", "data.val_fraction=0.1",
         f"schedule.epochs={epochs}", "schedule.warmup_epochs=0.5", f"seed={seed}",
@@ -76,8 +77,8 @@ def test_accuracies(run_dir: Path, calib_images: int) -> dict[str, float]:
     """Inherited test top-1 of the smallest, middle and largest subnet (BN recalibrated on
     ``calib_images`` training images)."""
     from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
+    from lamoo_nas.runtime.data import build_data
     from lamoo_nas.train.checkpoint import load_supernet, read_checkpoint
-    from lamoo_nas.train.data import build_data
 
     loaded = load_supernet(run_dir)
     space = loaded.space

@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamoo_nas.runtime.distributed import DistContext
+from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.supernet import ArchConfig, Supernet, load_space, resize_to
 from lamoo_nas.train.distill import DistillConfig, StepLoss
-from lamoo_nas.train.distributed import DistContext
-from lamoo_nas.train.io import atomic_write_text
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import build_optimisation
 from lamoo_nas.train.recipes import RetrainLoss

@@ -252,7 +252,7 @@ def test_a_killed_driver_leaves_no_worker_and_resumes_like_serial(
     serial_search, trained_run, tmp_path
 ) -> None:
     settings, serial = serial_search
-    command = [sys.executable, "-m", "lamoo_nas.evaluate.search", f"supernet={trained_run}",
+    command = [sys.executable, "-m", "lamoo_nas.commands.search", f"supernet={trained_run}",
                f"run_dir={tmp_path}", "executor=local", "executor.num_workers=2",
                "num_samples=16", "batch_size=4", "num_init=4", "seed=3", "calib_images=32",
                f"budget.macs={settings.budget.macs}", "progress=false"]  # fmt: skip

@@ -20,23 +20,23 @@ from lamoo_nas.evaluate.few_shot import (
 )
 from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import search_supernet
+from lamoo_nas.runtime.data import DataConfig, build_data
+from lamoo_nas.runtime.distributed import DistContext
+from lamoo_nas.runtime.rundir import RunDirError
 from lamoo_nas.supernet import load_space
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
 from lamoo_nas.supernet.few_shot import FewShotSupernet
 from lamoo_nas.supernet.partition import ChoicePartition
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.data import DataConfig, build_data
-from lamoo_nas.train.distributed import DistContext
 from lamoo_nas.train.optim import ScheduleConfig
 from lamoo_nas.train.run import RunOptions, SupernetTrainConfig
-from lamoo_nas.train.rundir import RunDirError
 
 SMALL = ["schedule.epochs=1", "schedule.warmup_epochs=0", "data.max_train_images=128",
          "data.calib_images=64", "progress=false", "tensorboard=false"]  # fmt: skip
 
 
 def _command(run_dir: Path, *overrides: str):
-    from lamoo_nas.train.supernet import run
+    from lamoo_nas.commands.train_supernet import run
 
     with initialize_config_module(config_module="lamoo_nas.conf", version_base="1.3"):
         cfg = compose("train_supernet", overrides=[*SMALL, f"run_dir={run_dir}", *overrides])

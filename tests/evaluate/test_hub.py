@@ -139,8 +139,8 @@ def test_measure_settings_follow_the_latency_table_header() -> None:
 
 # ---------------------------------------------------------------- the pipeline's hub stage
 def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path, capsys) -> None:
-    from lamoo_nas.evaluate.pipeline import run
-    from tests.evaluate.test_pipeline import _cfg
+    from lamoo_nas.commands.pipeline import run
+    from tests.commands.test_pipeline import _cfg
 
     run(_cfg(tmp_path, "retrain.top_k=1"))  # a pipeline without a hub
     final = tmp_path / "supernet" / "final.pt"
@@ -176,9 +176,9 @@ def test_a_finished_pipeline_takes_a_hub_and_keeps_finished_tiers(tmp_path: Path
 
 
 def test_latency_tiers_are_measured_as_the_table_was_and_misses_are_flagged(tmp_path) -> None:
+    from lamoo_nas.commands.pipeline import run
     from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
-    from lamoo_nas.evaluate.pipeline import run
-    from tests.evaluate.test_pipeline import _cfg
+    from tests.commands.test_pipeline import _cfg
 
     space = load_space("tiny")
     table = tmp_path / "table.jsonl"
@@ -210,7 +210,7 @@ def test_latency_tiers_are_measured_as_the_table_was_and_misses_are_flagged(tmp_
 
 
 def test_the_latency_correction_is_fitted_once_and_kept(tmp_path, monkeypatch) -> None:
-    from lamoo_nas.evaluate import hub_stage
+    from lamoo_nas.commands import hub_stage
     from lamoo_nas.evaluate.latency_table import LatencyPredictor, build_latency_table
 
     space = load_space("tiny")

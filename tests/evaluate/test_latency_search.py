@@ -10,9 +10,10 @@ import json
 import numpy as np
 import pytest
 
+from lamoo_nas.commands.settings import settings_from_plain
 from lamoo_nas.evaluate.codec import ArchCodec, Budget
 from lamoo_nas.evaluate.evaluator import InheritedAccuracyEvaluator
-from lamoo_nas.evaluate.search_settings import SearchSettings, settings_from_plain
+from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.evaluate.supernet_search import run_nas_search, search_supernet
 from lamoo_nas.search import non_dominated_mask
 from lamoo_nas.search.errors import InfeasibleBudgetError

@@ -266,7 +266,7 @@ def test_onnxruntime_tables_record_their_runtime(tmp_path: Path) -> None:
 
 def test_cli_builds_from_a_space_file_and_refuses_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "cli.jsonl"
-    base = [sys.executable, "-m", "lamoo_nas.evaluate.latency_cli", f"out={out}", "warmup=0",
+    base = [sys.executable, "-m", "lamoo_nas.commands.latency_table", f"out={out}", "warmup=0",
             "repeats=1",
             "max_keys=2", "progress=false"]  # fmt: skip
     run = subprocess.run([*base, f"space={ROOT / 'conf/space/tiny.yaml'}"], capture_output=True,

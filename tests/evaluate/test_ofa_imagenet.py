@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 
-from lamoo_nas.evaluate.cli import run_from_config as evaluate_from_config
-from lamoo_nas.evaluate.retrain import run_from_config as retrain_from_config
-from lamoo_nas.evaluate.search import run as search
+from lamoo_nas.commands.evaluate import run_from_config as evaluate_from_config
+from lamoo_nas.commands.import_ofa import _task as import_task
+from lamoo_nas.commands.retrain import run_from_config as retrain_from_config
+from lamoo_nas.commands.search import run as search
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.train.checkpoint import load_supernet
-from lamoo_nas.train.ofa_import_cli import _task as import_task
 from tests.imagenet_layout import write_imagenet_layout
 from tests.supernet.ofa_helpers import OFA_NAMES, ofa_mbv3, save_published
 

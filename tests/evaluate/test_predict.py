@@ -13,11 +13,11 @@ from PIL import Image
 from lamoo_nas.evaluate.export import export_model
 from lamoo_nas.evaluate.load import load_exported
 from lamoo_nas.evaluate.predict import image_files, predict, predictions_text, preprocess
+from lamoo_nas.runtime.data import DataConfig, build_data, preprocessing_spec
+from lamoo_nas.runtime.data._config import NORMALIZATION
+from lamoo_nas.runtime.data._transforms import TensorPipeline
 from lamoo_nas.supernet import build_static, load_space
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.data import DataConfig, build_data, preprocessing_spec
-from lamoo_nas.train.data._config import NORMALIZATION
-from lamoo_nas.train.data._transforms import TensorPipeline
 
 SPACE = load_space("tiny")
 ARCH = SPACE.smallest()  # resolution 12
@@ -59,7 +59,7 @@ def test_predict_on_digit_images_matches_the_model_on_the_test_split(
 ) -> None:
     exported = load_exported(export_dir)
     bundle = build_data(DataConfig(), image_size=12)
-    from lamoo_nas.train.data._sources import read_digits
+    from lamoo_nas.runtime.data._sources import read_digits
 
     pixels, _ = read_digits()
     for i in range(8):
@@ -112,7 +112,7 @@ def test_nas_predict_command_writes_no_run_directory(export_dir: Path, tmp_path:
     work = tmp_path / "cwd"
     work.mkdir()
     out = tmp_path / "p.csv"
-    code = "from lamoo_nas.evaluate.predict import main; main()"
+    code = "from lamoo_nas.commands.predict import main; main()"
     args = [f"model={export_dir}", f"input={tmp_path / 'zero.png'}", "top_k=2", f"out={out}"]
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(

@@ -11,13 +11,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from lamoo_nas.commands.retrain import _arch_and_space
+from lamoo_nas.commands.settings import recipe_from_config
 from lamoo_nas.evaluate.load import load_exported
-from lamoo_nas.evaluate.retrain import (
-    FinishOptions,
-    _arch_and_space,
-    recipe_from_config,
-    retrain_and_export,
-)
+from lamoo_nas.evaluate.retrain import FinishOptions, retrain_and_export
 from lamoo_nas.supernet import load_space
 from lamoo_nas.supernet.errors import ArchSpaceMismatchError, ArchValidationError
 from lamoo_nas.train.recipes import load_recipe
@@ -115,7 +112,7 @@ def test_space_comes_from_the_arch_json_or_must_match(tmp_path: Path) -> None:
 
 
 def test_cli_bad_arch_is_one_line_error(tmp_path: Path, monkeypatch) -> None:
-    from lamoo_nas.evaluate.retrain import main
+    from lamoo_nas.commands.retrain import main
 
     tiny = load_space("tiny")
     raw = tiny.arch_to_json(tiny.smallest())
@@ -141,7 +138,7 @@ def test_torchrun_two_cpu_ranks(tmp_path: Path) -> None:
     arch_path.write_text(json.dumps(tiny.arch_to_json(tiny.smallest())))
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     done = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "-m", "lamoo_nas.evaluate.retrain", f"arch={arch_path}",
+        [torchrun, "--nproc_per_node", "2", "-m", "lamoo_nas.commands.retrain", f"arch={arch_path}",
          f"run_dir={tmp_path / 'r'}", "device=cpu", "num_threads=1", "recipe.epochs=1",
          "recipe.steps_per_epoch=2", "progress=false", "tensorboard=false", "latency.repeats=2"],
         capture_output=True, text=True, timeout=300, cwd=Path(CONF).parent,

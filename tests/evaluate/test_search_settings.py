@@ -4,13 +4,13 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from lamoo_nas.commands.settings import settings_from_plain
 from lamoo_nas.evaluate.codec import Budget
 from lamoo_nas.evaluate.search_settings import (
     SearchSettings,
     describe_hypervolume,
     positive_int,
     reference_point,
-    settings_from_plain,
 )
 from lamoo_nas.supernet.errors import ConfigError
 

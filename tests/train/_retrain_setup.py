@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lamoo_nas.train.data import DataConfig
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.train.recipes import Recipe
 from lamoo_nas.train.retrain import RetrainOptions
 

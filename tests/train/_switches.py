@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lamoo_nas.runtime.distributed import DistContext
+from lamoo_nas.runtime.io import atomic_torch_save
 from lamoo_nas.supernet import Supernet, load_space, resize_to
 from lamoo_nas.supernet.space import SearchSpace
 from lamoo_nas.train.checkpoint import checkpoint_header, training_checkpointer
 from lamoo_nas.train.distill import DistillConfig, StepLoss
-from lamoo_nas.train.distributed import DistContext
-from lamoo_nas.train.io import atomic_torch_save
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
 from lamoo_nas.train.optimisation import build_optimisation
 from lamoo_nas.train.recipes import RetrainLoss

@@ -8,11 +8,11 @@ import os
 import pytest
 import torch
 
+from lamoo_nas.commands.train_supernet import run
+from lamoo_nas.runtime.io import atomic_torch_save, atomic_write_text
 from lamoo_nas.supernet import load_space
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
 from lamoo_nas.train.checkpoint import check_space, load_supernet, read_checkpoint
-from lamoo_nas.train.io import atomic_torch_save, atomic_write_text
-from lamoo_nas.train.supernet import run
 from tests.train._supernet_config import compose_cfg
 
 

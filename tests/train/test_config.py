@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lamoo_nas.commands.train_supernet import build_config, resolve_resume
 from lamoo_nas.supernet.errors import ConfigError, DatasetError
-from lamoo_nas.train.supernet import build_config, resolve_resume
 from tests.train._supernet_config import compose_cfg
 
 
@@ -51,7 +51,7 @@ def test_defaults_are_digits_tiny_sandwich_inplace(tmp_path):
 def test_bad_values_raise_config_error_naming_them(tmp_path, override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         typed = build_config(compose_cfg(override), tmp_path)
-        from lamoo_nas.train.distributed import pick_device
+        from lamoo_nas.runtime.distributed import pick_device
         from lamoo_nas.train.run import _check_options
 
         _check_options(typed.run, pick_device("cpu"))
@@ -66,7 +66,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
 
 
 def test_bad_device_is_a_config_error():
-    from lamoo_nas.train.distributed import pick_device
+    from lamoo_nas.runtime.distributed import pick_device
 
     with pytest.raises(ConfigError, match="allowed: auto, cpu"):
         pick_device("tpu9")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from lamoo_nas.runtime.data import DataConfig
 from lamoo_nas.supernet import Supernet, load_space
 from lamoo_nas.supernet.errors import CheckpointError, ConfigError
 from lamoo_nas.train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.errors import InitClassCountError, InitFromError, InitSpaceMismatchError
 from lamoo_nas.train.init_from import CLASSIFIER_KEYS, init_from_supernet
 from lamoo_nas.train.optim import OptimConfig, ScheduleConfig
@@ -140,7 +140,7 @@ def test_bad_init_classifier_is_refused_before_work(folder: DataConfig, tmp_path
 
 
 def test_the_command_line_settings_reach_the_run_options() -> None:
-    from lamoo_nas.train.supernet import build_config
+    from lamoo_nas.commands.train_supernet import build_config
     from tests.train._supernet_config import compose_cfg
 
     cfg = compose_cfg("init_from=runs/ofa_w10", "init_classifier=keep", "kernel_transform=true")

@@ -12,14 +12,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
+from lamoo_nas.commands.import_ofa import _task, checkpoint_argument
+from lamoo_nas.runtime.data import DataConfig
+from lamoo_nas.runtime.rundir import MANIFEST_NAME, RunDirExistsError
 from lamoo_nas.supernet import ArchConfig
 from lamoo_nas.supernet.errors import DatasetError, OFACheckpointError, OFAUnsupportedNetworkError
 from lamoo_nas.supernet.ofa import ofa_subnet_settings
 from lamoo_nas.train.checkpoint import FINAL_NAME, load_supernet, read_checkpoint
-from lamoo_nas.train.data import DataConfig
 from lamoo_nas.train.ofa_import import import_ofa
-from lamoo_nas.train.ofa_import_cli import _task, checkpoint_argument
-from lamoo_nas.train.rundir import MANIFEST_NAME, RunDirExistsError
 from tests.imagenet_layout import write_imagenet_layout
 from tests.supernet.ofa_helpers import OFA_NAMES, ofa_mbv3, save_published
 
@@ -109,7 +109,7 @@ def test_console_error_is_one_line_and_names_the_network(tmp_path: Path) -> None
                                     depth_list=[2, 3, 4], width_mult=1.3)  # fmt: skip
     path = save_published(proxyless, tmp_path / "ofa_proxyless_d234_e346_k357_w1.3")
     done = subprocess.run(
-        [sys.executable, "-m", "lamoo_nas.train.ofa_import_cli", str(path),
+        [sys.executable, "-m", "lamoo_nas.commands.import_ofa", str(path),
          f"run_dir={tmp_path / 'run'}"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
+from lamoo_nas.commands.train_supernet import run
 from lamoo_nas.train.checkpoint import read_checkpoint
-from lamoo_nas.train.supernet import run
 from tests.train._supernet_config import TINY_OVERRIDES, compose_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _wait_for_mid_epoch_checkpoint(proc: subprocess.Popen, last: Path, timeout_s
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     killed_dir = tmp_path / "killed"
     cmd = [
-        sys.executable, "-m", "lamoo_nas.train.supernet", *RUN_OVERRIDES,
+        sys.executable, "-m", "lamoo_nas.commands.train_supernet", *RUN_OVERRIDES,
         f"run_dir={killed_dir}", f"hydra.run.dir={killed_dir}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

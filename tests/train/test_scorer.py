@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lamoo_nas.runtime.data import DataConfig, build_data
 from lamoo_nas.supernet import Supernet, load_space, recalibrate_bn, resize_to
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.train.data import DataConfig, build_data
 from lamoo_nas.train.scorer import CachedBatches, InheritedScorer, StreamedBatches
 
 SPACE = load_space("tiny")

@@ -128,8 +128,8 @@ def _assert_same_tensors(a: object, b: object, where: str = "") -> None:
 
 def test_a_supernet_run_with_bf16_and_channels_last_trains_and_evaluates(tmp_path) -> None:
     # the whole run as train.run builds it: options checked, model converted, eval hook
+    from lamoo_nas.runtime.data import DataConfig
     from lamoo_nas.train.checkpoint import read_checkpoint
-    from lamoo_nas.train.data import DataConfig
     from lamoo_nas.train.optim import ScheduleConfig
     from lamoo_nas.train.run import RunOptions, SupernetTrainConfig, train_supernet
 

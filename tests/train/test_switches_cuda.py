@@ -97,7 +97,7 @@ def _free_port() -> int:
 
 
 def _nccl_worker(rank: int, world_size: int, port: int) -> None:
-    from lamoo_nas.train.distributed import all_reduce_gradients, init_from_env, shutdown
+    from lamoo_nas.runtime.distributed import all_reduce_gradients, init_from_env, shutdown
 
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
