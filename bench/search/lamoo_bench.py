@@ -36,7 +36,13 @@ import torch
 from bench.search import nas_surrogate, space_surrogate
 from bench.search.problems import BenchProblem, get_problem
 from bench.search.report import summarise, write_plot, write_table
-from lamoo_nas.search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
+from lamoo_nas.search import (
+    CMAESOptions,
+    LaMOOOptions,
+    QEHVIOptions,
+    hypervolume_curve,
+    make_strategy,
+)
 from lamoo_nas.search.lamoo.tree import TreeOptions
 
 PROBLEMS = (
@@ -87,6 +93,11 @@ VARIANTS: dict[str, Variant] = {
     # search/lamoo/tree.py chose 8 and C=10 on pilot seeds (100+)
     "lamoo-random-spec": Variant("lamoo-random", lamoo={"tree": SPEC_TREE}),
     "lamoo-evolution-spec": Variant("lamoo-evolution", lamoo={"tree": SPEC_TREE}),
+    # ablations of the cmaes sampler (DTLZ2 d=30 pilots): leaves of 16, at most 2 runs, and
+    # runs of 15 points (the plain strategy's size at d = 30, q = 5)
+    "lamoo-cmaes-split16": Variant("lamoo-cmaes", lamoo={"tree": TreeOptions(split_min=16)}),
+    "lamoo-cmaes-runs2": Variant("lamoo-cmaes", lamoo={"max_runs": 2}),
+    "lamoo-cmaes-pop15": Variant("lamoo-cmaes", lamoo={"cmaes": CMAESOptions(population_size=15)}),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
 """The default set; the others (CMA-ES and pymoo baselines, ablations) on request."""
