@@ -13,7 +13,9 @@ script's own generator, so the search is not disturbed), clipped to the unit cub
 selected leaf's region and evaluated: for the points the region accepts and for those it
 rejects, the mean dominance number against every told sample (how many told samples dominate
 the point; lower is better) and the share that no told sample dominates. LaMOO keeps only the
-accepted draws, so the gap between the two is what its partition buys per evaluation. Results:
+accepted draws, so the gap between the two is what its partition buys per evaluation. For
+comparison, plain CMA-ES on the same seed: the generations it was told and its step size at
+the end (the unit cube's side is 1). Results:
 ``bench/results/cmaes_runs.json`` and markdown tables on stdout.
 """
 
@@ -90,23 +92,46 @@ def measure(
     return stats, probes
 
 
+def plain_cmaes(problem: BenchProblem, seed: int) -> dict[str, Any]:
+    """Plain CMA-ES on ``problem`` to the budget: generations told, restarts, final step size."""
+    strategy = build_strategy(problem, "cmaes", seed, FULL)
+    while len(strategy.archs) < FULL.num_samples:
+        archs = strategy.ask(min(FULL.batch_size, FULL.num_samples - len(strategy.archs)))
+        strategy.tell(archs, problem.evaluate(archs))
+    run = strategy.run
+    return {
+        "problem": problem.name,
+        "seed": seed,
+        "generations": int(run.cma.generation),
+        "restarts": strategy.restarts,
+        "final_sigma": float(run.cma._sigma),
+    }
+
+
 def _mean(values: list[float | None]) -> float:
     kept = [v for v in values if v is not None]
     return float(np.mean(kept)) if kept else float("nan")
 
 
-def tables(stats: list[dict[str, Any]], probes: list[dict[str, Any]]) -> str:
-    """Run statistics per problem and the probe per problem and sample count (seed means)."""
+def tables(
+    stats: list[dict[str, Any]], probes: list[dict[str, Any]], plain: list[dict[str, Any]]
+) -> str:
+    """Run statistics per problem (LaMOO's runs, plain CMA-ES's run) and the probe per problem
+    and sample count (seed means)."""
     lines = [
-        "| problem | seeds | runs started | asks continuing a run | most generations of a run |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| problem | seeds | runs started | asks continuing a run | most generations of a run "
+        "| CMA-ES: generations | CMA-ES: final step size |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for problem in sorted({s["problem"] for s in stats}):
         group = [s for s in stats if s["problem"] == problem]
+        alone = [r for r in plain if r["problem"] == problem]
         lines.append(
             f"| {problem} | {len(group)} | {_mean([s['runs_started'] for s in group]):.1f} | "
             f"{_mean([s['asks_continuing_a_run'] for s in group]):.1f} | "
-            f"{_mean([s['max_generation'] for s in group]):.1f} |"
+            f"{_mean([s['max_generation'] for s in group]):.1f} | "
+            f"{_mean([r['generations'] for r in alone]):.1f} | "
+            f"{_mean([r['final_sigma'] for r in alone]):.3f} |"
         )
     lines += [
         "",
@@ -136,16 +161,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "cmaes_runs.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    stats, probes = [], []
+    stats, probes, plain = [], [], []
     for name in args.problems:
         problem = get_problem(name)
         for seed in range(args.seeds):
             seed_stats, seed_probes = measure(problem, seed, args.at, args.draws)
             stats.append(seed_stats)
             probes += seed_probes
+            plain.append(plain_cmaes(problem, seed))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": stats, "probes": probes}, indent=1))
-    print(tables(stats, probes))
+    args.out.write_text(json.dumps({"runs": stats, "probes": probes, "cmaes": plain}, indent=1))
+    print(tables(stats, probes, plain))
 
 
 if __name__ == "__main__":

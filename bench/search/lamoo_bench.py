@@ -99,6 +99,11 @@ VARIANTS: dict[str, Variant] = {
     "lamoo-cmaes-split16": Variant("lamoo-cmaes", lamoo={"tree": TreeOptions(split_min=16)}),
     "lamoo-cmaes-runs2": Variant("lamoo-cmaes", lamoo={"max_runs": 2}),
     "lamoo-cmaes-pop15": Variant("lamoo-cmaes", lamoo={"cmaes": CMAESOptions(population_size=15)}),
+    # no split before 31 samples and runs of 15: plain CMA-ES until the tree splits (d = 30)
+    "lamoo-cmaes-unsplit": Variant(
+        "lamoo-cmaes",
+        lamoo={"tree": TreeOptions(split_min=31), "cmaes": CMAESOptions(population_size=15)},
+    ),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
 """The default set; the others (CMA-ES and pymoo baselines, ablations) on request."""

@@ -289,9 +289,11 @@ def test_region_quality_compares_the_region_with_the_space_and_its_samples() -> 
 
 
 def test_cmaes_runs_counts_run_starts_and_splits_draws_by_the_region() -> None:
-    from bench.search.cmaes_runs import measure, tables
+    from bench.search.cmaes_runs import measure, plain_cmaes, tables
 
     stats, probes = measure(get_problem("dtlz2"), seed=0, at=[30, 60], num_draws=60)
+    plain = plain_cmaes(get_problem("dtlz2"), seed=0)
+    assert plain["generations"] >= 1 and 0.0 < plain["final_sigma"] < 1.0
     asks_after_design = (lamoo_bench.FULL.num_samples - lamoo_bench.FULL.num_init) // 5
     assert stats["runs_started"] >= 1 and stats["max_generation"] >= 1
     assert stats["runs_started"] + stats["asks_continuing_a_run"] == asks_after_design
@@ -300,5 +302,5 @@ def test_cmaes_runs_counts_run_starts_and_splits_draws_by_the_region() -> None:
         assert 0.0 < probe["accepted_share"] <= 1.0
         assert probe["dominance_in"] is not None and probe["dominance_in"] >= 0.0
         assert probe["front_in"] is not None and 0.0 <= probe["front_in"] <= 1.0
-    text = tables([stats], probes)
+    text = tables([stats], probes, [plain])
     assert text.count("\n| dtlz2 | 1 |") == 1 and text.count("\n| dtlz2 | ") == 3
