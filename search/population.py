@@ -57,11 +57,29 @@ def fitness_keys(
     gain = np.zeros(y.shape[0])
     for i in np.flatnonzero(dominated_by == 0):
         gain[i] = hypervolume(np.vstack([front, y[i : i + 1]]), ref_point) - base
-    span = np.ptp(np.vstack([archive, y, ref_point[None]]), axis=0)
-    span = np.where(span > 0, span, 1.0)
-    shortfall = (np.maximum(ref_point - y, 0.0) / span).sum(axis=1)
+    span = objective_span(np.vstack([archive, y]), ref_point)
+    shortfall = reference_shortfall(y, ref_point, span)
     eps = ((front[None, :, :] - y[:, None, :]) / span).max(axis=2).min(axis=1)
     return dominated_by, gain, shortfall, eps
+
+
+def objective_span(y: np.ndarray, ref_point: np.ndarray) -> np.ndarray:
+    """``(m,)`` range of each objective over ``y`` ``(n, m)`` and the reference point (1 where
+    it is 0): the scale of :func:`reference_shortfall` and the epsilon distance."""
+    span = np.ptp(np.vstack([y, ref_point[None]]), axis=0)
+    return np.where(span > 0, span, 1.0)
+
+
+def reference_shortfall(y: np.ndarray, ref_point: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """``(n,)`` how far each row of ``y`` ``(n, m)`` (maximised) falls short of the reference
+    point: the sum over objectives of ``max(ref - y, 0) / span``; 0 for a row that beats it.
+
+    Example:
+        >>> reference_shortfall(np.array([[1.0, -1.0], [2.0, 3.0]]), np.zeros(2),
+        ...                     np.array([2.0, 4.0])).tolist()
+        [0.25, 0.0]
+    """
+    return (np.maximum(ref_point - y, 0.0) / span).sum(axis=1)
 
 
 def _ranks(keys: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:

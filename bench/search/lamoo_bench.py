@@ -4,7 +4,7 @@ d=30), NAS-Bench-201 and a supernet's inherited accuracies on NAS-Bench-Macro's 
 
     flock /tmp/slot_b.lock nice python -m bench.search.lamoo_bench [--quick]
         [--problems dtlz2-30 nb201-flops ...] [--strategies qehvi lamoo-qehvi ...]
-        [--seeds 7] [--first-seed 0] [--report]
+        [--seeds 7] [--first-seed 0] [--report] [--at 20 30 50 67]
 
 Every strategy starts from the same Sobol initial design (same seed) and spends the same budget.
 Each finished run is one file, ``<out>/search_runs_<tag>/<problem>/<strategy>/seed<k>.json``
@@ -14,7 +14,8 @@ matches, so a killed benchmark resumes, and jobs given other problems, strategie
 run at the same time. ``--report`` only summarises what is cached. The summary of every cached
 run of the chosen problems and strategies goes to ``<out>/search_summary_<tag>.json``, a
 markdown table (with the paired Wilcoxon test of each LaMOO variant against each baseline) to
-stdout and ``<out>/search_summary_<tag>.md``, and a plot to ``<out>/search_hv_<tag>.png``.
+stdout and ``<out>/search_summary_<tag>.md``, and a plot to ``<out>/search_hv_<tag>.png``;
+``--at`` adds the mean hypervolume after the given sample counts (where a curve is won or lost).
 NAS-Bench-Macro's table (``nbmacro-flops``) and the one-hot NB201 diagnostics are on request.
 """
 
@@ -35,8 +36,14 @@ import torch
 
 from bench.search import nas_surrogate, space_surrogate
 from bench.search.problems import BenchProblem, get_problem
-from bench.search.report import summarise, write_plot, write_table
-from lamoo_nas.search import LaMOOOptions, QEHVIOptions, hypervolume_curve, make_strategy
+from bench.search.report import curve_table, summarise, write_plot, write_table
+from lamoo_nas.search import (
+    CMAESOptions,
+    LaMOOOptions,
+    QEHVIOptions,
+    hypervolume_curve,
+    make_strategy,
+)
 from lamoo_nas.search.lamoo.tree import TreeOptions
 
 PROBLEMS = (
@@ -87,6 +94,16 @@ VARIANTS: dict[str, Variant] = {
     # search/lamoo/tree.py chose 8 and C=10 on pilot seeds (100+)
     "lamoo-random-spec": Variant("lamoo-random", lamoo={"tree": SPEC_TREE}),
     "lamoo-evolution-spec": Variant("lamoo-evolution", lamoo={"tree": SPEC_TREE}),
+    # ablations of the cmaes sampler (DTLZ2 d=30 pilots): leaves of 16, at most 2 runs, and
+    # runs of 15 points (the plain strategy's size at d = 30, q = 5)
+    "lamoo-cmaes-split16": Variant("lamoo-cmaes", lamoo={"tree": TreeOptions(split_min=16)}),
+    "lamoo-cmaes-runs2": Variant("lamoo-cmaes", lamoo={"max_runs": 2}),
+    "lamoo-cmaes-pop15": Variant("lamoo-cmaes", lamoo={"cmaes": CMAESOptions(population_size=15)}),
+    # no split before 31 samples and runs of 15: plain CMA-ES until the tree splits (d = 30)
+    "lamoo-cmaes-unsplit": Variant(
+        "lamoo-cmaes",
+        lamoo={"tree": TreeOptions(split_min=31), "cmaes": CMAESOptions(population_size=15)},
+    ),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
 """The default set; the others (CMA-ES and pymoo baselines, ablations) on request."""
@@ -270,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
         "--first-seed", type=int, default=0, help="skip seeds below this (split a run across jobs)"
     )
     parser.add_argument("--report", action="store_true", help="summarise cached runs only")
+    parser.add_argument(
+        "--at", type=int, nargs="+", default=[], help="also print the mean HV after these samples"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -300,6 +320,10 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / f"search_summary_{tag}.json").write_text(json.dumps(summary, indent=1))
     print(write_table(summary, args.out / f"search_summary_{tag}.md"))
     write_plot(runs, max_hv, args.out / f"search_hv_{tag}.png")
+    if args.at:
+        if max(args.at) > settings.num_samples or min(args.at) < 1:
+            raise SystemExit(f"--at {args.at}: sample counts must lie in 1..{settings.num_samples}")
+        print("\n" + curve_table(runs, args.at))
 
 
 if __name__ == "__main__":

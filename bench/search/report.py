@@ -72,6 +72,27 @@ def samples_to_reach(mean_curve: np.ndarray, target: float) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
+def curve_table(runs: list[dict[str, Any]], at: list[int]) -> str:
+    """Mean hypervolume over seeds after each sample count in ``at``, per problem and
+    strategy (where a curve is won or lost, which the final values hide).
+
+    Example:
+        >>> runs = [{"problem": "p", "strategy": "s", "seed": k, "hv": [0.0, k, 2.0 * k]}
+        ...         for k in (1, 3)]
+        >>> print(curve_table(runs, [2, 3]).splitlines()[-1])
+        | p | s | 2 | 2 | 4 |
+    """
+    lines = [
+        "| problem | strategy | seeds | " + " | ".join(f"HV at {n}" for n in at) + " |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in at) + " |",
+    ]
+    for problem, by_strategy in _curves(runs).items():
+        for strategy, curves in by_strategy.items():
+            means = [f"{curves[:, n - 1].mean():.4g}" for n in at]
+            lines.append(f"| {problem} | {strategy} | {len(curves)} | {' | '.join(means)} |")
+    return "\n".join(lines)
+
+
 def paired_test(first: dict[int, float], second: dict[int, float]) -> dict[str, Any]:
     """Paired comparison of final hypervolumes by seed (the seeds both have).
 

@@ -18,6 +18,7 @@ from sklearn.svm import SVC
 
 from lamoo_nas.search.errors import InvalidOptionError, UnknownStrategyError
 from lamoo_nas.search.pareto import dominance_numbers, hypervolume, rank_and_crowding
+from lamoo_nas.search.population import objective_span, reference_shortfall
 
 GOOD, BAD = 0, 1
 KERNELS = ("rbf", "poly", "linear")
@@ -177,11 +178,29 @@ def build_tree(
 
 
 def assign_ucb(nodes: list[Node], y: np.ndarray, ref_point: np.ndarray, cp: float | None) -> None:
-    """Set ``value`` (hypervolume of a node's own samples) and
-    ``ucb = value + 2 * cp * sqrt(2 ln n_parent / n)`` on every node (root: ucb = value)."""
+    """Set ``value`` and ``ucb = value + 2 * cp * sqrt(2 ln n_parent / n)`` on every node
+    (root: ucb = value); ``cp`` None means ``0.1 * |root value|``.
+
+    A node's value is the hypervolume of its own samples. While no sample beats the reference
+    point (every hypervolume 0), it is minus the smallest :func:`search.population.
+    reference_shortfall` of its samples instead: the region closest to the reference box is
+    the promising one, and the selection is not a coin toss among leaves of value 0.
+
+    Example:
+        >>> y = np.array([[-2.0, -1.5], [-1.2, -3.0]])
+        >>> nodes = [Node(0, None, np.arange(2), (), [1, 2]), Node(1, 0, np.array([0]), ()),
+        ...          Node(2, 0, np.array([1]), ())]
+        >>> assign_ucb(nodes, y, np.array([-1.0, -1.0]), 0.0)
+        >>> [round(n.value, 3) for n in nodes]
+        [-1.2, -1.25, -1.2]
+    """
     for node in nodes:
         node.value = hypervolume(y[node.samples], ref_point)
-    c = 0.1 * nodes[0].value if cp is None else cp
+    if nodes[0].samples.size and nodes[0].value <= 0.0:
+        shortfall = reference_shortfall(y, ref_point, objective_span(y, ref_point))
+        for node in nodes:
+            node.value = -float(shortfall[node.samples].min()) if node.samples.size else 0.0
+    c = 0.1 * abs(nodes[0].value) if cp is None else cp
     for node in nodes:
         node.ucb = node.value
         if node.parent is not None:

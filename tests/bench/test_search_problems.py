@@ -286,3 +286,21 @@ def test_region_quality_compares_the_region_with_the_space_and_its_samples() -> 
         assert row["hv_uniform_region"] is not None and row["hv_uniform_region"] >= 0.0
         assert row["hv_leaf_samples"] >= 0.0 and row["hv_uniform_space"] >= 0.0
     assert table(rows).count("\n| dtlz2 |") == 2
+
+
+def test_cmaes_runs_counts_run_starts_and_splits_draws_by_the_region() -> None:
+    from bench.search.cmaes_runs import measure, plain_cmaes, tables
+
+    stats, probes = measure(get_problem("dtlz2"), seed=0, at=[30, 60], num_draws=60)
+    plain = plain_cmaes(get_problem("dtlz2"), seed=0)
+    assert plain["generations"] >= 1 and 0.0 < plain["final_sigma"] < 1.0
+    asks_after_design = (lamoo_bench.FULL.num_samples - lamoo_bench.FULL.num_init) // 5
+    assert stats["runs_started"] >= 1 and stats["max_generation"] >= 1
+    assert stats["runs_started"] + stats["asks_continuing_a_run"] == asks_after_design
+    assert [p["samples"] for p in probes] == [30, 60]
+    for probe in probes:
+        assert 0.0 < probe["accepted_share"] <= 1.0
+        assert probe["dominance_in"] is not None and probe["dominance_in"] >= 0.0
+        assert probe["front_in"] is not None and 0.0 <= probe["front_in"] <= 1.0
+    text = tables([stats], probes, [plain])
+    assert text.count("\n| dtlz2 | 1 |") == 1 and text.count("\n| dtlz2 | ") == 3

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 from bench.search.report import (
+    curve_table,
     inner_baseline,
     overview_table,
     paired_test,
@@ -28,6 +29,11 @@ RUNS = [
     _run("lamoo-random", 0, [1.0, 3.0, 3.5, 3.9]),
     _run("lamoo-random", 1, [2.0, 3.0, 3.0, 3.0]),  # mean curve 1.5, 3.0, 3.25, 3.45
 ]
+
+
+def test_curve_table_gives_the_seed_mean_after_each_sample_count() -> None:
+    rows = curve_table(RUNS, [2, 4]).splitlines()[2:]
+    assert rows == ["| p | random | 2 | 1.5 | 3 |", "| p | lamoo-random | 2 | 3 | 3.45 |"]
 
 
 def test_samples_to_reach_is_the_first_crossing() -> None:

@@ -18,6 +18,7 @@ from lamoo_nas.search.lamoo.tree import (
     select_path,
 )
 from lamoo_nas.search.pareto import dominance_numbers, hypervolume
+from lamoo_nas.search.population import objective_span, reference_shortfall
 
 
 def _front_problem(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +91,23 @@ def test_default_cp_is_tenth_of_total_hypervolume() -> None:
     nodes = build_tree(x, y, ref, TreeOptions(max_nodes=3))
     child = nodes[1]
     cp = 0.1 * hypervolume(y, ref)
+    assert np.isclose(
+        child.ucb, child.value + 2 * cp * np.sqrt(2 * np.log(40) / child.samples.size)
+    )
+
+
+def test_nodes_are_valued_by_shortfall_while_nothing_beats_the_reference() -> None:
+    x, y = _front_problem(40)
+    ref = np.array([2.0, 2.0])  # beyond every sample: every hypervolume is 0
+    nodes = build_tree(x, y, ref, TreeOptions(max_nodes=7))
+    shortfall = reference_shortfall(y, ref, objective_span(y, ref))
+    assert len(nodes) > 3
+    for node in nodes:
+        assert node.value == pytest.approx(-shortfall[node.samples].min())
+    leaves = [n for n in nodes if n.is_leaf]
+    assert len({n.value for n in leaves}) > 1  # the leaves are told apart, not all 0
+    cp = 0.1 * shortfall.min()
+    child = nodes[1]
     assert np.isclose(
         child.ucb, child.value + 2 * cp * np.sqrt(2 * np.log(40) / child.samples.size)
     )
