@@ -16,19 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamoo_nas.evaluate.codec import Budget, LatencyFn
-from lamoo_nas.search import (
-    CMAESOptions,
-    LaMOOOptions,
-    MathNASOptions,
-    NSGA2Options,
-    PymooOptions,
-    QEHVIOptions,
-)
+from lamoo_nas.search import STRATEGY_REGISTRY, LaMOOOptions, find_strategy, strategy_options
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.errors import ConfigError
@@ -76,16 +70,17 @@ class SearchSettings:
     batch_size: int = 5
     num_init: int = 10
     seed: int = 0
-    lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
-    nsga2: NSGA2Options = field(default_factory=NSGA2Options)
-    qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
-    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
-    pymoo: PymooOptions = field(default_factory=PymooOptions)
-    mathnas: MathNASOptions = field(default_factory=MathNASOptions)
+    strategy_options: Any = None
+    """The options of ``strategy``, an instance of its registered options class
+    (:func:`search.registry.find_strategy`); None gives its defaults."""
     pick: str = "model"
     progress: bool = True
 
     def __post_init__(self) -> None:
+        # resolved once here, so the settings always hold the options the strategy runs with
+        object.__setattr__(
+            self, "strategy_options", strategy_options(self.strategy, self.strategy_options)
+        )
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(
@@ -111,7 +106,12 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
     and value type is checked first (:mod:`train.schema`): ``budget.macs=abc`` is one line."""
     strategy = dict(cfg["strategy"])
     name = coerce(strategy.pop("name", None), str, "strategy.name")
-    check_keys(strategy, ["lamoo", "nsga2", "qehvi", "cmaes", "pymoo", "mathnas"], "strategy")
+    check_keys(strategy, list(STRATEGY_REGISTRY), "strategy")
+    sections: dict[str, Any] = {  # every section given is checked; the named strategy's is used
+        key: build(STRATEGY_REGISTRY[key].options_cls, raw or {}, f"strategy.{key}")
+        for key, raw in strategy.items()
+    }
+    spec, _ = find_strategy(name)
     return SearchSettings(
         strategy=name,
         objectives=coerce(cfg["objectives"], tuple[str, ...], "objectives"),
@@ -120,15 +120,30 @@ def settings_from_plain(cfg: Mapping[Any, Any]) -> SearchSettings:
         batch_size=coerce(cfg["batch_size"], int, "batch_size"),
         num_init=coerce(cfg["num_init"], int, "num_init"),
         seed=coerce(cfg["seed"], int, "seed"),
-        lamoo=build(LaMOOOptions, strategy.get("lamoo") or {}, "strategy.lamoo"),
-        nsga2=build(NSGA2Options, strategy.get("nsga2") or {}, "strategy.nsga2"),
-        qehvi=build(QEHVIOptions, strategy.get("qehvi") or {}, "strategy.qehvi"),
-        cmaes=build(CMAESOptions, strategy.get("cmaes") or {}, "strategy.cmaes"),
-        pymoo=build(PymooOptions, strategy.get("pymoo") or {}, "strategy.pymoo"),
-        mathnas=build(MathNASOptions, strategy.get("mathnas") or {}, "strategy.mathnas"),
+        strategy_options=sections.get(spec.name),
         pick=coerce(cfg.get("pick", SearchSettings.pick), str, "pick"),
         progress=coerce(cfg.get("progress", SearchSettings.progress), bool, "progress"),
     )
+
+
+def settings_record(settings: SearchSettings) -> dict[str, Any]:
+    """``settings`` as plain data shaped like the config: the strategy's options under its
+    section name (``lamoo: {...}``), as in ``conf/strategy/<name>.yaml``.
+
+    Example:
+        >>> sorted(settings_record(SearchSettings(strategy="nsga2"))["nsga2"])
+        ['crossover_prob', 'mutation_prob', 'population_size']
+    """
+    record = dataclasses.asdict(settings)
+    options = record.pop("strategy_options")
+    return {**record, find_strategy(settings.strategy)[0].name: options}
+
+
+def unused_sections(settings: SearchSettings) -> frozenset[str]:
+    """The manifest keys of the other strategies' sections (``settings.nsga2`` when searching
+    with LaMOO): run folders written when settings held every strategy's options resume."""
+    used = find_strategy(settings.strategy)[0].name
+    return frozenset(f"settings.{name}" for name in STRATEGY_REGISTRY if name != used)
 
 
 def lamoo_options(raw: Mapping[str, Any]) -> LaMOOOptions:

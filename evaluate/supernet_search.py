@@ -44,6 +44,8 @@ from lamoo_nas.evaluate.search_settings import (
     positive_int,
     reference_point,
     settings_from_plain,
+    settings_record,
+    unused_sections,
 )
 from lamoo_nas.search import KnownObjectives, SearchHistory, hypervolume, make_strategy, run_search
 from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace
@@ -142,7 +144,7 @@ def search_supernet(
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
         config = {
-            "settings": dataclasses.asdict(settings),
+            "settings": settings_record(settings),
             "calib_images": calib_images,
             "use_ema": use_ema,
             "data": dict(data_overrides or {}),
@@ -161,7 +163,7 @@ def search_supernet(
                 fingerprints,
                 resume=True,
                 resume_changes=resume_changes,
-                neutral_keys=NEUTRAL_KEYS | {"num_samples"},
+                neutral_keys=NEUTRAL_KEYS | {"num_samples"} | unused_sections(settings),
                 state_files=(HISTORY_NAME,),
             )
             if run.restarted:
@@ -280,12 +282,7 @@ def run_nas_search(
         known_objectives=KnownObjectives(cost_columns, known),
         seed=settings.seed,
         num_init=settings.num_init,
-        nsga2=settings.nsga2,
-        qehvi=settings.qehvi,
-        lamoo=settings.lamoo,
-        cmaes=settings.cmaes,
-        pymoo=settings.pymoo,
-        mathnas=settings.mathnas,
+        options=settings.strategy_options,
     )
     progress = _Progress(settings.num_samples, ref_point, names, settings.progress)
 

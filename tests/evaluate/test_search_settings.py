@@ -11,7 +11,17 @@ from lamoo_nas.evaluate.search_settings import (
     positive_int,
     reference_point,
     settings_from_plain,
+    settings_record,
+    unused_sections,
 )
+from lamoo_nas.search import (
+    STRATEGY_REGISTRY,
+    LaMOOOptions,
+    NSGA2Options,
+    StrategySpec,
+    register_strategy,
+)
+from lamoo_nas.search.errors import InvalidOptionError
 from lamoo_nas.supernet.errors import ConfigError
 
 
@@ -52,17 +62,18 @@ def test_every_strategy_config_gives_typed_settings(strategy) -> None:
 
 def test_strategy_sections_become_their_options() -> None:
     settings = settings_from_plain(_plain("strategy.lamoo.tree.max_nodes=7"))
-    assert settings.lamoo.tree.max_nodes == 7
+    assert settings.strategy_options.tree.max_nodes == 7
     settings = settings_from_plain(_plain("strategy=lamoo", "strategy.lamoo.cmaes.sigma0=0.3"))
-    assert settings.lamoo.cmaes.sigma0 == 0.3
+    assert settings.strategy_options.cmaes.sigma0 == 0.3
     settings = settings_from_plain(
         _plain("strategy.lamoo.sampler=trust", "strategy.lamoo.trust.pick=gp")
     )
-    assert settings.lamoo.sampler == "trust" and settings.lamoo.trust.pick == "gp"
+    options = settings.strategy_options
+    assert options.sampler == "trust" and options.trust.pick == "gp"
     settings = settings_from_plain(_plain("strategy=cmaes", "strategy.cmaes.population_size=12"))
-    assert settings.cmaes.population_size == 12
+    assert settings.strategy_options.population_size == 12
     settings = settings_from_plain(_plain("strategy=pymoo", "strategy.name=pymoo-nsga3"))
-    assert settings.strategy == "pymoo-nsga3" and settings.pymoo.population_size == 20
+    assert settings.strategy == "pymoo-nsga3" and settings.strategy_options.population_size == 20
 
 
 @pytest.mark.parametrize(
@@ -96,3 +107,26 @@ def test_hypervolume_description_names_units_and_bounds() -> None:
     text = describe_hypervolume(["accuracy", "macs", "params"], [0.0, -2.0, -0.05])
     assert text.startswith("the volume dominated by the front in accuracy (%) x MACs (millions)")
     assert "below 2 M MACs and below 0.05 M params" in text
+
+
+def test_a_registered_strategy_reads_its_own_section() -> None:
+    from tests.search.test_search_registry import HillOptions, HillStrategy
+
+    register_strategy(StrategySpec("hill", HillOptions, HillStrategy))
+    try:
+        plain = _plain("+strategy.hill.num_parents=3", "strategy.name=hill")
+        settings = settings_from_plain(plain)
+        assert settings.strategy_options == HillOptions(num_parents=3)
+        assert settings_record(settings)["hill"] == {"num_parents": 3, "mutation_prob": 0.5}
+        assert "settings.lamoo" in unused_sections(settings)
+        with pytest.raises(ConfigError, match=r"strategy\.hill\.num_parents is 'many'"):
+            settings_from_plain(_plain("+strategy.hill.num_parents=many", "strategy.name=hill"))
+    finally:
+        del STRATEGY_REGISTRY["hill"]
+
+
+def test_settings_hold_the_named_strategys_options() -> None:
+    assert SearchSettings(strategy="lamoo-trust").strategy_options == LaMOOOptions()
+    assert SearchSettings(strategy="nsga2").strategy_options == NSGA2Options()
+    with pytest.raises(InvalidOptionError, match="takes NSGA2Options options, got LaMOOOptions"):
+        SearchSettings(strategy="nsga2", strategy_options=LaMOOOptions())
