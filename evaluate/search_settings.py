@@ -1,10 +1,10 @@
 """What a search over a supernet looks for, and the units its objectives are counted in.
 
 Inside the search engine every objective is maximised: accuracy in percent, MACs and params
-in millions and negated (:data:`TO_MAXIMISED`). Outside it (result rows, CSV, JSON) values are
-raw: accuracy in [0, 1], MACs and params as counts. :func:`settings_from_plain` turns the
-resolved ``nas-search`` config (plain dicts, no OmegaConf) into a validated
-:class:`SearchSettings`.
+in millions and negated (:attr:`evaluate.objectives.Objective.to_maximised`). Outside it
+(result rows, CSV, JSON) values are raw: accuracy in [0, 1], MACs and params as counts.
+:func:`settings_from_plain` turns the resolved ``nas-search`` config (plain dicts, no
+OmegaConf) into a validated :class:`SearchSettings`.
 
 Example:
     >>> settings = settings_from_plain({"strategy": {"name": "random"},
@@ -22,29 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamoo_nas.evaluate.codec import Budget, LatencyFn
+from lamoo_nas.evaluate.objectives import OBJECTIVES, OracleContext, objectives_of
 from lamoo_nas.search import STRATEGY_REGISTRY, LaMOOOptions, find_strategy, strategy_options
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.train.schema import build, check_keys, coerce
 
-OBJECTIVES = ("accuracy", "macs", "params", "latency")
-DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}
-MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions", "latency": "-ms"}
-"""What history.csv holds (the engine maximises): accuracy in %, MACs and params negated in
-millions, predicted latency negated in milliseconds."""
-UNITS = {
-    "accuracy": "accuracy (%)",
-    "macs": "MACs (millions)",
-    "params": "params (millions)",
-    "latency": "predicted latency (ms)",
-}
-TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6, "latency": -1.0}
-"""Raw value times this = the value the engine maximises."""
-BUDGET_KEYS = ("macs", "params", "latency_ms")
 PICKS = ("measured", "model")
-BUDGET_OF = {"macs": "macs", "params": "params", "latency": "latency_ms"}
-"""The budget field that bounds each cost objective."""
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -84,7 +69,8 @@ class SearchSettings:
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(
-                f"objectives {list(self.objectives)} must be distinct names from {OBJECTIVES}"
+                f"objectives {list(self.objectives)} must be distinct names from "
+                f"{tuple(OBJECTIVES)}"
             )
         if "accuracy" not in self.objectives or not 2 <= len(self.objectives) <= 3:
             raise ConfigError(
@@ -159,28 +145,21 @@ def reference_point(
     cost_model: CostModel,
     latency: LatencyFn | None = None,
 ) -> list[float]:
-    """Accuracy 0; a budgeted cost at its budget; an unbudgeted one 10% above the largest
-    architecture's (its predicted latency for ``latency``)."""
-    largest = cost_model.largest()
+    """The hypervolume reference point in the engine's units: a maximised objective (accuracy)
+    at 0; a minimised one at its budget, or 10% above the largest architecture's value (its
+    oracle's, e.g. predicted latency with ``latency``) when it has none."""
+    context = OracleContext(cost_model, latency)
     ref = []
-    for name in objectives:
-        if name == "accuracy":
+    for objective in objectives_of(objectives):
+        if objective.sense == "maximise":
             ref.append(0.0)
             continue
-        bound = getattr(budget, BUDGET_OF[name])
-        if bound is None and name == "latency":
-            if latency is None:
-                raise ConfigError(LATENCY_NEEDS_TABLE)
-            bound = 1.1 * latency(cost_model.space.largest())
-        raw = bound if bound is not None else 1.1 * getattr(largest, name)
-        ref.append(raw * TO_MAXIMISED[name])
+        key = objective.budget_key
+        bound = getattr(budget, key) if key is not None else None
+        if bound is None:
+            bound = 1.1 * objective.value(context, cost_model.space.largest())
+        ref.append(bound * objective.to_maximised)
     return ref
-
-
-LATENCY_NEEDS_TABLE = (
-    "the latency objective needs a latency table of this space and device: build one with "
-    "`nas-latency-table space=... out=TABLE` and give latency_table=TABLE"
-)
 
 
 def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) -> str:
@@ -190,15 +169,9 @@ def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) 
         >>> describe_hypervolume(["accuracy", "macs"], [0.0, -2.0])[:47]
         'the area dominated by the front in accuracy (%)'
     """
-    axes = " x ".join(UNITS[name] for name in objectives)
-    bounds = [
-        f"above {value:g} % accuracy"
-        if name == "accuracy"
-        else f"below {-value:g} ms predicted latency"
-        if name == "latency"
-        else f"below {-value:g} M {DISPLAY[name]}"
-        for name, value in zip(objectives, ref_point)
-    ]
+    chosen = objectives_of(objectives)
+    axes = " x ".join(objective.axis_title for objective in chosen)
+    bounds = [objective.describe_bound(value) for objective, value in zip(chosen, ref_point)]
     kind = "area" if len(objectives) == 2 else "volume"
     return (
         f"the {kind} dominated by the front in {axes}, {' and '.join(bounds)} (the reference point)"
