@@ -132,3 +132,21 @@ def projection_shape(
         size=size,
         projection=True,
     )
+
+
+def first_block_shape(space: SearchSpace, resolution: int) -> BlockShape | None:
+    """The fixed depthwise-separable block after the stem (expand ratio 1, stride 1, no SE)."""
+    if space.first_block is None:
+        return None
+    channels = space.stem.channels
+    return BlockShape(
+        in_channels=channels,
+        mid_channels=channels,
+        out_channels=space.first_block.channels,
+        kernel_size=space.first_block.kernel_size,
+        stride=1,
+        expand=False,
+        se=False,
+        activation=space.first_block.activation,
+        size=resolution,
+    )
