@@ -159,7 +159,7 @@ def extra_objectives(names: Sequence[str]) -> list[Objective]:
 def pareto_axis(settings: SearchSettings) -> Objective:
     """The cost on the x axis of ``pareto.png``: the first searched cost that rows do not
     always carry (predicted latency, a registered objective), else MACs."""
-    always = {"macs", "params"}  # the two costs every row reports (ScoredArch fields)
+    always = {f.name for f in dataclasses.fields(ScoredArch) if f.default is dataclasses.MISSING}
     costs = [o for o in objectives_of(settings.objectives) if o.sense == "minimise"]
     return next((o for o in costs if o.column not in always), OBJECTIVES["macs"])
 

@@ -18,7 +18,7 @@ from lamoo_nas.evaluate.objectives import (
     get_objective,
     register_objective,
 )
-from lamoo_nas.evaluate.search_results import format_front
+from lamoo_nas.evaluate.search_results import format_front, pareto_axis
 from lamoo_nas.evaluate.search_settings import (
     SearchSettings,
     describe_hypervolume,
@@ -87,3 +87,17 @@ def test_unknown_objectives_and_missing_predictors_are_named(tiny_space, cost_mo
         register_objective(OBJECTIVES["macs"])
     with pytest.raises(ConfigError, match="sense must be"):
         Objective("energy", "energy", "mJ", "mJ", "maximize", 1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("objectives", "axis"),
+    [
+        (("accuracy", "macs"), "macs"),
+        (("accuracy", "params"), "macs"),  # every row has MACs: the plot stays on them
+        (("accuracy", "params", "latency"), "latency"),
+        (("accuracy", "layers", "macs"), "layers"),
+    ],
+)
+def test_the_pareto_plot_shows_the_cost_rows_do_not_always_carry(layers, objectives, axis) -> None:
+    settings = SearchSettings(objectives=objectives)
+    assert pareto_axis(settings).name == axis

@@ -22,6 +22,7 @@ from lamoo_nas.search import (
     register_strategy,
 )
 from lamoo_nas.search.errors import InvalidOptionError
+from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet.errors import ConfigError
 
 
@@ -130,3 +131,27 @@ def test_settings_hold_the_named_strategys_options() -> None:
     assert SearchSettings(strategy="nsga2").strategy_options == NSGA2Options()
     with pytest.raises(InvalidOptionError, match="takes NSGA2Options options, got LaMOOOptions"):
         SearchSettings(strategy="nsga2", strategy_options=LaMOOOptions())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "strategy", "option", "value"),
+    [  # the overrides the docs show, as a user writes them
+        (["strategy=lamoo", "strategy.lamoo.sampler=blockmodel"], "lamoo", "sampler", "blockmodel"),
+        (["strategy.lamoo.sampler=qehvi"], "lamoo", "sampler", "qehvi"),
+        (["strategy.lamoo.tree.split_min=16", "strategy.lamoo.tree.svm_c=1.0"], "lamoo",
+         "tree", TreeOptions(split_min=16, svm_c=1.0)),
+        (["strategy=pymoo", "strategy.name=pymoo-nsga3"], "pymoo-nsga3", "population_size", 20),
+        (["strategy=nsga2", "strategy.nsga2.population_size=8"], "nsga2", "population_size", 8),
+        (["strategy=qehvi", "strategy.qehvi.acquisition=pool"], "qehvi", "acquisition", "pool"),
+        (["strategy=mathnas", "strategy.mathnas.design=single"], "mathnas", "design", "single"),
+    ],
+)  # fmt: skip
+def test_documented_strategy_overrides_still_work(overrides, strategy, option, value) -> None:
+    settings = settings_from_plain(_plain(*overrides))
+    assert settings.strategy == strategy
+    assert getattr(settings.strategy_options, option) == value
+
+
+def test_another_strategys_section_is_still_checked() -> None:
+    with pytest.raises(ConfigError, match=r"strategy\.nsga2\.population_size is 'big'"):
+        settings_from_plain(_plain("strategy=lamoo", "+strategy.nsga2.population_size=big"))
