@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
@@ -24,6 +26,7 @@ from lamoo_nas.search import (
 from lamoo_nas.search.errors import InvalidOptionError
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.train.rundir import NEUTRAL_KEYS, config_differences
 
 
 def _settings(budget: Budget, **overrides) -> SearchSettings:
@@ -155,3 +158,17 @@ def test_documented_strategy_overrides_still_work(overrides, strategy, option, v
 def test_another_strategys_section_is_still_checked() -> None:
     with pytest.raises(ConfigError, match=r"strategy\.nsga2\.population_size is 'big'"):
         settings_from_plain(_plain("strategy=lamoo", "+strategy.nsga2.population_size=big"))
+
+
+def test_a_manifest_from_before_the_registry_resumes_with_the_same_options() -> None:
+    settings = settings_from_plain(_plain("strategy=lamoo", "strategy.lamoo.cp=0.2"))
+    record = {"settings": settings_record(settings)}
+    # what run.json held when SearchSettings had one field per strategy
+    others = {name: dataclasses.asdict(spec.options_cls())
+              for name, spec in STRATEGY_REGISTRY.items() if name != "lamoo"}  # fmt: skip
+    old = {"settings": {**record["settings"], **others}}
+    neutral = NEUTRAL_KEYS | unused_sections(settings)
+    assert config_differences(old, record, neutral) == []
+    changed = {"settings": {**old["settings"], "lamoo": {**old["settings"]["lamoo"], "cp": 0.3}}}
+    keys = [key for key, *_ in config_differences(changed, record, neutral)]
+    assert keys == ["settings.lamoo.cp"]
