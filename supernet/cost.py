@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lamoo_nas.supernet._channels import BlockShape, conv_out_size, se_channels
+from lamoo_nas.supernet._channels import BlockShape, conv_out_size
+from lamoo_nas.supernet._op_registry import block_type_of
 from lamoo_nas.supernet.shapes import Piece, walk
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
@@ -75,18 +76,8 @@ def linear_cost(in_features: int, out_features: int) -> Cost:
 
 @lru_cache(maxsize=16384)
 def block_cost(shape: BlockShape) -> Cost:
-    """One inverted residual block (see :class:`supernet.static.StaticBlock`); memoised."""
-    mid, out_size = shape.mid_channels, shape.out_size
-    if shape.projection:
-        return conv_bn_cost(shape.in_channels, shape.out_channels, 1, out_size)
-    cost = ZERO
-    if shape.expand:
-        cost += conv_bn_cost(shape.in_channels, mid, 1, shape.size)
-    cost += conv_bn_cost(mid, mid, shape.kernel_size, out_size, groups=mid)
-    if shape.se:
-        reduced = se_channels(mid)
-        cost += conv_cost(mid, reduced, 1, 1, bias=True) + conv_cost(reduced, mid, 1, 1, bias=True)
-    return cost + conv_bn_cost(mid, shape.out_channels, 1, out_size)
+    """One active layer, by its block type (:mod:`supernet.op_types`); memoised."""
+    return block_type_of(shape).cost(shape)
 
 
 @lru_cache(maxsize=65536)

@@ -28,13 +28,12 @@ from lamoo_nas.supernet._channels import (
     block_shapes,
     conv_out_size,
     first_block_shape,
-    mid_channels,
-    projection_shape,
     stage_in_choices,
     stem_out_channels,
 )
+from lamoo_nas.supernet._op_registry import block_type
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.supernet.space import IDENTITY, ArchConfig, Op, SearchSpace, StageSpec
+from lamoo_nas.supernet.space import ArchConfig, Op, SearchSpace, StageSpec
 
 KINDS = ("stem", "first_block", "block", "final_expand", "head")
 
@@ -120,14 +119,7 @@ def layer_piece(
     spec: StageSpec, in_channels: int, width: int, op: Op, stride: int, size: int
 ) -> Piece:
     """The piece of one layer of stage ``spec`` with op ``op``, as :func:`arch_pieces` walks it."""
-    if tuple(op) == IDENTITY:
-        return block_piece(projection_shape(in_channels, width, stride, spec.activation, size))
-    kernel, expand = op
-    shape = BlockShape(
-        in_channels, mid_channels(in_channels, expand), width, kernel, stride, expand != 1,
-        spec.se, spec.activation, size,
-    )  # fmt: skip
-    return block_piece(shape)
+    return block_piece(block_type(op).shape(spec, in_channels, width, op, stride, size))
 
 
 def stem_pieces(space: SearchSpace, resolution: int, in_channels: int = 3) -> list[Piece]:

@@ -22,6 +22,7 @@ from lamoo_nas.supernet._channels import (
     se_channels,
     stem_out_channels,
 )
+from lamoo_nas.supernet._op_registry import block_type_of
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswish}
@@ -104,8 +105,9 @@ class Projection(nn.Module):
 
 
 def make_block(shape: BlockShape) -> nn.Module:
-    """The static module of one active layer: :class:`Projection` or :class:`StaticBlock`."""
-    return Projection(shape) if shape.projection else StaticBlock(shape)
+    """The static module of one active layer, by its block type (:mod:`supernet.op_types`):
+    :class:`StaticBlock` or :class:`Projection` for the built-in ones."""
+    return block_type_of(shape).static(shape)
 
 
 class Head(nn.Module):
