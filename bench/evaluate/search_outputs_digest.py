@@ -10,8 +10,10 @@ point, the known-cost columns, ``history.csv`` (time columns dropped) and ``resu
 all covered, for the latency objective and budget too (a linear stand-in predictor). Then, on
 four spaces, the predictions of a latency table with fixed synthetic entries over 300 random
 architectures, its fastest architecture and fitted correction, and the exact MACs/params of
-the same architectures. Writes the digests as JSON and prints them; equal files, equal
-behaviour.
+the same architectures. Last, per preset space, the state dict of a supernet built after
+``torch.manual_seed(0)``: its keys in order with their shapes, and its values (a checkpoint's
+layout and the seeded initialisation). Writes the digests as JSON and prints them; equal
+files, equal behaviour.
 """
 
 from __future__ import annotations
@@ -26,13 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from lamoo_nas.evaluate.evaluator import CachedAccuracy
 from lamoo_nas.evaluate.latency_keys import all_latency_keys
 from lamoo_nas.evaluate.latency_table import LatencyPredictor, LatencyTable
 from lamoo_nas.evaluate.search_settings import settings_from_plain
 from lamoo_nas.evaluate.supernet_search import run_nas_search
-from lamoo_nas.supernet import ArchConfig, CostModel, SearchSpace, count_cost, load_space
+from lamoo_nas.supernet import (
+    ArchConfig,
+    CostModel,
+    SearchSpace,
+    Supernet,
+    available_spaces,
+    count_cost,
+    load_space,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SMALL_QEHVI = {"pool_size": 64, "mc_samples": 16, "fit_maxiter": 20, "num_restarts": 2,
@@ -137,11 +148,24 @@ def oracle_digests() -> dict[str, dict[str, Any]]:
     return out
 
 
+def supernet_digests() -> dict[str, dict[str, str]]:
+    out = {}
+    for name in available_spaces():
+        torch.manual_seed(0)
+        state = Supernet(load_space(name), 10).state_dict()
+        layout = "\n".join(f"{key}:{tuple(value.shape)}" for key, value in state.items())
+        values = hashlib.sha256(b"".join(v.cpu().numpy().tobytes() for v in state.values()))
+        out[name] = {"keys": _digest(layout), "values": values.hexdigest()[:16]}
+        print(name, json.dumps(out[name]), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "search_outputs.json")
     args = parser.parse_args()
-    result = {"search": search_digests(), "oracles": oracle_digests()}
+    result = {"search": search_digests(), "oracles": oracle_digests(),
+              "supernets": supernet_digests()}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}")
