@@ -26,15 +26,8 @@ from lamoo_nas.evaluate.codec import Budget
 from lamoo_nas.evaluate.retrain import FinishOptions
 from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.runtime.data import DataConfig
-from lamoo_nas.runtime.schema import build
-from lamoo_nas.search import (
-    CMAESOptions,
-    LaMOOOptions,
-    MathNASOptions,
-    NSGA2Options,
-    PymooOptions,
-    QEHVIOptions,
-)
+from lamoo_nas.runtime.schema import build, check_keys, coerce
+from lamoo_nas.search import STRATEGY_REGISTRY, find_strategy
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.space import SearchSpace
 from lamoo_nas.train.distill import DistillConfig
@@ -258,23 +251,38 @@ def recipe_from_config(raw: dict[str, Any]) -> Recipe:
 # --------------------------------------------------------------------------- search
 @dataclass(frozen=True)
 class StrategySection:
-    """The ``strategy`` group: the strategy's name and every strategy's options."""
+    """The ``strategy`` group: the strategy's name and the options sections the config gives
+    (``lamoo:``, ``nsga2:``, ...), each typed by the options class its strategy registered
+    (:data:`search.STRATEGY_REGISTRY`). Every section given is checked; the named strategy's
+    is the one used."""
 
     name: str = SearchSettings.strategy
-    lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
-    nsga2: NSGA2Options = field(default_factory=NSGA2Options)
-    qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
-    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
-    pymoo: PymooOptions = field(default_factory=PymooOptions)
-    mathnas: MathNASOptions = field(default_factory=MathNASOptions)
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_plain(cls, raw: Mapping[str, Any] | None) -> StrategySection:
+        """Built from the group's plain mapping (``strategy.lamoo.tree.max_nodes=7``-shaped)."""
+        strategy = dict(raw or {})
+        name = coerce(strategy.pop("name", SearchSettings.strategy), str, "strategy.name")
+        check_keys(strategy, list(STRATEGY_REGISTRY), "strategy")
+        sections = {
+            key: build(STRATEGY_REGISTRY[key].options_cls, value or {}, f"strategy.{key}")
+            for key, value in strategy.items()
+        }
+        return cls(name, sections)
+
+    def options(self) -> Any:
+        """The named strategy's options (None: its defaults)."""
+        spec, _ = find_strategy(self.name)
+        return self.sections.get(spec.name)
 
 
 @dataclass(frozen=True)
 class SearchSection:
-    """What to search for, as ``conf/stage/search.yaml`` and the ``strategy`` group nest it;
-    :meth:`settings` is the library's :class:`evaluate.search_settings.SearchSettings`."""
+    """What to search for, as ``conf/stage/search.yaml`` nests it (the ``strategy`` group is
+    :class:`StrategySection`); :meth:`settings` is the library's
+    :class:`evaluate.search_settings.SearchSettings`."""
 
-    strategy: StrategySection = field(default_factory=StrategySection)
     objectives: tuple[str, ...] = SearchSettings.objectives
     budget: Budget = field(default_factory=Budget)
     num_samples: int = SearchSettings.num_samples
@@ -284,11 +292,9 @@ class SearchSection:
     pick: str = SearchSettings.pick
     progress: bool = SearchSettings.progress
 
-    def settings(self) -> SearchSettings:
+    def settings(self, strategy: StrategySection) -> SearchSettings:
         flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        strategy = flat.pop("strategy")
-        options = {f.name: getattr(strategy, f.name) for f in dataclasses.fields(strategy)}
-        return SearchSettings(**flat, strategy=options.pop("name"), **options)
+        return SearchSettings(**flat, strategy=strategy.name, strategy_options=strategy.options())
 
 
 def settings_from_plain(plain: Mapping[str, Any]) -> SearchSettings:
@@ -301,4 +307,6 @@ def settings_from_plain(plain: Mapping[str, Any]) -> SearchSettings:
         >>> settings.budget.macs, settings.strategy
         (2000000.0, 'random')
     """
-    return from_config(SearchSection, plain).settings()
+    strategy = StrategySection.from_plain(plain.get("strategy"))
+    rest = {key: value for key, value in plain.items() if key != "strategy"}
+    return from_config(SearchSection, rest).settings(strategy)

@@ -37,17 +37,13 @@ from lamoo_nas.search.blockmodel import BlockModel, Decision
 from lamoo_nas.search.errors import ProgrammeError
 from lamoo_nas.search.programme import Group, LayeredProblem, Solution, score_assignment, solve
 from lamoo_nas.supernet import ArchConfig, SearchSpace, StageArch
-from lamoo_nas.supernet.space import IDENTITY, Op
+from lamoo_nas.supernet.op_types import op_label
+from lamoo_nas.supernet.space import Op
 
 SKIP = "skip"
 CostFn = Callable[[ArchConfig], float]
 """A cost oracle: MACs, params or predicted latency (ms) of an architecture."""
 _ADDITIVITY_CHECKS = 4
-
-
-def op_label(op: Op) -> str:
-    """``k3e3``, ``k5e6``, ``id`` (the identity)."""
-    return "id" if op == IDENTITY else f"k{op[0]}e{op[1]:g}"
 
 
 @dataclass(frozen=True)

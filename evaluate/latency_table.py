@@ -32,7 +32,6 @@ import platform
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +41,12 @@ from torch import nn
 
 from lamoo_nas.evaluate.errors import LatencyTableError
 from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms, time_calls
-from lamoo_nas.evaluate.latency_keys import (
-    LatencyKey,
-    all_latency_keys,
-    build_key_module,
-    latency_keys,
-    layer_key,
-    stage_sizes,
-    stem_keys,
-    tail_keys,
-)
+from lamoo_nas.evaluate.latency_keys import LatencyKey, all_latency_keys, build_key_module
+from lamoo_nas.supernet.errors import ConfigError
+from lamoo_nas.supernet.latency import TableLatency
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.runtime.io import append_line, atomic_write_text, read_lines
 from lamoo_nas.runtime.schema import file_fields
-from lamoo_nas.supernet._channels import (
-    stem_out_channels,
-)
-from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.supernet.space import ArchConfig, SearchSpace, StageArch
 
 FORMAT = "lamoo-nas/latency-table"
 VERSION = 1
@@ -340,8 +328,9 @@ def load_latency_table(path: str | Path, space: SearchSpace, num_classes: int) -
 
 
 # --------------------------------------------------------------------------- prediction
-class LatencyPredictor:
-    """Latency (ms) of an architecture as the sum of its keys' table entries, cached per arch.
+class LatencyPredictor(TableLatency):
+    """Latency (ms) of an architecture as the sum of its keys' entries in a table file, cached
+    per arch (:class:`supernet.latency.TableLatency` over the file's :class:`LatencyTable`).
 
     ``scale * sum + offset`` once :meth:`fit_correction` fitted the pair on measured networks.
     The plain sum ranks networks but runs low in absolute terms: a block timed alone keeps its
@@ -367,85 +356,22 @@ class LatencyPredictor:
                 f"latency table {table.path} is for space {table.header['space']!r} with "
                 f"{table.header['num_classes']} classes, not {space.name!r} with {num_classes}"
             )
-        self.space, self.num_classes, self.table = space, num_classes, table
-        self.scale, self.offset = scale, offset
-        self._predict = lru_cache(maxsize=65536)(self._sum_ms)
+        super().__init__(space, table.latency_ms, scale, offset)
+        self.num_classes, self.table = num_classes, table
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace, num_classes: int) -> LatencyPredictor:
         """The predictor of the table file at ``path`` (see :func:`load_latency_table`)."""
         return cls(space, num_classes, load_latency_table(path, space, num_classes))
 
-    def predict_ms(self, arch: ArchConfig) -> float:
-        """Predicted latency of ``arch``; :class:`LatencyTableError` names missing keys."""
-        return self.scale * self._predict(arch) + self.offset
-
-    def _sum_ms(self, arch: ArchConfig) -> float:
-        keys = latency_keys(self.space, arch)
-        self._require(keys, f"architecture {arch}")
-        return float(sum(self.table.latency_ms[key] for key in keys))
-
-    def _require(self, keys: Iterable[LatencyKey], what: str) -> None:
-        missing = self.table.missing(keys)
-        if missing:
-            shown = ", ".join(k.id for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
-            raise LatencyTableError(
-                f"latency table {self.table.path} lacks {len(missing)} key(s) of {what}: "
-                f"{shown}; rebuild it: nas-latency-table space={self.space.name} "
-                f"out={self.table.path} (a rerun measures only the missing keys)"
-            )
-
-    def fastest(self) -> tuple[ArchConfig, float]:
-        """The architecture of least predicted latency and that latency, exactly: a dynamic
-        programme over resolution, then stage by stage over the incoming width (the sum is
-        additive and each later layer takes its cheapest op), not the ``smallest()`` arch."""
-        self._require(all_latency_keys(self.space), f"space {self.space.name!r}")
-        best: tuple[float, ArchConfig] | None = None
-        for resolution in self.space.resolutions:
-            ms, arch = self._fastest_at(resolution)
-            if best is None or ms < best[0]:
-                best = (ms, arch)
-        assert best is not None
-        return best[1], self.scale * best[0] + self.offset
-
-    def fastest_ms(self) -> float:
-        """Predicted latency of :meth:`fastest`'s architecture: no budget below it is feasible."""
-        return self.fastest()[1]
-
-    def _fastest_at(self, resolution: int) -> tuple[float, ArchConfig]:
-        ms_of = self.table.latency_ms
-        sizes = stage_sizes(self.space, resolution)
-        start = sum(ms_of[k] for k in stem_keys(self.space, resolution))
-        states: dict[int, tuple[float, tuple[StageArch, ...]]] = {
-            stem_out_channels(self.space): (start, ())
-        }
-        for i, spec in enumerate(self.space.stages):
-            nxt: dict[int, tuple[float, tuple[StageArch, ...]]] = {}
-            for cin, (ms, stages) in states.items():
-                for width in spec.widths:
-                    first = min(spec.layer_ops(0), key=lambda op: ms_of[
-                        layer_key(spec, cin, width, op, spec.stride, sizes[i])])  # fmt: skip
-                    total = ms + ms_of[layer_key(spec, cin, width, first, spec.stride, sizes[i])]
-                    later, depth, extra = first, min(spec.depths), 0.0
-                    if spec.max_depth > 1:
-                        later = min(spec.layer_ops(1), key=lambda op: ms_of[
-                            layer_key(spec, width, width, op, 1, sizes[i + 1])])  # fmt: skip
-                        step = ms_of[layer_key(spec, width, width, later, 1, sizes[i + 1])]
-                        depth = min(spec.depths, key=lambda d: (d - 1) * step)
-                        extra = (depth - 1) * step
-                    ops = [first, *[later] * (depth - 1)]
-                    stage = StageArch(depth, tuple(int(k) for k, _ in ops),
-                                      tuple(float(e) for _, e in ops), width)  # fmt: skip
-                    if width not in nxt or total + extra < nxt[width][0]:
-                        nxt[width] = (total + extra, (*stages, stage))
-            states = nxt
-        best: tuple[float, ArchConfig] | None = None
-        for last, (ms, stages) in states.items():
-            ms += sum(ms_of[k] for k in tail_keys(self.space, last, sizes[-1]))
-            if best is None or ms < best[0]:
-                best = (ms, ArchConfig(resolution, stages))
-        assert best is not None
-        return best
+    def missing_error(self, missing: list[LatencyKey], what: str) -> Exception:
+        """:class:`LatencyTableError` naming the keys, the file and the command that adds them."""
+        shown = ", ".join(k.id for k in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        return LatencyTableError(
+            f"latency table {self.table.path} lacks {len(missing)} key(s) of {what}: "
+            f"{shown}; rebuild it: nas-latency-table space={self.space.name} "
+            f"out={self.table.path} (a rerun measures only the missing keys)"
+        )
 
     def fit_correction(self, measured: Sequence[tuple[ArchConfig, float]]) -> LatencyPredictor:
         """A predictor whose ``predict_ms`` is ``a * table_sum + b``, least squares over the
@@ -455,7 +381,7 @@ class LatencyPredictor:
             >>> corrected = predictor.fit_correction([(a1, 3.1), (a2, 5.0), (a3, 7.2)])
             ... # doctest: +SKIP
         """
-        sums = np.array([self._predict(arch) for arch, _ in measured], dtype=np.float64)
+        sums = np.array([self.table_sum_ms(arch) for arch, _ in measured], dtype=np.float64)
         ms = np.array([m for _, m in measured], dtype=np.float64)
         if len(measured) < 2 or np.ptp(sums) == 0:
             raise LatencyTableError(

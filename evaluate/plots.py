@@ -9,23 +9,20 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-AXES = {
-    "macs": ("macs", "MACs (millions)", "M"),
-    "params": ("params", "params (millions)", "M"),
-    "latency": ("latency_ms", "predicted latency (ms)", " ms"),
-}
-"""The x axis of :func:`plot_pareto` per cost: row field, label, unit of the budget line."""
+from lamoo_nas.evaluate.objectives import get_objective, row_value
 
 
 def plot_pareto(rows: Sequence[Any], budget: Any, path: str | Path, cost: str = "macs") -> Path:
-    """Accuracy vs ``cost`` (MACs or params in millions, or predicted latency in ms) of every
-    sample; front highlighted.
+    """Accuracy vs the cost objective ``cost`` (:data:`evaluate.objectives.OBJECTIVES`: MACs or
+    params in millions, predicted latency in ms, ...) of every sample; front highlighted.
 
-    ``rows`` carry ``accuracy`` (0..1), ``macs``, ``params`` and ``is_pareto``; ``budget`` has
-    ``macs``/``params`` (None for no bound): a budget line is drawn at the bound.
+    ``rows`` carry ``accuracy`` (0..1), the objective's column (or it in ``extra``) and
+    ``is_pareto``; ``budget`` has the objective's budget field (None for no bound): a budget
+    line is drawn at the bound.
     """
-    scale = 1.0 if cost == "latency" else 1e6  # latency in ms, counts in millions
-    x = np.array([getattr(r, AXES[cost][0]) for r in rows], dtype=np.float64) / scale
+    objective = get_objective(cost)
+    x = np.array([row_value(r, objective.column) for r in rows], dtype=np.float64)
+    x *= objective.scale
     y = np.array([r.accuracy for r in rows], dtype=np.float64) * 100
     front = np.array([r.is_pareto for r in rows], dtype=bool)
     fig = Figure(figsize=(6, 4.2))
@@ -33,11 +30,12 @@ def plot_pareto(rows: Sequence[Any], budget: Any, path: str | Path, cost: str = 
     ax.scatter(x[~front], y[~front], s=14, alpha=0.45, label="evaluated", color="tab:gray")
     order = np.argsort(x[front])
     ax.plot(x[front][order], y[front][order], "o-", color="tab:red", ms=5, label="Pareto front")
-    _, label, unit = AXES[cost]
-    bound = getattr(budget, "latency_ms" if cost == "latency" else cost, None)
+    label = objective.axis_title
+    key = objective.budget_key
+    bound = getattr(budget, key, None) if key is not None else None
     if bound is not None:
-        ax.axvline(bound / scale, ls="--", color="tab:blue",
-                   label=f"budget {bound / scale:.3g}{unit}")  # fmt: skip
+        ax.axvline(bound * objective.scale, ls="--", color="tab:blue",
+                   label=f"budget {bound * objective.scale:.3g} {objective.symbol}")  # fmt: skip
     ax.set_xlabel(label)
     ax.set_ylabel("inherited-weight val. accuracy (%)")
     ax.grid(alpha=0.3)

@@ -18,8 +18,8 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ import numpy as np
 
 from lamoo_nas.evaluate.blocks import SpaceBlocks
 from lamoo_nas.evaluate.codec import LatencyFn
-from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, UNITS, SearchSettings
+from lamoo_nas.evaluate.objectives import (
+    ACCURACY,
+    OBJECTIVES,
+    Objective,
+    OracleContext,
+    objectives_of,
+)
+from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.runtime.io import atomic_write_text
 from lamoo_nas.search import SearchHistory
 from lamoo_nas.search.blockmodel import BlockModel, fit_block_model
@@ -51,6 +58,8 @@ class ScoredArch:
     is_pareto: bool
     latency_ms: float | None = None  # predicted, when the search had a latency table
     predicted: float | None = None  # the block model's accuracy, with pick=model
+    extra: Mapping[str, float] = field(default_factory=dict)
+    """Raw values of the searched objectives that have no field here (by their column)."""
 
 
 @dataclass
@@ -91,7 +100,9 @@ def write_search_outputs(
     ``seconds_per_eval`` are the evaluator's measured times (for the summary)."""
     from lamoo_nas.evaluate.plots import plot_hypervolume, plot_pareto
 
-    accuracy_column = list(settings.objectives).index("accuracy")
+    accuracy_column = list(settings.objectives).index(ACCURACY.name)
+    extras = extra_objectives(settings.objectives)
+    context = OracleContext(cost_model, latency)
     archs = [space.arch_from_json(evaluation.arch) for evaluation in history.evaluations]
     costs = [cost_model(arch) for arch in archs]
     # a resume that accepted a tighter budget keeps the rows it measured, but only those within
@@ -107,9 +118,10 @@ def write_search_outputs(
     for evaluation, arch, cost, pareto, ms in zip(
         history.evaluations, archs, costs, on_front, latencies
     ):
-        accuracy = evaluation.objectives[accuracy_column] / TO_MAXIMISED["accuracy"]
+        accuracy = evaluation.objectives[accuracy_column] / ACCURACY.to_maximised
+        extra = {o.column: o.value(context, arch) for o in extras}
         rows.append(ScoredArch(arch, accuracy, cost.macs, cost.params, evaluation.iteration,
-                               evaluation.strategy, bool(pareto), ms))  # fmt: skip
+                               evaluation.strategy, bool(pareto), ms, extra=extra))  # fmt: skip
     candidates = [row for row, ok in zip(rows, in_budget) if ok]
     if not candidates:
         raise InfeasibleBudgetError(
@@ -130,12 +142,26 @@ def write_search_outputs(
     summary["pick"] = model_note
     summary["best_measured"] = _row_json(space, max(candidates, key=_measured_order))
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
-    cost_axis = "latency" if "latency" in settings.objectives else "macs"
-    plot_pareto(rows, settings.budget, run_dir / "pareto.png", cost=cost_axis)
-    units = " x ".join(UNITS[name] for name in settings.objectives)
+    plot_pareto(rows, settings.budget, run_dir / "pareto.png", cost=pareto_axis(settings).name)
+    units = " x ".join(o.axis_title for o in objectives_of(settings.objectives))
     plot_hypervolume(history.hypervolume_curve(), run_dir / "hypervolume.png", settings.strategy,
                      f"hypervolume, {units}")  # fmt: skip
     return SearchResult(history, rows, best, run_dir, summary, space, ranked=ranked)
+
+
+def extra_objectives(names: Sequence[str]) -> list[Objective]:
+    """The objectives among ``names`` whose values rows hold in ``extra`` (no field of
+    :class:`ScoredArch`): registered ones beyond accuracy, MACs, params and latency."""
+    fields = {f.name for f in dataclasses.fields(ScoredArch)}
+    return [o for o in objectives_of(names) if o.column not in fields]
+
+
+def pareto_axis(settings: SearchSettings) -> Objective:
+    """The cost on the x axis of ``pareto.png``: the first searched cost that rows do not
+    always carry (predicted latency, a registered objective), else MACs."""
+    always = {f.name for f in dataclasses.fields(ScoredArch) if f.default is dataclasses.MISSING}
+    costs = [o for o in objectives_of(settings.objectives) if o.sense == "minimise"]
+    return next((o for o in costs if o.column not in always), OBJECTIVES["macs"])
 
 
 def _measured_order(row: ScoredArch) -> tuple[float, int, int]:
@@ -206,20 +232,26 @@ def fit_search_model(space: SearchSpace, rows: Sequence[ScoredArch]) -> BlockMod
 def format_front(result: SearchResult) -> str:
     """A Markdown table of the Pareto front and where the outputs are."""
     with_latency = any(r.latency_ms is not None for r in result.pareto)
+    extra = list(result.rows[0].extra) if result.rows else []
     lines = [
         f"Pareto front ({len(result.pareto)} of {len(result.rows)} architectures), "
         f"hypervolume {result.summary['hypervolume']:.4g}:",
         "",
         "| accuracy (%) | MACs (M) | params (M) |"
         + (" latency (ms, predicted) |" if with_latency else "")
+        + "".join(f" {column} |" for column in extra)
         + " architecture |",
-        "| ---: | ---: | ---: |" + (" ---: |" if with_latency else "") + " --- |",
+        "| ---: | ---: | ---: |"
+        + (" ---: |" if with_latency else "")
+        + " ---: |" * len(extra)
+        + " --- |",
     ]
     for row in result.pareto:
         latency = f" {row.latency_ms:.3f} |" if row.latency_ms is not None else ""
+        values = "".join(f" {row.extra[column]:.4g} |" for column in extra)
         lines.append(
             f"| {100 * row.accuracy:.2f} | {row.macs / 1e6:.3f} | {row.params / 1e6:.4f} |"
-            f"{latency} `{row.arch}` |"
+            f"{latency}{values} `{row.arch}` |"
         )
     lines += ["", f"best within budget -> {result.run_dir / 'best_arch.json'}"]
     return "\n".join(lines)
@@ -232,6 +264,7 @@ def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
         "macs": row.macs,
         "params": row.params,
         **({"latency_ms": row.latency_ms} if row.latency_ms is not None else {}),
+        **row.extra,
         "iteration": row.iteration,
         "strategy": row.strategy,
         "is_pareto": row.is_pareto,
@@ -240,11 +273,13 @@ def _row_json(space: SearchSpace, row: ScoredArch) -> dict[str, Any]:
 
 
 def _rows_csv(space: SearchSpace, rows: list[ScoredArch]) -> str:
-    """:data:`CSV_COLUMNS`, with ``latency_ms`` after ``params`` when the search predicted it."""
+    """:data:`CSV_COLUMNS`, with ``latency_ms`` after ``params`` when the search predicted it,
+    then the values of registered objectives rows have no field for (``extra``)."""
     with_latency = any(r.latency_ms is not None for r in rows)
+    extra = list(rows[0].extra) if rows else []
     columns = list(CSV_COLUMNS)
-    if with_latency:
-        columns.insert(columns.index("params") + 1, "latency_ms")
+    at = columns.index("params") + 1
+    columns[at:at] = ["latency_ms"] * with_latency + extra
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
@@ -252,8 +287,8 @@ def _rows_csv(space: SearchSpace, rows: list[ScoredArch]) -> str:
         arch_json = json.dumps(space.arch_to_json(r.arch))
         latency = [r.latency_ms] if with_latency else []
         writer.writerow(
-            [i, r.accuracy, r.macs, r.params, *latency, r.iteration, r.strategy, r.is_pareto,
-             arch_json]
+            [i, r.accuracy, r.macs, r.params, *latency, *(r.extra[c] for c in extra), r.iteration,
+             r.strategy, r.is_pareto, arch_json]
         )  # fmt: skip
     return buffer.getvalue()
 

@@ -1,9 +1,10 @@
 """What a search over a supernet looks for, and the units its objectives are counted in.
 
 Inside the search engine every objective is maximised: accuracy in percent, MACs and params
-in millions and negated (:data:`TO_MAXIMISED`). Outside it (result rows, CSV, JSON) values are
-raw: accuracy in [0, 1], MACs and params as counts. A command builds :class:`SearchSettings`
-from its config with :func:`commands.settings.settings_from_plain`.
+in millions and negated (:attr:`evaluate.objectives.Objective.to_maximised`). Outside it
+(result rows, CSV, JSON) values are raw: accuracy in [0, 1], MACs and params as counts. A
+command builds :class:`SearchSettings` from its config with
+:func:`commands.settings.settings_from_plain`.
 
 Example:
     >>> settings = SearchSettings(strategy="random", budget=Budget(macs=2e6), num_samples=20)
@@ -13,40 +14,19 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamoo_nas.evaluate.codec import Budget, LatencyFn
-from lamoo_nas.search import (
-    CMAESOptions,
-    LaMOOOptions,
-    MathNASOptions,
-    NSGA2Options,
-    PymooOptions,
-    QEHVIOptions,
-)
+from lamoo_nas.evaluate.objectives import OBJECTIVES, OracleContext, objectives_of
+from lamoo_nas.search import STRATEGY_REGISTRY, LaMOOOptions, find_strategy, strategy_options
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet import CostModel
 from lamoo_nas.supernet.errors import ConfigError
 
-OBJECTIVES = ("accuracy", "macs", "params", "latency")
-DISPLAY = {"accuracy": "accuracy", "macs": "MACs", "params": "params", "latency": "latency"}
-MAXIMISED_UNITS = {"accuracy": "%", "macs": "-millions", "params": "-millions", "latency": "-ms"}
-"""What history.csv holds (the engine maximises): accuracy in %, MACs and params negated in
-millions, predicted latency negated in milliseconds."""
-UNITS = {
-    "accuracy": "accuracy (%)",
-    "macs": "MACs (millions)",
-    "params": "params (millions)",
-    "latency": "predicted latency (ms)",
-}
-TO_MAXIMISED = {"accuracy": 100.0, "macs": -1e-6, "params": -1e-6, "latency": -1.0}
-"""Raw value times this = the value the engine maximises."""
-BUDGET_KEYS = ("macs", "params", "latency_ms")
 PICKS = ("measured", "model")
-BUDGET_OF = {"macs": "macs", "params": "params", "latency": "latency_ms"}
-"""The budget field that bounds each cost objective."""
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -72,20 +52,22 @@ class SearchSettings:
     batch_size: int = 5
     num_init: int = 10
     seed: int = 0
-    lamoo: LaMOOOptions = field(default_factory=LaMOOOptions)
-    nsga2: NSGA2Options = field(default_factory=NSGA2Options)
-    qehvi: QEHVIOptions = field(default_factory=QEHVIOptions)
-    cmaes: CMAESOptions = field(default_factory=CMAESOptions)
-    pymoo: PymooOptions = field(default_factory=PymooOptions)
-    mathnas: MathNASOptions = field(default_factory=MathNASOptions)
+    strategy_options: Any = None
+    """The options of ``strategy``, an instance of its registered options class
+    (:func:`search.registry.find_strategy`); None gives its defaults."""
     pick: str = "model"
     progress: bool = True
 
     def __post_init__(self) -> None:
+        # resolved once here, so the settings always hold the options the strategy runs with
+        object.__setattr__(
+            self, "strategy_options", strategy_options(self.strategy, self.strategy_options)
+        )
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(
-                f"objectives {list(self.objectives)} must be distinct names from {OBJECTIVES}"
+                f"objectives {list(self.objectives)} must be distinct names from "
+                f"{tuple(OBJECTIVES)}"
             )
         if "accuracy" not in self.objectives or not 2 <= len(self.objectives) <= 3:
             raise ConfigError(
@@ -101,6 +83,26 @@ class SearchSettings:
             )
 
 
+def settings_record(settings: SearchSettings) -> dict[str, Any]:
+    """``settings`` as plain data shaped like the config: the strategy's options under its
+    section name (``lamoo: {...}``), as in ``conf/strategy/<name>.yaml``.
+
+    Example:
+        >>> sorted(settings_record(SearchSettings(strategy="nsga2"))["nsga2"])
+        ['crossover_prob', 'mutation_prob', 'population_size']
+    """
+    record = dataclasses.asdict(settings)
+    options = record.pop("strategy_options")
+    return {**record, find_strategy(settings.strategy)[0].name: options}
+
+
+def unused_sections(settings: SearchSettings) -> frozenset[str]:
+    """The manifest keys of the other strategies' sections (``settings.nsga2`` when searching
+    with LaMOO): run folders written when settings held every strategy's options resume."""
+    used = find_strategy(settings.strategy)[0].name
+    return frozenset(f"settings.{name}" for name in STRATEGY_REGISTRY if name != used)
+
+
 def lamoo_options(raw: Mapping[str, Any]) -> LaMOOOptions:
     """Typed LaMOO options from a plain mapping (the CLI's ``strategy.lamoo`` section)."""
     options = dict(raw)
@@ -114,28 +116,21 @@ def reference_point(
     cost_model: CostModel,
     latency: LatencyFn | None = None,
 ) -> list[float]:
-    """Accuracy 0; a budgeted cost at its budget; an unbudgeted one 10% above the largest
-    architecture's (its predicted latency for ``latency``)."""
-    largest = cost_model.largest()
+    """The hypervolume reference point in the engine's units: a maximised objective (accuracy)
+    at 0; a minimised one at its budget, or 10% above the largest architecture's value (its
+    oracle's, e.g. predicted latency with ``latency``) when it has none."""
+    context = OracleContext(cost_model, latency)
     ref = []
-    for name in objectives:
-        if name == "accuracy":
+    for objective in objectives_of(objectives):
+        if objective.sense == "maximise":
             ref.append(0.0)
             continue
-        bound = getattr(budget, BUDGET_OF[name])
-        if bound is None and name == "latency":
-            if latency is None:
-                raise ConfigError(LATENCY_NEEDS_TABLE)
-            bound = 1.1 * latency(cost_model.space.largest())
-        raw = bound if bound is not None else 1.1 * getattr(largest, name)
-        ref.append(raw * TO_MAXIMISED[name])
+        key = objective.budget_key
+        bound = getattr(budget, key) if key is not None else None
+        if bound is None:
+            bound = 1.1 * objective.value(context, cost_model.space.largest())
+        ref.append(bound * objective.to_maximised)
     return ref
-
-
-LATENCY_NEEDS_TABLE = (
-    "the latency objective needs a latency table of this space and device: build one with "
-    "`nas-latency-table space=... out=TABLE` and give latency_table=TABLE"
-)
 
 
 def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) -> str:
@@ -145,15 +140,9 @@ def describe_hypervolume(objectives: Sequence[str], ref_point: Sequence[float]) 
         >>> describe_hypervolume(["accuracy", "macs"], [0.0, -2.0])[:47]
         'the area dominated by the front in accuracy (%)'
     """
-    axes = " x ".join(UNITS[name] for name in objectives)
-    bounds = [
-        f"above {value:g} % accuracy"
-        if name == "accuracy"
-        else f"below {-value:g} ms predicted latency"
-        if name == "latency"
-        else f"below {-value:g} M {DISPLAY[name]}"
-        for name, value in zip(objectives, ref_point)
-    ]
+    chosen = objectives_of(objectives)
+    axes = " x ".join(objective.axis_title for objective in chosen)
+    bounds = [objective.describe_bound(value) for objective, value in zip(chosen, ref_point)]
     kind = "area" if len(objectives) == 2 else "volume"
     return (
         f"the {kind} dominated by the front in {axes}, {' and '.join(bounds)} (the reference point)"

@@ -34,15 +34,20 @@ from lamoo_nas.evaluate.accuracy_cache import CACHE_NAME, CheckpointOrigin, weig
 from lamoo_nas.evaluate.codec import ArchCodec, LatencyFn
 from lamoo_nas.evaluate.evaluator import CachedAccuracy, InheritedAccuracyEvaluator
 from lamoo_nas.evaluate.executor import ExecutorConfig, make_pool
+from lamoo_nas.evaluate.objectives import (
+    ACCURACY,
+    LATENCY_NEEDS_TABLE,
+    OracleContext,
+    objectives_of,
+)
 from lamoo_nas.evaluate.pooled_accuracy import PooledAccuracy, ScorerSpec
 from lamoo_nas.evaluate.search_results import SearchResult, write_search_outputs
 from lamoo_nas.evaluate.search_settings import (
-    LATENCY_NEEDS_TABLE,
-    MAXIMISED_UNITS,
-    TO_MAXIMISED,
     SearchSettings,
     positive_int,
     reference_point,
+    settings_record,
+    unused_sections,
 )
 from lamoo_nas.runtime.data import build_data
 from lamoo_nas.runtime.distributed import init_from_env, shutdown
@@ -139,7 +144,7 @@ def search_supernet(
             for note in settings.budget.slack(cost_model.largest()):
                 print(f"note: {note}", flush=True)
         config = {
-            "settings": dataclasses.asdict(settings),
+            "settings": settings_record(settings),
             "calib_images": calib_images,
             "use_ema": use_ema,
             "data": dict(data_overrides or {}),
@@ -158,7 +163,7 @@ def search_supernet(
                 fingerprints,
                 resume=True,
                 resume_changes=resume_changes,
-                neutral_keys=NEUTRAL_KEYS | {"num_samples"},
+                neutral_keys=NEUTRAL_KEYS | {"num_samples"} | unused_sections(settings),
                 state_files=(HISTORY_NAME,),
             )
             if run.restarted:
@@ -227,18 +232,17 @@ def run_nas_search(
         raise ConfigError(LATENCY_NEEDS_TABLE)
     codec = ArchCodec(space, cost_model, settings.budget, latency, fastest)
     names = list(settings.objectives)
-    accuracy_column = names.index("accuracy")
-    cost_columns = tuple(i for i, n in enumerate(names) if n != "accuracy")
-
-    def raw_cost(arch: ArchConfig, name: str) -> float:
-        if name == "latency":
-            assert latency is not None
-            return latency(arch)
-        return float(getattr(cost_model(arch), name))
+    objectives = objectives_of(names)
+    accuracy_column = names.index(ACCURACY.name)
+    cost_columns = tuple(i for i, n in enumerate(names) if n != ACCURACY.name)
+    context = OracleContext(cost_model, latency)
 
     def known(archs: Sequence[ArchConfig]) -> np.ndarray:
         return np.array(
-            [[raw_cost(a, names[i]) * TO_MAXIMISED[names[i]] for i in cost_columns] for a in archs],
+            [
+                [objectives[i].value(context, a) * objectives[i].to_maximised for i in cost_columns]
+                for a in archs
+            ],
             dtype=np.float64,
         ).reshape(len(archs), len(cost_columns))
 
@@ -251,18 +255,13 @@ def run_nas_search(
         known_objectives=KnownObjectives(cost_columns, known),
         seed=settings.seed,
         num_init=settings.num_init,
-        nsga2=settings.nsga2,
-        qehvi=settings.qehvi,
-        lamoo=settings.lamoo,
-        cmaes=settings.cmaes,
-        pymoo=settings.pymoo,
-        mathnas=settings.mathnas,
+        options=settings.strategy_options,
     )
     progress = _Progress(settings.num_samples, ref_point, names, settings.progress)
 
     def evaluate_fn(archs: Sequence[ArchConfig]) -> np.ndarray:
         values = np.empty((len(archs), len(names)))
-        values[:, accuracy_column] = evaluator.accuracy(archs) * TO_MAXIMISED["accuracy"]
+        values[:, accuracy_column] = evaluator.accuracy(archs) * ACCURACY.to_maximised
         values[:, list(cost_columns)] = known(archs)
         progress.update(values)
         return values
@@ -278,7 +277,7 @@ def run_nas_search(
         names,
         ref_point,
         progress=False,
-        objective_units=[MAXIMISED_UNITS[name] for name in names],
+        objective_units=[objective.maximised_unit for objective in objectives],
     )
     progress.close()
     return write_search_outputs(
@@ -298,8 +297,9 @@ def _resume_note(run_dir: Path, status: str, settings: SearchSettings) -> str:
 
 
 def uses_latency(settings: SearchSettings) -> bool:
-    """True when the search needs a latency predictor (objective or budget)."""
-    return "latency" in settings.objectives or settings.budget.latency_ms is not None
+    """True when the search needs a latency predictor (an objective's oracle or the budget)."""
+    needs = any(objective.needs_latency for objective in objectives_of(settings.objectives))
+    return needs or settings.budget.latency_ms is not None
 
 
 def _latency(

@@ -51,10 +51,26 @@ from lamoo_nas.search.pareto import (
 )
 from lamoo_nas.search.pymoo_ea import PymooOptions, PymooStrategy
 from lamoo_nas.search.qehvi import QEHVIOptions, QEHVISelector, QEHVIStrategy
-from lamoo_nas.search.strategy import BaseStrategy, KnownObjectives, RandomStrategy, Strategy
+from lamoo_nas.search.registry import (
+    STRATEGY_REGISTRY,
+    StrategyRequest,
+    StrategySpec,
+    find_strategy,
+    register_strategy,
+    strategy_names,
+    strategy_options,
+)
+from lamoo_nas.search.strategy import (
+    BaseStrategy,
+    KnownObjectives,
+    RandomOptions,
+    RandomStrategy,
+    Strategy,
+)
 
 __all__ = [
     "STRATEGIES",
+    "STRATEGY_REGISTRY",
     "BaseStrategy",
     "BlockCodec",
     "BoxCodec",
@@ -79,20 +95,27 @@ __all__ = [
     "QEHVIOptions",
     "QEHVISelector",
     "QEHVIStrategy",
+    "RandomOptions",
     "RandomStrategy",
     "SearchError",
     "SearchHistory",
     "SearchSpaceExhaustedError",
     "SpaceCodec",
     "Strategy",
+    "StrategyRequest",
+    "StrategySpec",
     "StrategyStateError",
     "TreeOptions",
     "UnknownStrategyError",
     "dominance_numbers",
+    "find_strategy",
     "hypervolume",
     "hypervolume_curve",
     "make_strategy",
     "non_dominated_mask",
+    "register_strategy",
     "run_search",
+    "strategy_names",
+    "strategy_options",
     "to_maximisation",
 ]

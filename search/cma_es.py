@@ -43,6 +43,7 @@ from lamoo_nas.search.population import (
     scalar_fitness,
     told_lookup,
 )
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import Accept, BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
@@ -315,3 +316,10 @@ class CMAESStrategy(BaseStrategy[A]):
         if len(out) < q:
             out += self._random_fresh(q - len(out), exclude=out)
         return out
+
+
+def _build(request: StrategyRequest[Any], options: CMAESOptions) -> CMAESStrategy[Any]:
+    return CMAESStrategy(request.codec, request.ref_point, request.seed, request.num_init, options)
+
+
+SPEC = StrategySpec("cmaes", CMAESOptions, _build)

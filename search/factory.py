@@ -1,27 +1,40 @@
-"""Build a strategy by name: the one place that maps names to classes and options."""
+"""Build a strategy by name through the registry (:mod:`search.registry`); the built-in
+strategies are registered here, one line each."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from lamoo_nas.search.cma_es import CMAESOptions, CMAESStrategy
+from lamoo_nas.search import cma_es, mathnas, nsga2, pymoo_ea, qehvi
 from lamoo_nas.search.codec import SpaceCodec
-from lamoo_nas.search.errors import InvalidObjectivesError, UnknownStrategyError
-from lamoo_nas.search.lamoo.strategy import SAMPLERS, LaMOOOptions, LaMOOStrategy
-from lamoo_nas.search.mathnas import MathNASOptions, MathNASStrategy
-from lamoo_nas.search.nsga2 import NSGA2Options, NSGA2Strategy
-from lamoo_nas.search.pymoo_ea import ALGORITHMS, PymooOptions, PymooStrategy
-from lamoo_nas.search.qehvi import QEHVIOptions, QEHVIStrategy
-from lamoo_nas.search.strategy import BaseStrategy, KnownObjectives, RandomStrategy
+from lamoo_nas.search.errors import InvalidObjectivesError
+from lamoo_nas.search.lamoo import strategy as lamoo
+from lamoo_nas.search.registry import (
+    STRATEGY_REGISTRY,
+    StrategyRequest,
+    find_strategy,
+    register_strategy,
+    strategy_options,
+)
+from lamoo_nas.search.strategy import RANDOM_SPEC, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
-STRATEGIES = ("random", "nsga2", "qehvi", "cmaes", "lamoo", "pymoo", "mathnas")
-"""Base names; ``lamoo-<sampler>`` (``SAMPLERS``) and ``pymoo-<algorithm>`` (``ALGORITHMS``)
-name a variant, and ``pymoo`` alone is ``pymoo-nsga2``."""
+
+register_strategy(RANDOM_SPEC)
+register_strategy(nsga2.SPEC)
+register_strategy(qehvi.SPEC)
+register_strategy(cma_es.SPEC)
+register_strategy(lamoo.SPEC)
+register_strategy(pymoo_ea.SPEC)
+register_strategy(mathnas.SPEC)
+
+STRATEGIES = tuple(STRATEGY_REGISTRY)
+"""The built-in base names; ``lamoo-<sampler>`` (``SAMPLERS``) and ``pymoo-<algorithm>``
+(``ALGORITHMS``) name a variant, and ``pymoo`` alone is ``pymoo-nsga2``. Strategies registered
+later are in :data:`search.registry.STRATEGY_REGISTRY`."""
 
 
 def make_strategy(
@@ -32,20 +45,16 @@ def make_strategy(
     known_objectives: KnownObjectives[A] | None = None,
     seed: int = 0,
     num_init: int = 10,
-    nsga2: NSGA2Options | None = None,
-    qehvi: QEHVIOptions | None = None,
-    lamoo: LaMOOOptions | None = None,
-    cmaes: CMAESOptions | None = None,
-    pymoo: PymooOptions | None = None,
-    mathnas: MathNASOptions | None = None,
+    options: Any = None,
 ) -> BaseStrategy[A]:
     """A fresh strategy.
 
-    ``name`` is one of ``STRATEGIES``, or ``lamoo-<sampler>`` as a shorthand for
-    ``lamoo`` with ``LaMOOOptions(sampler=<sampler>)``, or ``pymoo-<algorithm>`` (one of
-    :data:`search.pymoo_ea.ALGORITHMS`). Only the options of the chosen strategy are used
-    (LaMOO's ``qehvi``/``evolution``/``cmaes`` samplers read ``lamoo.qehvi``/``lamoo.nsga2``/
-    ``lamoo.cmaes``).
+    ``name`` is a registered strategy (:func:`search.registry.strategy_names`), e.g. one of
+    ``STRATEGIES``, or ``lamoo-<sampler>`` as a shorthand for ``lamoo`` with
+    ``LaMOOOptions(sampler=<sampler>)``, or ``pymoo-<algorithm>`` (one of
+    :data:`search.pymoo_ea.ALGORITHMS`). ``options`` are the strategy's own options class
+    (``LaMOOOptions`` for ``lamoo-*``; its defaults when None); LaMOO's ``qehvi``/
+    ``evolution``/``cmaes`` samplers read ``options.qehvi``/``options.nsga2``/``options.cmaes``.
     The codec is checked to yield a feasible point
     (:class:`~search.errors.InfeasibleBudgetError` otherwise).
 
@@ -58,9 +67,10 @@ def make_strategy(
         known_objectives: exactly known objectives, never modelled (``qehvi``/``lamoo``).
         seed: every random choice derives from it.
         num_init: size of the shared initial Sobol design.
+        options: the strategy's options (:func:`search.registry.strategy_options`).
 
     Example:
-        >>> from search.codec import CategoricalCodec
+        >>> from lamoo_nas.search.codec import CategoricalCodec
         >>> s = make_strategy("lamoo-evolution", CategoricalCodec((5,) * 6), [0.0, -2.0], 2)
         >>> s.name
         'lamoo-evolution'
@@ -77,27 +87,8 @@ def make_strategy(
                 f"known_objectives.columns {known_objectives.columns} must be distinct indices "
                 f"in [0, {num_objectives}) leaving at least one unknown objective"
             )
-    base, _, variant = name.partition("-")
-    variants = {"lamoo": SAMPLERS, "pymoo": tuple(ALGORITHMS)}
-    if base not in STRATEGIES or (variant and variant not in variants.get(base, ())):
-        allowed = [*STRATEGIES]
-        allowed += [f"{b}-{v}" for b, names in variants.items() for v in names]
-        raise UnknownStrategyError(f"strategy {name!r} is not one of {allowed}")
+    spec, variant = find_strategy(name)
+    options = strategy_options(name, options)
     codec.sample(np.random.default_rng(seed), 1)  # raises InfeasibleBudgetError early
-    if base == "random":
-        return RandomStrategy(codec, ref_point, seed, num_init)
-    if base == "nsga2":
-        return NSGA2Strategy(codec, ref_point, seed, num_init, nsga2)
-    if base == "qehvi":
-        return QEHVIStrategy(codec, ref_point, seed, num_init, known_objectives, qehvi)
-    if base == "cmaes":
-        return CMAESStrategy(codec, ref_point, seed, num_init, cmaes)
-    if base == "pymoo":
-        return PymooStrategy(codec, ref_point, seed, num_init, pymoo, variant or "nsga2")
-    if base == "mathnas":
-        known = known_objectives.columns if known_objectives is not None else ()
-        return MathNASStrategy(codec, ref_point, seed, num_init, mathnas, known)
-    options = lamoo or LaMOOOptions()
-    if variant:
-        options = dataclasses.replace(options, sampler=variant)  # type: ignore[arg-type]
-    return LaMOOStrategy(codec, ref_point, seed, num_init, known_objectives, options)
+    request = StrategyRequest(codec, ref_point, seed, num_init, known_objectives, variant)
+    return spec.build(request, options)

@@ -29,6 +29,7 @@ import numpy as np
 from lamoo_nas.search.blockmodel import BlockModel, Decision, fit_block_model
 from lamoo_nas.search.codec import SpaceCodec
 from lamoo_nas.search.errors import BlockModelError, InvalidOptionError, ProgrammeError
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
@@ -192,3 +193,14 @@ class MathNASStrategy(BaseStrategy[A]):
         if isinstance(rung, bool) or not isinstance(rung, int) or rung < 0:
             raise InvalidOptionError(f"saved mathnas state has rung {rung!r}, not an integer >= 0")
         self._rung = rung
+
+
+def _build(request: StrategyRequest[Any], options: MathNASOptions) -> MathNASStrategy[Any]:
+    """Columns known exactly are the costs the programme bounds."""
+    known = request.known_objectives.columns if request.known_objectives is not None else ()
+    return MathNASStrategy(
+        request.codec, request.ref_point, request.seed, request.num_init, options, known
+    )
+
+
+SPEC = StrategySpec("mathnas", MathNASOptions, _build)

@@ -14,6 +14,7 @@ import numpy as np
 
 from lamoo_nas.search.codec import SpaceCodec
 from lamoo_nas.search.pareto import rank_and_crowding
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
@@ -123,3 +124,10 @@ class NSGA2Strategy(BaseStrategy[A]):
         if len(children) < q:
             children += self._random_fresh(q - len(children), exclude=children)
         return children
+
+
+def _build(request: StrategyRequest[Any], options: NSGA2Options) -> NSGA2Strategy[Any]:
+    return NSGA2Strategy(request.codec, request.ref_point, request.seed, request.num_init, options)
+
+
+SPEC = StrategySpec("nsga2", NSGA2Options, _build)

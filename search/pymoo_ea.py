@@ -46,6 +46,7 @@ from pymoo.util.ref_dirs import get_reference_directions
 from lamoo_nas.search.codec import SpaceCodec
 from lamoo_nas.search.errors import InvalidOptionError, StrategyStateError, UnknownStrategyError
 from lamoo_nas.search.population import generation_objectives, told_lookup
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import BaseStrategy
 
 A = TypeVar("A", bound=Hashable)
@@ -209,3 +210,18 @@ class PymooStrategy(BaseStrategy[A]):
         archs = self._codec.decode(self._offspring.get("X"))
         feasible = self._codec.is_feasible(archs)
         return any(ok and a not in lookup for a, ok in zip(archs, feasible))
+
+
+def _build(request: StrategyRequest[Any], options: PymooOptions) -> PymooStrategy[Any]:
+    """``pymoo`` alone is ``pymoo-nsga2``."""
+    return PymooStrategy(
+        request.codec,
+        request.ref_point,
+        request.seed,
+        request.num_init,
+        options,
+        request.variant or "nsga2",
+    )
+
+
+SPEC = StrategySpec("pymoo", PymooOptions, _build, variants=tuple(ALGORITHMS))

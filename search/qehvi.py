@@ -47,6 +47,7 @@ from lamoo_nas.search.acquisition import START_RULES, StartRule, optimise_batch
 from lamoo_nas.search.codec import BoxCodec, SpaceCodec
 from lamoo_nas.search.errors import InvalidOptionError, SearchError, UnknownStrategyError
 from lamoo_nas.search.pareto import non_dominated_mask
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import Accept, BaseStrategy, KnownObjectives
 
 A = TypeVar("A", bound=Hashable)
@@ -481,3 +482,17 @@ class QEHVIStrategy(BaseStrategy[A]):
         seeds = self._candidate_pool(options.raw_samples, pareto, options.mutation_fraction)
         # the seeds after the optimised points: the fill-in should a result repeat a told point
         return self.selector.select_continuous(seeds, q, archs, x, y, self._rng) + seeds
+
+
+def _build(request: StrategyRequest[Any], options: QEHVIOptions) -> QEHVIStrategy[Any]:
+    return QEHVIStrategy(
+        request.codec,
+        request.ref_point,
+        request.seed,
+        request.num_init,
+        request.known_objectives,
+        options,
+    )
+
+
+SPEC = StrategySpec("qehvi", QEHVIOptions, _build)

@@ -25,6 +25,7 @@ from lamoo_nas.search.errors import (
     StrategyStateError,
 )
 from lamoo_nas.search.pareto import check_objectives
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.state import (
     STATE_VERSION,
     as_plain,
@@ -353,3 +354,15 @@ class RandomStrategy(BaseStrategy[A]):
 
     def _propose(self, q: int) -> list[A]:
         return self._random_fresh(q)
+
+
+@dataclass(frozen=True)
+class RandomOptions:
+    """Random search has no options (``conf/strategy/random.yaml`` has no section)."""
+
+
+def _build_random(request: StrategyRequest[Any], options: RandomOptions) -> RandomStrategy[Any]:
+    return RandomStrategy(request.codec, request.ref_point, request.seed, request.num_init)
+
+
+RANDOM_SPEC = StrategySpec("random", RandomOptions, _build_random)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lamoo_nas.supernet import op_types  # noqa: F401  (registers the built-in block types)
 from lamoo_nas.supernet.bn import recalibrate_bn
 from lamoo_nas.supernet.cost import Cost, CostModel, count_cost
 from lamoo_nas.supernet.model import Supernet, resize_to

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lamoo_nas.supernet.space import IDENTITY, ArchConfig, SearchSpace
+from lamoo_nas.supernet._op_registry import block_type
+from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 CHANNEL_DIVISOR = 8
 SE_REDUCTION = 4
@@ -95,22 +96,8 @@ def block_shapes(space: SearchSpace, arch: ArchConfig) -> list[BlockShape]:
     for spec, stage in zip(space.stages, arch.stages):
         for j in range(stage.depth):
             stride = spec.stride if j == 0 else 1
-            if (stage.kernel_sizes[j], stage.expand_ratios[j]) == IDENTITY:
-                shape = projection_shape(in_channels, stage.width, stride, spec.activation, size)
-                shapes.append(shape)
-                in_channels, size = shape.out_channels, shape.out_size
-                continue
-            shape = BlockShape(
-                in_channels=in_channels,
-                mid_channels=mid_channels(in_channels, stage.expand_ratios[j]),
-                out_channels=stage.width,
-                kernel_size=stage.kernel_sizes[j],
-                stride=stride,
-                expand=stage.expand_ratios[j] != 1,
-                se=spec.se,
-                activation=spec.activation,
-                size=size,
-            )
+            op = (stage.kernel_sizes[j], stage.expand_ratios[j])
+            shape = block_type(op).shape(spec, in_channels, stage.width, op, stride, size)
             shapes.append(shape)
             in_channels, size = shape.out_channels, shape.out_size
     return shapes
@@ -131,4 +118,22 @@ def projection_shape(
         activation=activation,
         size=size,
         projection=True,
+    )
+
+
+def first_block_shape(space: SearchSpace, resolution: int) -> BlockShape | None:
+    """The fixed depthwise-separable block after the stem (expand ratio 1, stride 1, no SE)."""
+    if space.first_block is None:
+        return None
+    channels = space.stem.channels
+    return BlockShape(
+        in_channels=channels,
+        mid_channels=channels,
+        out_channels=space.first_block.channels,
+        kernel_size=space.first_block.kernel_size,
+        stride=1,
+        expand=False,
+        se=False,
+        activation=space.first_block.activation,
+        size=resolution,
     )

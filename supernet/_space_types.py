@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lamoo_nas.supernet._op_registry import block_type
+
 ACTIVATIONS = ("relu", "hswish")
 IDENTITY: tuple[int, float] = (0, 0.0)
 """The identity op, as ``(kernel_size, expand_ratio)``: a strided 1x1 projection + BN where the
@@ -126,8 +128,7 @@ class ArchConfig:
         parts = [
             f"d{s.depth}w{s.width}:"
             + ",".join(
-                "id" if (k, e) == IDENTITY else f"k{k}e{e:g}"
-                for k, e in zip(s.kernel_sizes, s.expand_ratios)
+                block_type((k, e)).label((k, e)) for k, e in zip(s.kernel_sizes, s.expand_ratios)
             )
             for s in self.stages
         ]

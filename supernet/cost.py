@@ -24,13 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lamoo_nas.supernet._channels import (
-    BlockShape,
-    block_shapes,
-    conv_out_size,
-    se_channels,
-    stem_out_channels,
-)
+from lamoo_nas.supernet._channels import BlockShape, conv_out_size
+from lamoo_nas.supernet._op_registry import block_type_of
+from lamoo_nas.supernet.shapes import Piece, walk
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 
@@ -80,46 +76,51 @@ def linear_cost(in_features: int, out_features: int) -> Cost:
 
 @lru_cache(maxsize=16384)
 def block_cost(shape: BlockShape) -> Cost:
-    """One inverted residual block (see :class:`supernet.static.StaticBlock`); memoised."""
-    mid, out_size = shape.mid_channels, shape.out_size
-    if shape.projection:
-        return conv_bn_cost(shape.in_channels, shape.out_channels, 1, out_size)
-    cost = ZERO
-    if shape.expand:
-        cost += conv_bn_cost(shape.in_channels, mid, 1, shape.size)
-    cost += conv_bn_cost(mid, mid, shape.kernel_size, out_size, groups=mid)
-    if shape.se:
-        reduced = se_channels(mid)
-        cost += conv_cost(mid, reduced, 1, 1, bias=True) + conv_cost(reduced, mid, 1, 1, bias=True)
-    return cost + conv_bn_cost(mid, shape.out_channels, 1, out_size)
+    """One active layer, by its block type (:mod:`supernet.op_types`); memoised."""
+    return block_type_of(shape).cost(shape)
+
+
+@lru_cache(maxsize=65536)
+def piece_cost(piece: Piece, num_classes: int) -> Cost:
+    """MACs and params of one piece of :func:`supernet.shapes.arch_pieces`; memoised.
+
+    Example:
+        >>> space = load_space("tiny")
+        >>> piece_cost(arch_pieces(space, space.smallest())[0], 10).macs > 0
+        True
+    """
+    if piece.kind == "stem":
+        out = conv_out_size(piece.size, piece.stride)
+        return conv_bn_cost(piece.in_channels, piece.out_channels, piece.kernel_size, out)
+    if piece.kind in ("block", "first_block"):
+        return block_cost(piece.block_shape())
+    if piece.kind == "final_expand":
+        return conv_bn_cost(piece.in_channels, piece.out_channels, 1, piece.size)
+    if piece.mid_channels == 0:
+        return linear_cost(piece.in_channels, num_classes)
+    conv = conv_cost(piece.in_channels, piece.mid_channels, 1, 1)
+    return conv + linear_cost(piece.mid_channels, num_classes)
 
 
 def count_cost(
     space: SearchSpace, arch: ArchConfig, num_classes: int, in_channels: int = 3
 ) -> Cost:
-    """MACs and params of ``arch`` (validated; raises :class:`ArchValidationError`).
+    """MACs and params of ``arch`` (validated; raises :class:`ArchValidationError`): the sum
+    over its pieces (:func:`supernet.shapes.walk`; a block's piece costs its ``block_cost``).
 
     Example:
         >>> count_cost(load_space("tiny"), load_space("tiny").smallest(), 10).params > 0
         True
     """
-    space.validate(arch)
-    size = conv_out_size(arch.resolution, space.stem.stride)
-    stem, first = space.stem.channels, space.first_block
-    cost = conv_bn_cost(in_channels, stem, 3, size)
-    if first is not None:
-        cost += conv_bn_cost(stem, stem, first.kernel_size, size, groups=stem)
-        cost += conv_bn_cost(stem, first.channels, 1, size)
-    last = stem_out_channels(space)
-    for shape in block_shapes(space, arch):
+    stem, blocks, tail = walk(space, arch, in_channels)
+    cost = ZERO
+    for piece in stem:
+        cost += piece_cost(piece, num_classes)
+    for shape in blocks:
         cost += block_cost(shape)
-        last, size = shape.out_channels, shape.out_size
-    final, head = space.final_expand.channels, space.head.channels
-    cost += conv_bn_cost(last, final, 1, size)
-    if head is None:
-        return cost + linear_cost(final, num_classes)
-    cost += conv_cost(final, head, 1, 1)
-    return cost + linear_cost(head, num_classes)
+    for piece in tail:
+        cost += piece_cost(piece, num_classes)
+    return cost
 
 
 class CostModel:

@@ -45,3 +45,8 @@ class OFAUnsupportedNetworkError(OFACheckpointError):
 
 class OFAWidthError(OFACheckpointError):
     """The checkpoint is an OFA MobileNetV3 supernet of a width without a preset here."""
+
+
+class LatencyLookupError(NASError, ValueError):
+    """A latency table lacks pieces (:class:`supernet.shapes.Piece`) that an architecture or a
+    space needs."""

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lamoo_nas.supernet._channels import block_shapes, stage_in_choices
-from lamoo_nas.supernet.blocks import ElasticInvertedResidual, copy_bn
+from lamoo_nas.supernet.blocks import ElasticInvertedResidual
 from lamoo_nas.supernet.errors import ArchValidationError
-from lamoo_nas.supernet.ops import ElasticPointwiseConv
+from lamoo_nas.supernet.ops import ElasticPointwiseConv, copy_bn
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 from lamoo_nas.supernet.static import (
     ConvBN,

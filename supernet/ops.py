@@ -227,3 +227,14 @@ class ElasticSqueezeExcite(nn.Module):
         w1, b1, w2, b2 = self.sliced(x.shape[1])
         scale = F.relu(F.conv2d(x.mean((2, 3), keepdim=True), w1, b1))
         return x * F.hardsigmoid(F.conv2d(scale, w2, b2))
+
+
+@torch.no_grad()
+def copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d) -> None:
+    """Copy the leading ``dst.num_features`` channels of ``src`` (affine and running stats)."""
+    n = dst.num_features
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).copy_(getattr(src, name)[:n])
+    if dst.num_batches_tracked is not None and src.num_batches_tracked is not None:
+        dst.num_batches_tracked.copy_(src.num_batches_tracked)
+    dst.eps, dst.momentum = src.eps, src.momentum

@@ -15,7 +15,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lamoo_nas.supernet._channels import BlockShape, block_shapes, se_channels, stem_out_channels
+from lamoo_nas.supernet._channels import (
+    BlockShape,
+    block_shapes,
+    first_block_shape,
+    se_channels,
+    stem_out_channels,
+)
+from lamoo_nas.supernet._op_registry import block_type_of
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswish}
@@ -98,8 +105,9 @@ class Projection(nn.Module):
 
 
 def make_block(shape: BlockShape) -> nn.Module:
-    """The static module of one active layer: :class:`Projection` or :class:`StaticBlock`."""
-    return Projection(shape) if shape.projection else StaticBlock(shape)
+    """The static module of one active layer, by its block type (:mod:`supernet.op_types`):
+    :class:`StaticBlock` or :class:`Projection` for the built-in ones."""
+    return block_type_of(shape).static(shape)
 
 
 class Head(nn.Module):
@@ -124,24 +132,6 @@ class Head(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.act(self.conv(self.pool(x)))
         return self.classifier(self.dropout(torch.flatten(x, 1)))
-
-
-def first_block_shape(space: SearchSpace, resolution: int) -> BlockShape | None:
-    """The fixed depthwise-separable block after the stem (expand ratio 1, stride 1, no SE)."""
-    if space.first_block is None:
-        return None
-    channels = space.stem.channels
-    return BlockShape(
-        in_channels=channels,
-        mid_channels=channels,
-        out_channels=space.first_block.channels,
-        kernel_size=space.first_block.kernel_size,
-        stride=1,
-        expand=False,
-        se=False,
-        activation=space.first_block.activation,
-        size=resolution,
-    )
 
 
 class StaticNet(nn.Module):

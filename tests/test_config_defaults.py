@@ -166,10 +166,20 @@ def _retrain_sections(plain: dict[str, Any]) -> Sections:
     }
 
 
+def _default_search_settings(strategy: str) -> SearchSettings:
+    """SearchSettings' defaults, with the defaults of ``strategy``'s options (the registry's
+    options class): the YAML's options are checked against their own class, its strategy name
+    against the default name (set afterwards, as no valid settings pair the two)."""
+    default = SearchSettings(strategy=strategy)
+    object.__setattr__(default, "strategy", SearchSettings.strategy)
+    return default
+
+
 def _search_sections(plain: dict[str, Any]) -> Sections:
     run = {f.name: plain[f.name] for f in dataclasses.fields(SearchRunOptions)}
+    settings = settings_from_plain(plain)
     return {
-        "settings": (settings_from_plain(plain), SearchSettings()),
+        "settings": (settings, _default_search_settings(settings.strategy)),
         "run": (build(SearchRunOptions, run, "search"), SearchRunOptions()),
         "executor": (executor_from_plain(plain.get("executor")), ExecutorConfig()),
     }

@@ -209,8 +209,7 @@ def build_strategy(problem: BenchProblem, name: str, seed: int, settings: BenchS
         len(problem.ref_point),
         seed=seed,
         num_init=settings.num_init,
-        qehvi=qehvi,
-        lamoo=lamoo,
+        options={"lamoo": lamoo, "qehvi": qehvi}.get(variant.factory.partition("-")[0]),
     )
 
 

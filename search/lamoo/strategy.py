@@ -44,7 +44,7 @@ names the node either way.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -74,6 +74,7 @@ from lamoo_nas.search.nsga2 import NSGA2Options, nsga2_offspring
 from lamoo_nas.search.pareto import hypervolume, non_dominated_mask
 from lamoo_nas.search.population import best_rows, told_lookup
 from lamoo_nas.search.qehvi import QEHVIOptions, QEHVISelector, resolve_acquisition
+from lamoo_nas.search.registry import StrategyRequest, StrategySpec
 from lamoo_nas.search.strategy import Accept, BaseStrategy, KnownObjectives
 
 BLOCKMODEL_POOL = 200
@@ -527,3 +528,20 @@ class LaMOOStrategy(BaseStrategy[A]):
         finally:
             self._pending.difference_update(held)
         return out + rest
+
+
+def _build(request: StrategyRequest[Any], options: LaMOOOptions) -> LaMOOStrategy[Any]:
+    """``lamoo-<sampler>`` is ``lamoo`` with ``sampler=<sampler>``."""
+    if request.variant:
+        options = replace(options, sampler=request.variant)  # type: ignore[arg-type]
+    return LaMOOStrategy(
+        request.codec,
+        request.ref_point,
+        request.seed,
+        request.num_init,
+        request.known_objectives,
+        options,
+    )
+
+
+SPEC = StrategySpec("lamoo", LaMOOOptions, _build, variants=SAMPLERS)

@@ -43,7 +43,7 @@ def test_finds_the_exact_optimum_of_an_additive_truth(setting, design: str) -> N
     space, codec, objectives = setting
     options = MathNASOptions(design=design)
     strategy = make_strategy("mathnas", codec, [0.0, -40.0], 2, seed=0, num_init=10,
-                             mathnas=options)  # fmt: skip
+                             options=options)  # fmt: skip
     _run(strategy, objectives, 32)
     told = np.array([codec.fits(a) for a in strategy.archs])
     assert told.all()  # every proposal within the budget

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from lamoo_nas.evaluate.codec import Budget
+from lamoo_nas.evaluate.objectives import OBJECTIVES
 from lamoo_nas.evaluate.search_results import format_front, write_search_outputs
-from lamoo_nas.evaluate.search_settings import TO_MAXIMISED, SearchSettings
+from lamoo_nas.evaluate.search_settings import SearchSettings
 from lamoo_nas.search import Evaluation, SearchHistory
 
 
@@ -21,8 +22,8 @@ def history(tiny_space, cost_model) -> SearchHistory:
     accuracies = [0.5, 0.9, 0.4]
     out = SearchHistory(["accuracy", "macs"], [0.0, -1.0])
     for i, (arch, accuracy) in enumerate(zip(archs, accuracies)):
-        macs = cost_model(arch).macs * TO_MAXIMISED["macs"]
-        objectives = [accuracy * TO_MAXIMISED["accuracy"], macs]
+        macs = cost_model(arch).macs * OBJECTIVES["macs"].to_maximised
+        objectives = [accuracy * OBJECTIVES["accuracy"].to_maximised, macs]
         out.append(
             Evaluation(tiny_space.arch_to_json(arch), [0.0], objectives, "random", i, 0.1, 1.0)
         )
@@ -80,7 +81,7 @@ def test_pick_model_hands_on_the_block_models_best(tiny_space, cost_model, tmp_p
     measured[lucky] = measured.max() + 5.0  # the worst network, measured best by luck
     history = SearchHistory(["accuracy", "macs"], [0.0, -1.0])
     for i, (arch, accuracy) in enumerate(zip(archs, measured)):
-        objectives = [float(accuracy), cost_model(arch).macs * TO_MAXIMISED["macs"]]
+        objectives = [float(accuracy), cost_model(arch).macs * OBJECTIVES["macs"].to_maximised]
         history.append(Evaluation(tiny_space.arch_to_json(arch), [0.0], objectives, "random", i,
                                   0.1, 1.0))  # fmt: skip
     settings = SearchSettings(strategy="random", pick="model", progress=False)

@@ -39,3 +39,9 @@ def grid_objectives(archs: Sequence[tuple[int, ...]]) -> np.ndarray:
 
 
 GRID_REF = [0.0, -35.0]
+
+
+def options_for(name: str, **by_strategy: object) -> object:
+    """The options among ``by_strategy`` (keyed by base name: ``lamoo=``, ``qehvi=``) that
+    strategy ``name`` takes; None (its defaults) when none is given for it."""
+    return by_strategy.get(name.partition("-")[0])

@@ -33,6 +33,7 @@ from tests.search.search_problems import (
     box3,
     grid_codec,
     grid_objectives,
+    options_for,
     zdt1_like,
 )
 
@@ -41,7 +42,8 @@ NEW = ["cmaes", "lamoo-cmaes", "pymoo-nsga2", "pymoo-nsga3"]
 
 
 def _run(name: str, codec, fn, ref: Sequence[float], seed: int, num_samples: int, **kw):  # type: ignore[no-untyped-def]
-    strategy = make_strategy(name, codec, ref, len(ref), seed=seed, lamoo=LAMOO, **kw)
+    options = options_for(name, **{"lamoo": LAMOO, **kw})
+    strategy = make_strategy(name, codec, ref, len(ref), seed=seed, options=options)
     while len(strategy.archs) < num_samples:
         archs = strategy.ask(5)
         strategy.tell(archs, fn(archs))
@@ -158,7 +160,7 @@ def test_lamoo_cmaes_keeps_its_runs_and_proposes_inside_the_region() -> None:
 
 def test_lamoo_cmaes_keeps_at_most_max_runs() -> None:
     options = LaMOOOptions(tree=TreeOptions(split_min=4), max_runs=2)
-    strategy = make_strategy("lamoo-cmaes", box3(), ZDT_REF, 2, seed=0, lamoo=options)
+    strategy = make_strategy("lamoo-cmaes", box3(), ZDT_REF, 2, seed=0, options=options)
     while len(strategy.archs) < 60:
         archs = strategy.ask(5)
         strategy.tell(archs, zdt1_like(archs))
@@ -166,7 +168,8 @@ def test_lamoo_cmaes_keeps_at_most_max_runs() -> None:
 
 
 def _told_copy(strategy: BaseStrategy, name: str, **kw) -> BaseStrategy:  # type: ignore[no-untyped-def]
-    copy = make_strategy(name, box3(), ZDT_REF, 2, seed=strategy.seed, lamoo=LAMOO, **kw)
+    options = options_for(name, **{"lamoo": LAMOO, **kw})
+    copy = make_strategy(name, box3(), ZDT_REF, 2, seed=strategy.seed, options=options)
     copy.tell(strategy.archs, strategy.y)
     return copy
 
@@ -241,13 +244,13 @@ def test_lamoo_trust_proposes_near_the_best_leaf_sample_and_resumes(pick: str) -
         trust=TrustRegionOptions(length_init=0.2, pick=pick),  # type: ignore[arg-type]
         qehvi=QEHVIOptions(pool_size=40, mc_samples=16, fit_maxiter=20),
     )
-    strategy = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, lamoo=options)
+    strategy = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, options=options)
     while len(strategy.archs) < 25:
         archs = strategy.ask(5)
         strategy.tell(archs, zdt1_like(archs))
     state = json.loads(json.dumps(strategy.state_dict()))
     assert "trust_region" in state and "trust region side" in strategy.last_note
-    resumed = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, lamoo=options)
+    resumed = make_strategy("lamoo", box3(), ZDT_REF, 2, seed=0, options=options)
     resumed.tell(strategy.archs, strategy.y)
     resumed.load_state_dict(state)
     archs = strategy.ask(5)

@@ -17,7 +17,14 @@ from lamoo_nas.search import (
     make_strategy,
 )
 from lamoo_nas.search.lamoo.tree import region_accepts
-from tests.search.search_problems import ZDT_REF, box3, grid_codec, grid_objectives, zdt1_like
+from tests.search.search_problems import (
+    ZDT_REF,
+    box3,
+    grid_codec,
+    grid_objectives,
+    options_for,
+    zdt1_like,
+)
 
 TINY = QEHVIOptions(num_restarts=2, raw_samples=32, maxiter=10, mc_samples=16, fit_maxiter=30)
 
@@ -27,7 +34,8 @@ def _lamoo(**options: object) -> LaMOOOptions:
 
 
 def _told(name: str, num_samples: int, lamoo: LaMOOOptions | None = None, seed: int = 0):  # type: ignore[no-untyped-def]
-    strategy = make_strategy(name, box3(), ZDT_REF, 2, seed=seed, qehvi=TINY, lamoo=lamoo)
+    options = options_for(name, qehvi=TINY, lamoo=lamoo)
+    strategy = make_strategy(name, box3(), ZDT_REF, 2, seed=seed, options=options)
     while len(strategy.archs) < num_samples:
         archs = strategy.ask(5)
         strategy.tell(archs, zdt1_like(archs))
@@ -54,7 +62,7 @@ def test_auto_acquisition_is_continuous_on_a_box_and_pool_elsewhere() -> None:
 def test_continuous_acquisition_is_refused_where_it_cannot_work(codec, known, message) -> None:  # type: ignore[no-untyped-def]
     options = QEHVIOptions(acquisition="continuous")
     with pytest.raises(InvalidOptionError, match=message):
-        make_strategy("qehvi", codec, ZDT_REF, 2, known_objectives=known, qehvi=options)
+        make_strategy("qehvi", codec, ZDT_REF, 2, known_objectives=known, options=options)
 
 
 def test_bad_continuous_options_name_the_allowed_values() -> None:
@@ -100,7 +108,7 @@ def told() -> tuple[list, np.ndarray]:  # type: ignore[type-arg]
 
 
 def _after(told: tuple, lamoo: LaMOOOptions, seed: int = 0) -> LaMOOStrategy:  # type: ignore[type-arg]
-    strategy = make_strategy("lamoo-qehvi", box3(), ZDT_REF, 2, seed=seed, qehvi=TINY, lamoo=lamoo)
+    strategy = make_strategy("lamoo-qehvi", box3(), ZDT_REF, 2, seed=seed, options=lamoo)
     strategy.tell(*told)
     return strategy  # type: ignore[return-value]
 
@@ -174,7 +182,7 @@ def test_local_model_falls_back_to_all_samples_below_the_minimum(told, monkeypat
 def test_local_pool_acquisition_runs_on_a_categorical_space() -> None:
     codec = grid_codec()
     options = _lamoo(model="local", local_min_samples=5)
-    strategy = make_strategy("lamoo-qehvi", codec, [0.0, -35.0], 2, qehvi=TINY, lamoo=options)
+    strategy = make_strategy("lamoo-qehvi", codec, [0.0, -35.0], 2, options=options)
     while len(strategy.archs) < 25:
         archs = strategy.ask(5)
         strategy.tell(archs, grid_objectives(archs))

@@ -29,6 +29,7 @@ from tests.search.search_problems import (
     box3,
     grid_codec,
     grid_objectives,
+    options_for,
     zdt1_like,
 )
 
@@ -68,8 +69,7 @@ def _strategy(name: str, seed: int = 0) -> BaseStrategy:
         known_objectives=known,
         seed=seed,
         num_init=6,
-        qehvi=SMALL_QEHVI,
-        lamoo=SMALL_LAMOO,
+        options=options_for(name, qehvi=SMALL_QEHVI, lamoo=SMALL_LAMOO),
     )
 
 
@@ -149,7 +149,13 @@ def test_continuous_and_local_searches_resume_exactly(
 
     def strategy() -> BaseStrategy:
         return make_strategy(
-            name, box3(), ZDT_REF, 2, seed=0, num_init=6, qehvi=TINY_CONTINUOUS, lamoo=lamoo
+            name,
+            box3(),
+            ZDT_REF,
+            2,
+            seed=0,
+            num_init=6,
+            options=options_for(name, qehvi=TINY_CONTINUOUS, lamoo=lamoo),
         )
 
     def search(path: Path, kill_after: int | None = None) -> SearchHistory:
@@ -260,7 +266,7 @@ def test_load_state_refuses_other_settings_or_told_data_and_changes_nothing() ->
     with pytest.raises(StrategyStateError, match="other told data"):
         reordered.load_state_dict(state)
     assert reordered.state_dict() == before
-    other_options = make_strategy("qehvi", grid_codec(), GRID_REF, 2, qehvi=QEHVIOptions(50))
+    other_options = make_strategy("qehvi", grid_codec(), GRID_REF, 2, options=QEHVIOptions(50))
     with pytest.raises(StrategyStateError, match="pool_size 40 \\(this strategy: 50\\)"):
         other_options.load_state_dict(_strategy("qehvi").state_dict())
 

@@ -28,6 +28,7 @@ from tests.search.search_problems import (
     box3,
     grid_codec,
     grid_objectives,
+    options_for,
     zdt1_like,
 )
 
@@ -38,7 +39,10 @@ SMALL_LAMOO_TREE = TreeOptions(split_min=8)
 
 
 def _run(name: str, codec, fn, ref: Sequence[float], seed: int, num_samples: int, **kw):  # type: ignore[no-untyped-def]
-    strategy = make_strategy(name, codec, ref, len(ref), seed=seed, **kw)
+    known = kw.pop("known_objectives", None)
+    strategy = make_strategy(
+        name, codec, ref, len(ref), known, seed=seed, options=options_for(name, **kw)
+    )
     while len(strategy.archs) < num_samples:
         archs = strategy.ask(5)
         strategy.tell(archs, fn(archs))
