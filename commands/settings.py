@@ -257,7 +257,7 @@ class StrategySection:
     is the one used."""
 
     name: str = SearchSettings.strategy
-    sections: Mapping[str, Any] = field(default_factory=dict)
+    sections: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     @classmethod
     def from_plain(cls, raw: Mapping[str, Any] | None) -> StrategySection:
@@ -265,7 +265,7 @@ class StrategySection:
         strategy = dict(raw or {})
         name = coerce(strategy.pop("name", SearchSettings.strategy), str, "strategy.name")
         check_keys(strategy, list(STRATEGY_REGISTRY), "strategy")
-        sections = {
+        sections: dict[str, Any] = {
             key: build(STRATEGY_REGISTRY[key].options_cls, value or {}, f"strategy.{key}")
             for key, value in strategy.items()
         }

@@ -42,11 +42,11 @@ from torch import nn
 from lamoo_nas.evaluate.errors import LatencyTableError
 from lamoo_nas.evaluate.latency import LatencyStats, measure_latency_ms, time_calls
 from lamoo_nas.evaluate.latency_keys import LatencyKey, all_latency_keys, build_key_module
+from lamoo_nas.runtime.io import append_line, atomic_write_text, read_lines
+from lamoo_nas.runtime.schema import file_fields
 from lamoo_nas.supernet.errors import ConfigError
 from lamoo_nas.supernet.latency import TableLatency
 from lamoo_nas.supernet.space import ArchConfig, SearchSpace
-from lamoo_nas.runtime.io import append_line, atomic_write_text, read_lines
-from lamoo_nas.runtime.schema import file_fields
 
 FORMAT = "lamoo-nas/latency-table"
 VERSION = 1

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from lamoo_nas.commands.settings import settings_from_plain
 from lamoo_nas.evaluate.evaluator import CachedAccuracy
 from lamoo_nas.evaluate.latency_keys import all_latency_keys
 from lamoo_nas.evaluate.latency_table import LatencyPredictor, LatencyTable
-from lamoo_nas.commands.settings import settings_from_plain
 from lamoo_nas.evaluate.supernet_search import run_nas_search
 from lamoo_nas.supernet import (
     ArchConfig,

@@ -16,6 +16,7 @@ from lamoo_nas.evaluate.search_settings import (
     settings_record,
     unused_sections,
 )
+from lamoo_nas.runtime.rundir import NEUTRAL_KEYS, config_differences
 from lamoo_nas.search import (
     STRATEGY_REGISTRY,
     LaMOOOptions,
@@ -26,7 +27,6 @@ from lamoo_nas.search import (
 from lamoo_nas.search.errors import InvalidOptionError
 from lamoo_nas.search.lamoo import TreeOptions
 from lamoo_nas.supernet.errors import ConfigError
-from lamoo_nas.runtime.rundir import NEUTRAL_KEYS, config_differences
 
 
 def _settings(budget: Budget, **overrides) -> SearchSettings:
