@@ -365,12 +365,7 @@ def tier_row(
     return {
         "tier": pick.tier,
         "budget": pick.budget,
-        "arch": arch_json(pick.arch),
-        "arch_str": str(pick.arch),
-        "predicted_accuracy": pick.predicted_accuracy,
-        "macs": pick.macs,
-        "params": pick.params,
-        "predicted_latency_ms": pick.predicted_latency_ms,
+        **_pick_fields(pick, arch_json),
         "latency_ms": {"median": stats.median_ms, "p90": stats.p90_ms},
         "test_top1": metrics.get("top1"),
         "export": export,
@@ -386,7 +381,8 @@ def tier_row(
     }  # fmt: skip
 
 
-def _pick_json(pick: TierPick, arch_json: Callable[[ArchConfig], Any]) -> dict[str, Any]:
+def _pick_fields(pick: TierPick, arch_json: Callable[[ArchConfig], Any]) -> dict[str, Any]:
+    """What a pick is, as ``hub.json`` writes it for a tier and for an offer."""
     return {
         "arch": arch_json(pick.arch),
         "arch_str": str(pick.arch),
@@ -394,5 +390,8 @@ def _pick_json(pick: TierPick, arch_json: Callable[[ArchConfig], Any]) -> dict[s
         "macs": pick.macs,
         "params": pick.params,
         "predicted_latency_ms": pick.predicted_latency_ms,
-        "under": pick.budget,
     }
+
+
+def _pick_json(pick: TierPick, arch_json: Callable[[ArchConfig], Any]) -> dict[str, Any]:
+    return {**_pick_fields(pick, arch_json), "under": pick.budget}
