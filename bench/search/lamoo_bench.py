@@ -45,6 +45,7 @@ from lamoo_nas.search import (
     make_strategy,
 )
 from lamoo_nas.search.lamoo.tree import TreeOptions
+from lamoo_nas.search.lamoo.trust import TrustRegionOptions
 
 PROBLEMS = (
     "branincurrin",
@@ -104,6 +105,14 @@ VARIANTS: dict[str, Variant] = {
         "lamoo-cmaes",
         lamoo={"tree": TreeOptions(split_min=31), "cmaes": CMAESOptions(population_size=15)},
     ),
+    # cuts kept only where they tell held-out samples apart (4 folds, accuracy >= 0.6 / 0.7)
+    "lamoo-cmaes-cv": Variant("lamoo-cmaes", lamoo={"tree": TreeOptions(cut_folds=4)}),
+    "lamoo-cmaes-cv70": Variant(
+        "lamoo-cmaes", lamoo={"tree": TreeOptions(cut_folds=4, cut_min_accuracy=0.7)}
+    ),
+    "lamoo-random-cv": Variant("lamoo-random", lamoo={"tree": TreeOptions(cut_folds=4)}),
+    # the trust region's candidates picked by qLogNEHVI (the qehvi options) instead of at random
+    "lamoo-trust-gp": Variant("lamoo-trust", lamoo={"trust": TrustRegionOptions(pick="gp")}),
 }
 STRATEGIES = tuple(VARIANTS)[:6]
 """The default set; the others (CMA-ES and pymoo baselines, ablations) on request."""
@@ -193,6 +202,8 @@ def fingerprint(settings: BenchSettings, variant: Variant, problem: str = "") ->
             if sampler != owner:  # runs cached before these samplers existed stay valid
                 for key in keys:
                     del lamoo[key]
+        if lamoo["tree"]["cut_folds"] == 0:  # runs cached before the held-out check stay valid
+            del lamoo["tree"]["cut_folds"], lamoo["tree"]["cut_min_accuracy"]
         parts.append(lamoo)
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

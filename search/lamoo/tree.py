@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
 from lamoo_nas.search.errors import InvalidOptionError, UnknownStrategyError
@@ -41,6 +42,15 @@ class TreeOptions:
         kernel: SVC kernel, one of ``KERNELS`` (``poly`` uses ``degree`` and ``coef0 = 1``).
         degree: polynomial degree of the ``poly`` kernel.
         svm_c: SVC regularisation ``C``.
+        cut_folds: 0 (the default) keeps every cut the SVM can fit. ``k >= 2`` keeps a cut only
+            when it tells held-out samples apart: in a stratified ``k``-fold split of the node's
+            samples (fewer folds when a label has fewer samples), SVMs with the same options,
+            fitted on the other folds, must label the held-out ones with an accuracy of at
+            least ``cut_min_accuracy``. Otherwise the node stays a leaf. Meant for
+            high-dimensional spaces, where a cut through a few samples can fit its labels
+            and still say nothing about new points.
+        cut_min_accuracy: the held-out accuracy a cut needs when ``cut_folds >= 2`` (the labels
+            are about half good, half bad, so chance is about 0.5).
     """
 
     split_min: int = 8
@@ -48,6 +58,8 @@ class TreeOptions:
     kernel: Kernel = "rbf"
     degree: int = 4
     svm_c: float = 10.0
+    cut_folds: int = 0
+    cut_min_accuracy: float = 0.6
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
@@ -56,6 +68,14 @@ class TreeOptions:
             raise InvalidOptionError(
                 f"need split_min >= 2 and max_nodes >= 1, got split_min={self.split_min}, "
                 f"max_nodes={self.max_nodes}"
+            )
+        if self.cut_folds == 1 or self.cut_folds < 0:
+            raise InvalidOptionError(
+                f"cut_folds={self.cut_folds}: use 0 (no held-out check) or at least 2 folds"
+            )
+        if not 0.0 <= self.cut_min_accuracy <= 1.0:
+            raise InvalidOptionError(
+                f"cut_min_accuracy={self.cut_min_accuracy} is not an accuracy in [0, 1]"
             )
 
 
@@ -122,20 +142,56 @@ def partition_labels(y: np.ndarray) -> np.ndarray:
 
 
 def fit_split(x: np.ndarray, labels: np.ndarray, options: TreeOptions) -> SVC | None:
-    """An SVC separating ``labels``, or None when a split is impossible: one label class, or
-    the fitted SVC predicts one class on its own training points. Never fits one class."""
+    """An SVC separating ``labels``, or None when a split is impossible: one label class, the
+    fitted SVC predicts one class on its own training points, or (``options.cut_folds >= 2``)
+    it fails the held-out check (:func:`held_out_accuracy`). Never fits one class."""
     if np.unique(labels).size < 2:
         return None
-    # a fixed random_state keeps sklearn from drawing libsvm's seed from the global numpy RNG;
-    # without probability estimates that seed changes nothing in the fit
-    svc = SVC(
-        kernel=options.kernel, gamma="scale", degree=options.degree, coef0=1.0, random_state=0
-    )
-    svc.set_params(C=options.svm_c)
-    svc.fit(scale_inputs(x), labels)
+    svc = _svc(options).fit(scale_inputs(x), labels)
     if np.unique(svc.predict(scale_inputs(x))).size < 2:
         return None
+    if options.cut_folds >= 2:
+        accuracy = held_out_accuracy(x, labels, options)
+        if accuracy is None or accuracy < options.cut_min_accuracy:
+            return None
     return svc
+
+
+def held_out_accuracy(x: np.ndarray, labels: np.ndarray, options: TreeOptions) -> float | None:
+    """Accuracy of ``options``' SVM on held-out samples: a stratified split into
+    ``options.cut_folds`` folds (fewer when a label has fewer samples, the same split for the
+    same data), each fold labelled by an SVM fitted on the others. None when a label has fewer
+    than 2 samples (nothing can be held out).
+
+    Example:
+        >>> x = np.linspace(0.0, 1.0, 20)[:, None]
+        >>> labels = (x[:, 0] > 0.5).astype(np.int64)
+        >>> held_out_accuracy(x, labels, TreeOptions(cut_folds=4))
+        1.0
+    """
+    folds = min(options.cut_folds, int(np.bincount(labels).min()))
+    if folds < 2:
+        return None
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    scaled = scale_inputs(x)
+    right = 0
+    for train, test in split.split(scaled, labels):
+        predicted = _svc(options).fit(scaled[train], labels[train]).predict(scaled[test])
+        right += int((predicted == labels[test]).sum())
+    return right / labels.size
+
+
+def _svc(options: TreeOptions) -> SVC:
+    # a fixed random_state keeps sklearn from drawing libsvm's seed from the global numpy RNG;
+    # without probability estimates that seed changes nothing in the fit
+    return SVC(
+        kernel=options.kernel,
+        gamma="scale",
+        degree=options.degree,
+        coef0=1.0,
+        C=options.svm_c,
+        random_state=0,
+    )
 
 
 def build_tree(

@@ -48,6 +48,8 @@ def test_every_deliberate_error_derives_from_search_error() -> None:
         (lambda: CategoricalCodec((3,), encoding="binary"), InvalidOptionError, "'ordinal'"),
         (lambda: CategoricalCodec((3, 2)).encode([(1, 2)]), InvalidPointError, r"\(1, 2\)"),
         (lambda: TreeOptions(split_min=1), InvalidOptionError, "split_min=1"),
+        (lambda: TreeOptions(cut_folds=1), InvalidOptionError, "cut_folds=1"),
+        (lambda: TreeOptions(cut_min_accuracy=1.5), InvalidOptionError, "cut_min_accuracy=1.5"),
         (lambda: RandomStrategy(BoxCodec([0.0], [1.0]), [0.0], 0, 0), InvalidOptionError, "0"),
         (lambda: RandomStrategy(BoxCodec([0.0], [1.0]), [0.0], 0).ask(0), InvalidOptionError, "q"),
     ],

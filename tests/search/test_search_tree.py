@@ -13,6 +13,7 @@ from lamoo_nas.search.lamoo.tree import (
     TreeOptions,
     build_tree,
     fit_split,
+    held_out_accuracy,
     partition_labels,
     region_accepts,
     select_path,
@@ -49,6 +50,25 @@ def test_fit_split_never_fits_one_class() -> None:
     with mock.patch.object(SVC, "fit", side_effect=AssertionError("fit called")) as fit:
         assert fit_split(x, np.zeros(20, dtype=np.int64), TreeOptions()) is None
         fit.assert_not_called()
+
+
+def test_held_out_check_keeps_a_cut_that_generalises_and_refuses_one_that_does_not() -> None:
+    x, y = _front_problem(40)
+    labels = partition_labels(y)
+    checked = TreeOptions(cut_folds=4)
+    assert held_out_accuracy(x, labels, checked) >= 0.8  # the labels follow x1: new points too
+    assert fit_split(x, labels, checked) is not None
+    rng = np.random.default_rng(1)
+    noise = rng.random((200, 30))  # 30-d points, labels unrelated to them
+    coin = rng.permutation(np.arange(200) % 2)
+    assert fit_split(noise, coin, TreeOptions()) is not None  # the SVM fits its own labels
+    assert held_out_accuracy(noise, coin, checked) < 0.6
+    assert fit_split(noise, coin, checked) is None
+    # the same data gives the same folds; a label with one sample cannot be held out
+    assert held_out_accuracy(noise, coin, checked) == held_out_accuracy(noise, coin, checked)
+    single = np.zeros(40, dtype=np.int64)
+    single[0] = 1
+    assert held_out_accuracy(x, single, checked) is None
 
 
 def test_node_stays_leaf_when_svm_predicts_one_class() -> None:
