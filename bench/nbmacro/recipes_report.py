@@ -62,11 +62,36 @@ def table(recipes: dict[str, list[dict[str, Any]]]) -> str:
         s = [r["stratified 100 (README's rank fidelity)"] for r in rows]
         lines.append(
             f"| {recipe} | {', '.join(str(r['seed']) for r in rows)} | "
-            f"{np.mean(minutes):.0f} | {_ms([r['supernet_tau_uniform100'] for r in rows])} | "
+            f"{f'{np.mean(minutes):.0f}' if minutes else '–'} | {_ms([r['supernet_tau_uniform100'] for r in rows])} | "
             f"{_ms([x['tau'] for x in u])} | {_ms([x['binned_tau'] for x in u])} | "
             f"{', '.join(str(x['model_pick_true_rank']) for x in u)} | "
             f"{_ms([x['tau'] for x in s])} | {_ms([x['binned_tau'] for x in s])} |"
         )
+    return "\n".join(lines)
+
+
+def paired(recipes: dict[str, list[dict[str, Any]]], against: str = "sandwich") -> str:
+    """Per recipe, against ``against`` on the seeds both ran: mean difference of the block
+    model's tau (100 uniform evaluations), overall and within MACs bins, and on how many of
+    those seeds the recipe is ahead."""
+    if against not in recipes:
+        return ""
+    base = {r["seed"]: r["uniform 100"] for r in recipes[against]}
+    lines = [
+        f"| recipe vs {against} (block model, 100 uniform) | seeds | tau: mean difference | "
+        "ahead | tau in bins: mean difference | ahead |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for recipe, rows in recipes.items():
+        pairs = sorted((r["seed"], r["uniform 100"]) for r in rows if r["seed"] in base)
+        if recipe == against or not pairs:
+            continue
+        cells = []
+        for key in ("tau", "binned_tau"):
+            diff = np.array([m[key] - base[seed][key] for seed, m in pairs])
+            cells += [f"{diff.mean():+.3f}", f"{int((diff > 0).sum())}/{diff.size}"]
+        seeds = ", ".join(str(seed) for seed, _ in pairs)
+        lines.append(f"| {recipe} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -78,6 +103,9 @@ def main() -> None:
     if not recipes:
         raise SystemExit(f"error: no score-*/block_model.json under {run}; run recipes.sh first")
     text = table(recipes)
+    versus = paired(recipes)
+    if versus:
+        text += "\n\n" + versus
     atomic_write_text(run / "recipes.json", json.dumps(recipes, indent=1))
     atomic_write_text(run / "recipes.md", text + "\n")
     print(text)
