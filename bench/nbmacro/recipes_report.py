@@ -62,7 +62,8 @@ def table(recipes: dict[str, list[dict[str, Any]]]) -> str:
         s = [r["stratified 100 (README's rank fidelity)"] for r in rows]
         lines.append(
             f"| {recipe} | {', '.join(str(r['seed']) for r in rows)} | "
-            f"{f'{np.mean(minutes):.0f}' if minutes else '–'} | {_ms([r['supernet_tau_uniform100'] for r in rows])} | "
+            f"{f'{np.mean(minutes):.0f}' if minutes else '–'} | "
+            f"{_ms([r['supernet_tau_uniform100'] for r in rows])} | "
             f"{_ms([x['tau'] for x in u])} | {_ms([x['binned_tau'] for x in u])} | "
             f"{', '.join(str(x['model_pick_true_rank']) for x in u)} | "
             f"{_ms([x['tau'] for x in s])} | {_ms([x['binned_tau'] for x in s])} |"
