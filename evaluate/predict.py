@@ -123,3 +123,10 @@ def predictions_text(predictions: Sequence[Prediction], suffix: str) -> str:
         for rank, (name, prob) in enumerate(p.top, start=1):
             writer.writerow([p.path, rank, name, f"{prob:.6f}"])
     return buffer.getvalue()
+
+
+if __name__ == "__main__":  # the command moved in the floor-plan release
+    raise SystemExit(
+        "error: lamoo_nas.evaluate.predict is a library module now; the command is "
+        "'nas-predict' (python -m lamoo_nas.commands.predict)"
+    )

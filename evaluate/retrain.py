@@ -187,3 +187,10 @@ def latency_metrics(
         gpu = measure_latency_ms(model, shape, "cuda", warmup, repeats)
         metrics.update(latency_gpu_ms=round(gpu.median_ms, 4), latency_gpu=gpu.to_dict())
     return metrics
+
+
+if __name__ == "__main__":  # the command moved in the floor-plan release
+    raise SystemExit(
+        "error: lamoo_nas.evaluate.retrain is a library module now; the command is "
+        "'nas-retrain' (python -m lamoo_nas.commands.retrain)"
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -84,3 +86,11 @@ def test_known_settings_and_hydra_syntax_pass() -> None:
     assert unknown_setting("search", "nas-search", ["budget.macs=1e6", "supernet=x"]) is None
     assert "budget.macs" in (unknown_setting("search", "nas-search", ["budget.mac=1"]) or "")
     assert unknown_setting("retrain", "nas-retrain", ["space.stages=1"]) is None  # space: null
+
+
+@pytest.mark.parametrize("name", ["retrain", "predict"])
+def test_old_command_modules_name_the_command_that_replaced_them(name: str) -> None:
+    old = f"lamoo_nas.evaluate.{name}"  # a command until the floor-plan release
+    done = subprocess.run([sys.executable, "-m", old], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"nas-{name}" in done.stderr and f"lamoo_nas.commands.{name}" in done.stderr
