@@ -96,7 +96,7 @@ def test_help_is_answered_before_torch_is_imported() -> None:
         "print('torch' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, timeout=60, check=True)  # fmt: skip
+                         cwd=REPO, timeout=300, check=True)  # fmt: skip
     assert "Required: supernet=..." in run.stdout and run.stdout.splitlines()[-1] == "False"
 
 

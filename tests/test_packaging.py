@@ -53,7 +53,7 @@ def test_twine_accepts_the_sdist_and_the_wheel(dist: Path) -> None:
         f"lamoo_nas-{_version()}.tar.gz",
     ]
     check = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files],
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -128,7 +128,7 @@ def test_installed_wheel_composes_configs_outside_the_checkout(wheel: Path, tmp_
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=120,
+        timeout=300,
         check=True,
     )
     assert result.stdout.split() == ["cifar", "ofa_mbv3"]
@@ -166,5 +166,5 @@ def test_beside_packages_that_own_evaluate_and_train(wheel: Path, tmp_path) -> N
         "print(evaluate.OWNER, train.OWNER, callable(_entry.search))"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(target)], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=120, check=True)  # fmt: skip
+                            text=True, cwd=tmp_path, timeout=300, check=True)  # fmt: skip
     assert result.stdout.split() == ["dummy-evaluate", "dummy-train", "True"]

@@ -80,7 +80,7 @@ def test_foreign_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lamoo_nas.commands.evaluate", f"model={bogus}",
          f"out={tmp_path / 'o.json'}"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().startswith("error:") and "not an exported model" in done.stderr

@@ -91,6 +91,6 @@ def test_known_settings_and_hydra_syntax_pass() -> None:
 @pytest.mark.parametrize("name", ["retrain", "predict"])
 def test_old_command_modules_name_the_command_that_replaced_them(name: str) -> None:
     old = f"lamoo_nas.evaluate.{name}"  # a command until the floor-plan release
-    done = subprocess.run([sys.executable, "-m", old], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", old], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert f"nas-{name}" in done.stderr and f"lamoo_nas.commands.{name}" in done.stderr

@@ -66,7 +66,7 @@ def test_command_line_reports_bad_input_in_one_line(trained_run, tmp_path) -> No
         capture_output=True,
         text=True,
         cwd=REPO,
-        timeout=120,
+        timeout=300,
     )
     assert proc.returncode == 1
     last_line = proc.stderr.strip().splitlines()[-1]

@@ -26,7 +26,7 @@ def test_multirun_sweep_of_two_runs_writes_two_run_dirs(tmp_path):
         "optim.lr=0.001,0.002", f"hydra.sweep.dir={tmp_path}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lrs = []
     for job in ("0", "1"):

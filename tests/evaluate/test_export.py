@@ -74,7 +74,7 @@ def test_torchscript_exported_program_and_onnx_match_outside_the_project(exporte
     np.save(folder / "y.npy", expected.numpy())
     done = subprocess.run(
         [sys.executable, "-I", "-c", LOADER, str(folder)],
-        capture_output=True, text=True, cwd="/", timeout=120,
+        capture_output=True, text=True, cwd="/", timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     errors = [float(e) for e in done.stdout.split()]

@@ -270,11 +270,11 @@ def test_cli_builds_from_a_space_file_and_refuses_in_one_line(tmp_path: Path) ->
             "repeats=1",
             "max_keys=2", "progress=false"]  # fmt: skip
     run = subprocess.run([*base, f"space={ROOT / 'conf/space/tiny.yaml'}"], capture_output=True,
-                         text=True, cwd=ROOT, timeout=120)  # fmt: skip
+                         text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "2 of 288 blocks of space 'tiny' measured, 2 of 864 block-rounds" in run.stdout
     refused = subprocess.run([*base, "space=tiny", "batch_size=2"], capture_output=True,
-                             text=True, cwd=ROOT, timeout=120)  # fmt: skip
+                             text=True, cwd=ROOT, timeout=300)  # fmt: skip
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [
         f"error: latency table {out} was measured for another setup (batch_size: table 1, "

@@ -117,7 +117,7 @@ def test_nas_predict_command_writes_no_run_directory(export_dir: Path, tmp_path:
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
         [sys.executable, "-c", code, *args], cwd=work, capture_output=True, text=True,
-        env={"PYTHONPATH": str(root), "PATH": ""}, timeout=120,
+        env={"PYTHONPATH": str(root), "PATH": ""}, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "zero.png: digit" in run.stdout

@@ -111,7 +111,7 @@ def test_console_error_is_one_line_and_names_the_network(tmp_path: Path) -> None
     done = subprocess.run(
         [sys.executable, "-m", "lamoo_nas.commands.import_ofa", str(path),
          f"run_dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True, text=True, cwd=REPO, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.startswith("error:") and done.stderr.count("\n") == 1
